@@ -1,0 +1,74 @@
+# ringtrain. `make demo` trains the showcase job; `make test` runs every check.
+# Both install the Debian packages they need first (scripts/deps.sh).
+
+GO      ?= go
+BIN     ?= bin
+# The OpenBLAS build is used wherever the library links; pure Go otherwise.
+OPENBLAS := $(shell printf 'int main(void){return 0;}' | cc -x c - -lopenblas -o /dev/null >/dev/null 2>&1 && echo openblas)
+TAGS    ?= $(OPENBLAS)
+BENCHTIME ?= 2s
+WORKERS ?= 3
+
+.PHONY: all deps build demo test check fmt-check vet proto proto-check unit bench bench-accuracy images cluster-up cluster-down e2e clean
+
+all: build
+
+deps:
+	@bash scripts/deps.sh
+
+build: deps
+	$(GO) build -tags '$(TAGS)' -o $(BIN)/ ./cmd/...
+
+demo: build
+	$(BIN)/coordinator run -f examples/fashion-mnist.yaml
+
+test: deps check unit
+
+check: fmt-check vet proto-check
+	CGO_ENABLED=0 $(GO) build ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+	$(GO) vet -tags openblas ./...
+
+proto:
+	$(GO) generate ./proto/...
+
+proto-check:
+	@if [ -f scripts/check-proto.sh ]; then bash scripts/check-proto.sh; fi
+
+unit:
+	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -tags openblas ./...
+
+bench: deps
+	$(GO) test -run '^$$' -bench . -cpu 1,2 ./pkg/nn/
+	$(GO) test -tags openblas -run '^$$' -bench . -cpu 1,2 ./pkg/nn/
+	$(GO) test -tags '$(TAGS)' -run '^$$' -bench . -benchtime $(BENCHTIME) ./pkg/optim/ ./pkg/augment/ ./pkg/data/
+	$(GO) test -run '^$$' -bench 'AllReduce|Loopback' -benchtime 1x ./pkg/allreduce/
+	$(GO) test -tags '$(TAGS)' -run '^$$' -bench 'Engine|Cluster' -benchtime 1x -count 3 ./pkg/localcluster/
+	$(GO) test -tags '$(TAGS)' -run '^$$' -bench 'TimeTo90' -benchtime 1x -timeout 30m ./pkg/localcluster/
+
+bench-accuracy: deps
+	$(GO) test -tags '$(TAGS)' -run '^$$' -bench FashionMNISTAccuracy -benchtime 1x -timeout 30m ./pkg/train/
+
+# Containers (deploy/): the scripts do the work; see deploy/README.md.
+images: deps
+	bash deploy/images.sh
+
+cluster-up:
+	bash deploy/cluster.sh up $(WORKERS)
+
+cluster-down:
+	bash deploy/cluster.sh down
+
+# Skips (exit 0, a SKIP: line) when no Docker engine answers.
+e2e: deps
+	bash deploy/e2e.sh
+
+clean:
+	rm -rf $(BIN)

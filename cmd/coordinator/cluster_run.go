@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ringtrain/ringtrain/internal/blas"
+	"github.com/ringtrain/ringtrain/internal/progress"
+	"github.com/ringtrain/ringtrain/pkg/checkpoint"
+	"github.com/ringtrain/ringtrain/pkg/jobspec"
+	"github.com/ringtrain/ringtrain/pkg/localcluster"
+	ringtrainv1 "github.com/ringtrain/ringtrain/proto/ringtrain/v1"
+)
+
+// runCluster trains the job on an in-process cluster of n workers: an
+// embedded etcd, the coordinator service and n workers, all talking real
+// gRPC over loopback.
+func runCluster(cmd *cobra.Command, file string, spec *jobspec.Spec, n int, dataDir string, p *progress.Printer) error {
+	ctx := cmd.Context()
+	if dataDir == "" {
+		tmp, err := os.MkdirTemp("", "ringtrain-run-")
+		if err != nil {
+			return fmt.Errorf("data directory: %w", err)
+		}
+		defer os.RemoveAll(tmp)
+		dataDir = tmp
+	}
+	// n workers share this machine's cores: give each its share of BLAS
+	// threads rather than letting every GEMM claim all of them.
+	blas.SetThreads(max(1, runtime.NumCPU()/n))
+	// The cluster's routine logs would break the progress bar; -v shows them.
+	log := slog.Default()
+	if !log.Enabled(ctx, slog.LevelDebug) {
+		log = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	c, err := localcluster.Start(ctx, localcluster.Config{Dir: dataDir, Workers: n, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	jobs := ringtrainv1.NewJobServiceClient(c.Conn())
+	j, err := submitFile(ctx, jobs, file, int32(n))
+	if err != nil {
+		return err
+	}
+	p.Line("job %s: %s workers in this process, BLAS %s; coordinator %s, etcd %s", j.GetId(), progress.Count(float64(n)), blas.Backend(), c.CoordinatorAddr(), c.EtcdEndpoints()[0])
+	stopped := context.AfterFunc(ctx, func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := jobs.CancelJob(cctx, &ringtrainv1.CancelJobRequest{JobId: j.GetId()}); err != nil {
+			slog.Warn("cancel job", "job", j.GetId(), "error", err)
+		}
+	})
+	defer stopped()
+	// The watch outlives an interrupt: it ends when the cancelled job does.
+	final, err := watchJob(context.WithoutCancel(ctx), jobs, j.GetId(), p, nil)
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(spec.Output.Dir, "model.safetensors")
+	if final.GetSavedEpoch() > 0 {
+		b, err := downloadModel(context.WithoutCancel(ctx), jobs, j.GetId())
+		if err != nil {
+			return err
+		}
+		if _, err := checkpoint.DecodeModel[float32](b); err != nil {
+			return fmt.Errorf("downloaded model: %w", err)
+		}
+		if err := checkpoint.WriteFile(path, b); err != nil {
+			return err
+		}
+		p.Line("model saved to %s", path)
+	}
+	if final.GetState() == ringtrainv1.JobState_JOB_STATE_CANCELLED && ctx.Err() != nil {
+		return &exitError{code: 130, err: fmt.Errorf("interrupted; the model so far is saved to %s", path)}
+	}
+	return jobOutcome(final)
+}

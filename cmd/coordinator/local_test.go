@@ -1,0 +1,113 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// execRoot runs the coordinator CLI with args and returns its output.
+func execRoot(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	root := newRoot()
+	root.SetArgs(args)
+	root.SetOut(&out)
+	root.SetErr(&out)
+	err := root.ExecuteContext(context.Background())
+	return out.String(), err
+}
+
+func writeLocalSpec(t *testing.T, dir, body string) string {
+	t.Helper()
+	f, err := os.CreateTemp(dir, "job-*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(body + "\noutput: {dir: " + filepath.Join(dir, "out") + "}\n"); err != nil {
+		t.Fatal(err)
+	}
+	return f.Name()
+}
+
+const xorSpec = `
+name: xor
+dataset: {name: xor, samples: 200}
+model: {layers: [{units: 8, activation: tanh}, {units: 2, activation: softmax}]}
+training: {optimizer: {kind: momentum, learning_rate: 0.1}, batch_size: 16, epochs: 30, seed: 7, target_accuracy: 0.99}`
+
+func TestRunEvalPredict(t *testing.T) {
+	for _, workers := range []string{"0", "2"} {
+		t.Run("workers="+workers, func(t *testing.T) {
+			dir := t.TempDir()
+			spec := writeLocalSpec(t, dir, xorSpec)
+			out, err := execRoot(t, "run", "-f", spec, "--workers", workers)
+			if err != nil {
+				t.Fatalf("run: %v\n%s", err, out)
+			}
+			for _, want := range []string{"epoch 30/30", "completed after 30 epochs", "saved model: epoch", "model saved to"} {
+				if !strings.Contains(out, want) {
+					t.Errorf("run output lacks %q:\n%s", want, out)
+				}
+			}
+			model := filepath.Join(dir, "out", "model.safetensors")
+			out, err = execRoot(t, "eval", "-m", model, "-f", spec, "-o", "json")
+			if err != nil {
+				t.Fatalf("eval: %v\n%s", err, out)
+			}
+			var ev struct {
+				Split  string
+				Result struct{ Accuracy float64 }
+			}
+			if err := json.Unmarshal([]byte(out), &ev); err != nil || ev.Split != "test" || ev.Result.Accuracy < 0.99 {
+				t.Errorf("eval json %q: %+v %v", out, ev, err)
+			}
+			out, err = execRoot(t, "eval", "-m", model, "-f", spec)
+			if err != nil || !strings.Contains(out, "accuracy 100.00%") || !strings.Contains(out, "confusion matrix") {
+				t.Errorf("eval text: %v\n%s", err, out)
+			}
+			csv := filepath.Join(dir, "in.csv")
+			if err := os.WriteFile(csv, []byte("0,0\n0,1\n1,0\n1,1\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			out, err = execRoot(t, "predict", "-m", model, "-i", csv)
+			if err != nil {
+				t.Fatalf("predict: %v\n%s", err, out)
+			}
+			lines := strings.Split(strings.TrimSpace(out), "\n")
+			classes := []string{}
+			for _, l := range lines[1:] {
+				classes = append(classes, strings.Split(l, ",")[1])
+			}
+			if lines[0] != "index,class,name,probability" || strings.Join(classes, "") != "0110" {
+				t.Errorf("predict output %q: want classes 0110 (XOR)", out)
+			}
+		})
+	}
+}
+
+func TestRunRejects(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"bad spec", []string{"run", "-f", writeLocalSpec(t, dir, strings.Replace(xorSpec, "epochs: 30", "epochs: -3", 1))}, "training.epochs"},
+		{"missing spec", []string{"run", "-f", filepath.Join(dir, "nope.yaml")}, "nope.yaml"},
+		{"negative workers", []string{"run", "-f", writeLocalSpec(t, dir, xorSpec), "--workers", "-1"}, "--workers"},
+		{"missing model", []string{"eval", "-m", filepath.Join(dir, "none.safetensors"), "-f", writeLocalSpec(t, dir, xorSpec)}, "none.safetensors"},
+		{"no val split", []string{"eval", "-m", "x", "-f", writeLocalSpec(t, dir, xorSpec), "--split", "val"}, ""},
+	}
+	for _, tc := range tests {
+		out, err := execRoot(t, tc.args...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v (output %q), want an error naming %q", tc.name, err, out, tc.want)
+		}
+	}
+}

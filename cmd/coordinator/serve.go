@@ -1,0 +1,63 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/ringtrain/ringtrain/pkg/coordinator"
+	"github.com/ringtrain/ringtrain/pkg/embedetcd"
+)
+
+func newServeCmd() *cobra.Command {
+	var (
+		listen, dataDir, etcdEndpoints, etcdListen, etcdPeer string
+		stall                                                time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the coordinator service (with an embedded etcd unless --etcd is given)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			log := slog.Default()
+			var endpoints []string
+			if etcdEndpoints == "" {
+				srv, err := embedetcd.Start(ctx, embedetcd.Config{Dir: filepath.Join(dataDir, "etcd"), ClientURL: etcdListen, PeerURL: etcdPeer, Logger: log})
+				if err != nil {
+					return err
+				}
+				defer srv.Close()
+				endpoints = srv.Endpoints()
+				log.Info("embedded etcd serving", "endpoints", strings.Join(endpoints, ","))
+			} else {
+				endpoints = strings.Split(etcdEndpoints, ",")
+			}
+			cli, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second, Logger: embedetcd.ZapLogger(log)})
+			if err != nil {
+				return fmt.Errorf("etcd client for %s: %w", strings.Join(endpoints, ","), err)
+			}
+			defer cli.Close()
+			lis, err := net.Listen("tcp", listen)
+			if err != nil {
+				return fmt.Errorf("listen on %s: %w", listen, err)
+			}
+			log.Info("coordinator serving", "addr", lis.Addr().String(), "data_dir", dataDir, "etcd", strings.Join(endpoints, ","))
+			return coordinator.Serve(ctx, lis, coordinator.Config{DataDir: filepath.Join(dataDir, "coordinator"), Etcd: cli, Logger: log, StallTimeout: stall})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&listen, "listen", ":7070", "gRPC address for the job and worker APIs")
+	f.StringVar(&dataDir, "data-dir", "ringtrain-data", "directory for jobs, checkpoints, models and the embedded etcd")
+	f.StringVar(&etcdEndpoints, "etcd", "", "external etcd endpoints, comma-separated (default: start an embedded etcd)")
+	f.StringVar(&etcdListen, "etcd-listen", "http://127.0.0.1:2379", "client URL of the embedded etcd (workers connect here)")
+	f.StringVar(&etcdPeer, "etcd-peer-listen", "http://127.0.0.1:2380", "peer URL of the embedded etcd")
+	f.DurationVar(&stall, "stall-timeout", 2*time.Minute, "fail an epoch attempt that makes no progress for this long")
+	return cmd
+}

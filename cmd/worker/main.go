@@ -1,0 +1,121 @@
+// Command worker joins a ringtrain cluster: it registers in etcd, serves
+// the ring peer service, and trains the epochs the coordinator plans for it.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/ringtrain/ringtrain/internal/blas"
+	"github.com/ringtrain/ringtrain/internal/healthcheck"
+	"github.com/ringtrain/ringtrain/internal/netaddr"
+	"github.com/ringtrain/ringtrain/pkg/embedetcd"
+	"github.com/ringtrain/ringtrain/pkg/worker"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := newRoot().ExecuteContext(ctx)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "worker:", err)
+		os.Exit(1)
+	}
+}
+
+func env(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func newRoot() *cobra.Command {
+	var (
+		coord, etcd, listen, advertise, id string
+		ringTimeout, ttl                   time.Duration
+		threads                            int
+		verbose                            bool
+	)
+	cmd := &cobra.Command{
+		Use:           "worker",
+		Short:         "Join a ringtrain cluster and train the epochs planned for this worker",
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			level := slog.LevelInfo
+			if verbose {
+				level = slog.LevelDebug
+			}
+			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			slog.SetDefault(log)
+			blas.SetThreads(threads)
+			if id == "" {
+				id = defaultID()
+			}
+			lis, err := net.Listen("tcp", listen)
+			if err != nil {
+				return fmt.Errorf("listen on %s: %w", listen, err)
+			}
+			if advertise == "" {
+				if advertise, err = netaddr.Advertise(lis.Addr().String()); err != nil {
+					lis.Close()
+					return err
+				}
+			}
+			cli, err := clientv3.New(clientv3.Config{Endpoints: strings.Split(etcd, ","), DialTimeout: 5 * time.Second, Logger: embedetcd.ZapLogger(log)})
+			if err != nil {
+				lis.Close()
+				return fmt.Errorf("etcd client for %s: %w", etcd, err)
+			}
+			defer cli.Close()
+			conn, err := grpc.NewClient(coord, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				lis.Close()
+				return fmt.Errorf("coordinator client for %s: %w", coord, err)
+			}
+			defer conn.Close()
+			log.Info("worker starting", "id", id, "listen", lis.Addr().String(), "advertise", advertise, "coordinator", coord, "etcd", etcd, "blas", blas.Backend())
+			return worker.Serve(cmd.Context(), lis, worker.Config{ID: id, Advertise: advertise, Etcd: cli, Coordinator: conn,
+				Logger: log, RingTimeout: ringTimeout, TTL: ttl})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&coord, "coordinator", env("RINGTRAIN_COORDINATOR", "localhost:7070"), "coordinator gRPC address (env RINGTRAIN_COORDINATOR)")
+	f.StringVar(&etcd, "etcd", env("RINGTRAIN_ETCD", "localhost:2379"), "etcd endpoints, comma-separated (env RINGTRAIN_ETCD)")
+	f.StringVar(&listen, "listen", ":7071", "address of this worker's ring peer service")
+	f.StringVar(&advertise, "advertise", "", "address peers dial to reach this worker (default: this host's IP and the listen port)")
+	f.StringVar(&id, "id", "", "worker ID, unique in the cluster (default: hostname and a random suffix)")
+	f.DurationVar(&ringTimeout, "ring-timeout", 5*time.Second, "how long an all-reduce waits for a silent peer")
+	f.DurationVar(&ttl, "ttl", 5*time.Second, "lease of the worker's registration: a dead worker disappears after it")
+	f.IntVar(&threads, "threads", runtime.NumCPU(), "BLAS threads (OpenBLAS build)")
+	f.BoolVarP(&verbose, "verbose", "v", false, "log debug detail")
+	cmd.AddCommand(healthcheck.Command("worker", "localhost:7071"))
+	return cmd
+}
+
+func defaultID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "worker"
+	}
+	var b [3]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on Linux
+	return host + "-" + hex.EncodeToString(b[:])
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Prints docker-compose.yml (and, with RINGTRAIN_ETCD3=1, the etcd3
+# override merged in by `docker stack deploy` itself: pass it as a second
+# -c) in the form `docker stack deploy` accepts. Its loader (docker/cli)
+# validates `depends_on` as a plain list, so the conditions go: Swarm
+# ignores depends_on anyway, and the services retry until their
+# dependencies answer. See docs/deploy.md.
+#
+#   deploy/swarm.sh docker-compose.yml > stack.yml
+#   deploy/swarm.sh docker-compose.etcd3.yml > stack-etcd3.yml
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+file=${1:-docker-compose.yml}
+[[ "$file" == */* ]] || file="$DEPLOY_DIR/$file"
+
+# Under a `depends_on:` key, "NAME:" becomes "- NAME" and its
+# "condition: ..." line is dropped.
+awk '
+	/^ *depends_on: *$/ { print; match($0, /^ */); dep = RLENGTH; next }
+	dep >= 0 {
+		match($0, /^ */)
+		if (RLENGTH <= dep && $0 !~ /^ *$/) { dep = -1 }
+		else if ($0 ~ /^ *condition:/) { next }
+		else if (RLENGTH == dep + 2) { sub(/:[ ]*$/, ""); sub(/^ */, "&- "); print; next }
+	}
+	{ print }
+' dep=-1 "$file"

@@ -1,0 +1,117 @@
+// Package allreduce averages a float32 buffer across the members of a ring,
+// leaving every member with the same bits, with a bandwidth-optimal ring
+// all-reduce over gRPC (or, for tests, in memory).
+//
+// It knows nothing of neural networks: the worker hands it the flat
+// gradient once per training step, and gets the mean back in place.
+//
+// # The ring
+//
+// N members, ranks 0 … N−1, each hold a buffer of S values. Member r sends
+// only to r+1 and receives only from r−1 (mod N), over one long-lived
+// stream each way, opened when the ring forms. The buffer is cut into N
+// segments, and a call runs 2(N−1) steps:
+//
+//   - Reduce-scatter, steps 0 … N−2: at step t member r sends segment r−t
+//     and adds the segment r−t−1 it receives into its own buffer. A
+//     segment's partial sum thus travels once round the ring, gaining one
+//     member's values per hop, and after N−1 steps member r holds the
+//     complete sum of segment r+1. It then divides that segment by the
+//     total weight (N for a plain mean): the segment is final.
+//   - All-gather, steps N−1 … 2N−3: every member passes the final segment
+//     it owns, then the final segments it receives, round the ring, copying
+//     each into its buffer.
+//
+// Each member sends and receives 2(N−1)/N·S values per call, whatever N:
+// the per-member traffic, and so the time on a bandwidth-bound network,
+// hardly grows with the ring.
+//
+// Every segment is summed, and scaled, by one member only, in one order,
+// and then copied bit for bit to the others: replicas of a model updated
+// with the result never drift apart. The sum of a segment is N−1 float32
+// additions, so the result is within γ_N·Σᵢ|wᵢxᵢ|/Σᵢwᵢ + u·|mean| of the
+// exact weighted mean, u = 2⁻²⁴ and γ_k = k·u/(1−k·u), as the tests check.
+//
+// # Chunks and pipelining
+//
+// Segments are cut into chunks (WithChunkBytes, 256 KiB by default) and a
+// step is a stream of chunks, not one message. A member forwards chunk c of
+// step t+1 as soon as chunk c of step t has arrived and been added, so
+// sending, receiving and adding overlap across the ring, and a message
+// never comes near gRPC's 4 MiB limit. On the wire a chunk is a protobuf
+// LinkRequest (proto/ringtrain/v1/peer.proto) whose payload is the float32
+// values as raw little-endian bytes, written from and added into the
+// caller's buffer without per-element encoding. A Ring allocates nothing
+// per call in proportion to S.
+//
+// # Weights
+//
+// AllReduceWeighted computes Σᵢ wᵢ·bufᵢ / Σᵢ wᵢ, for members whose
+// micro-batches differ in size. Each member scales its buffer by its own
+// weight before the reduce-scatter, and the weights travel round the ring
+// with the first steps' chunks, so that every member learns all of them
+// and sums them in rank order: the divisor is the same bits everywhere.
+//
+// # Failures
+//
+// A ring is formed for one generation of one job's membership (Membership),
+// and fails as a whole. A member returns an error, rather than hang, when a
+// neighbour
+//
+//   - disconnects or dies: its stream breaks, at once;
+//   - stalls: nothing arrives from it within the timeout (WithTimeout, 5s by
+//     default), or it accepts nothing for that long;
+//   - leaves: its call is cancelled, or its ring closed;
+//   - sends a chunk of another job or generation, or out of turn.
+//
+// The member that detects the failure sends an abort, naming the member at
+// fault, to both neighbours, which pass it on, so every member fails
+// promptly with a *PeerError naming the same culprit. While a member waits
+// for data from its predecessor it sends its successor heartbeats: a
+// member downstream of a stall hears that its predecessor is alive and
+// waiting, and only the stalled member's successor times out. Context
+// cancellation returns at once, and breaks the ring: its neighbours are
+// mid-call. The timeout also bounds how far apart members may enter a
+// call, since the first one waits for the last.
+//
+// A failed ring stays failed. Members form a new Ring, of a new generation
+// and possibly new membership, in the same process; a ring cannot be formed
+// with an older generation than one formed before, and chunks of another
+// generation are refused before they touch the buffer, so a member that
+// wakes up from a stall cannot corrupt a newer ring.
+//
+// A failure during the last step fails only the members still waiting for
+// their last chunks; those that had everything have a correct result. No
+// protocol can make every member agree on the outcome of a call when
+// messages can be lost at any time, so a worker that sees an error lets
+// the coordinator decide what every member does next.
+//
+// # Transports
+//
+// The algorithm is written once, over Transport and Link: two small
+// interfaces that open a member's links to its neighbours and carry Frames
+// along them. Node is the gRPC transport; Network is an in-memory one with
+// injectable delay, loss, crashes and stalls, for tests.
+//
+// # Using it in a worker
+//
+// A worker creates one Node, registers it on the gRPC server it serves its
+// other services on (created with ServerOptions), and forms one Ring per
+// membership generation the coordinator announces:
+//
+//	srv := grpc.NewServer(allreduce.ServerOptions()...)
+//	node := allreduce.NewNode(allreduce.WithNodeLogger(log))
+//	node.Register(srv)
+//	// ... register the worker's own services, health and reflection; Serve.
+//
+//	// For each generation:
+//	ring, err := allreduce.NewRing(ctx, node, allreduce.Membership{
+//		Job: job, Generation: gen, Rank: rank, Addrs: peerAddrs,
+//	}, allreduce.WithLogger(log))
+//	// For each step:
+//	err = ring.AllReduceWeighted(ctx, grads, float64(batchRows))
+//	// On an error, or when the coordinator announces a new generation:
+//	ring.Close()
+//
+// Close rings, then the Node, before stopping the server gracefully.
+package allreduce

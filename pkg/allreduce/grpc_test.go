@@ -1,0 +1,250 @@
+package allreduce
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func grpcRings(t *testing.T, nodes []*Node, addrs []string, job string, gen uint64, opts ...Option) []*Ring {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ts := make([]Transport, len(nodes))
+	for i, n := range nodes {
+		ts[i] = n
+	}
+	rings, err := FormRings(ctx, ts, job, gen, addrs, append([]Option{WithLogger(quiet)}, opts...)...)
+	if err != nil {
+		t.Fatalf("form ring of %d over gRPC: %v", len(nodes), err)
+	}
+	t.Cleanup(func() {
+		for _, r := range rings {
+			r.Close()
+		}
+	})
+	return rings
+}
+
+func TestGRPCAllReduce(t *testing.T) {
+	for _, n := range []int{1, 2, 3, 5} {
+		nodes, addrs := StartNodes(t, n, WithNodeLogger(quiet))
+		for _, chunk := range []int{4 << 10, DefaultChunkBytes} {
+			rings := grpcRings(t, nodes, addrs, "grpc", uint64(chunk), WithChunkBytes(chunk))
+			for _, size := range []int{0, 1, n - 1, 7*n + 3, 300_001} {
+				name := fmt.Sprintf("N=%d chunk=%d size=%d", n, chunk, size)
+				inputs := randomBufs(uint64(size), n, size)
+				got := clone(inputs)
+				for k, err := range AllReduceAll(context.Background(), rings, got, nil) {
+					if err != nil {
+						t.Fatalf("%s: member %d: %v", name, k, err)
+					}
+				}
+				checkMean(t, name, inputs, got, nil)
+			}
+			weights := []float64{3, 0.5, 1, 2, 7}[:n]
+			inputs := randomBufs(99, n, 10_001)
+			got := clone(inputs)
+			for k, err := range AllReduceAll(context.Background(), rings, got, weights) {
+				if err != nil {
+					t.Fatalf("N=%d weighted: member %d: %v", n, k, err)
+				}
+			}
+			if n > 1 {
+				checkMean(t, fmt.Sprintf("N=%d weighted", n), inputs, got, weights)
+			}
+		}
+	}
+}
+
+// TestGRPCLargeChunks reduces 20 MB with the largest chunks: no message may
+// reach gRPC's 4 MiB limit.
+func TestGRPCLargeChunks(t *testing.T) {
+	nodes, addrs := StartNodes(t, 2, WithNodeLogger(quiet))
+	rings := grpcRings(t, nodes, addrs, "large", 1, WithChunkBytes(MaxChunkBytes))
+	inputs := randomBufs(1, 2, 5_000_000)
+	got := clone(inputs)
+	for k, err := range AllReduceAll(context.Background(), rings, got, nil) {
+		if err != nil {
+			t.Fatalf("member %d: %v", k, err)
+		}
+	}
+	checkMean(t, "20 MB", inputs, got, nil)
+	m := Membership{Job: "large", Generation: 2, Addrs: addrs}
+	if _, err := NewRing(context.Background(), nodes[0], m, WithChunkBytes(MaxChunkBytes+4)); err == nil {
+		t.Errorf("chunks of %d bytes: formed a ring, want an error", MaxChunkBytes+4)
+	}
+}
+
+func TestGRPCStalledMember(t *testing.T) {
+	const timeout = 500 * time.Millisecond
+	nodes, addrs := StartNodes(t, 4, WithNodeLogger(quiet))
+	rings := grpcRings(t, nodes, addrs, "stall", 1, WithTimeout(timeout))
+	t0 := time.Now()
+	out := startCalls(nil, rings, 100_000, 1)()
+	checkBlame(t, out, 1, ErrTimeout, t0, timeout+slack, 1)
+}
+
+func TestGRPCStaleGeneration(t *testing.T) {
+	nodes, addrs := StartNodes(t, 3, WithNodeLogger(quiet))
+	grpcRings(t, nodes[:2], addrs[:2], "stale", 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	// Node 0 has formed generation 2: it refuses to form 1.
+	m := Membership{Job: "stale", Generation: 1, Rank: 0, Addrs: addrs[:2]}
+	if _, err := NewRing(ctx, nodes[0], m, WithLogger(quiet)); !errors.Is(err, ErrGeneration) {
+		t.Errorf("node 0 forming generation 1: got %v, want ErrGeneration", err)
+	}
+	// Node 2 has not, but its successor, node 0, refuses its link.
+	m = Membership{Job: "stale", Generation: 1, Rank: 0, Addrs: []string{addrs[2], addrs[0]}}
+	if _, err := NewRing(ctx, nodes[2], m, WithLogger(quiet)); !errors.Is(err, ErrGeneration) {
+		t.Errorf("node 2 linking to node 0 in generation 1: got %v, want ErrGeneration", err)
+	}
+}
+
+// TestGRPCMemberKilled kills a member process with SIGKILL while the ring
+// is busy: the other members, in this process, fail within the timeout,
+// naming it, and then form a new generation without it.
+func TestGRPCMemberKilled(t *testing.T) {
+	const (
+		timeout = 2 * time.Second
+		size    = 1 << 20
+	)
+	nodes, local := StartNodes(t, 3, WithNodeLogger(quiet))
+	child := startProc(t, "member")
+	addrs := []string{local[0], local[1], child.addr, local[2]}
+	members := []Transport{nodes[0], nodes[1], nil, nodes[2]}
+
+	child.send("ring killed 1 2 %v %d %s", timeout, DefaultChunkBytes, strings.Join(addrs, ","))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rings := make([]*Ring, 4)
+	var wg sync.WaitGroup
+	formErrs := make([]error, 4)
+	for _, i := range []int{0, 1, 3} {
+		wg.Go(func() {
+			m := Membership{Job: "killed", Generation: 1, Rank: i, Addrs: addrs}
+			rings[i], formErrs[i] = NewRing(ctx, members[i], m, WithTimeout(timeout), WithLogger(quiet))
+		})
+	}
+	wg.Wait()
+	if _, err := child.expect("ok"); err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range []int{0, 1, 3} {
+		if formErrs[i] != nil {
+			t.Fatalf("rank %d: %v", i, formErrs[i])
+		}
+		defer rings[i].Close()
+	}
+
+	// Everyone reduces in a loop; the child is killed during its third call.
+	child.send("loop %d", size)
+	out := make([]outcome, 4)
+	calls := make([]int, 4)
+	for _, i := range []int{0, 1, 3} {
+		wg.Go(func() {
+			buf := make([]float32, size)
+			for {
+				if err := rings[i].AllReduce(ctx, buf); err != nil {
+					out[i] = outcome{err, time.Now()}
+					return
+				}
+				calls[i]++
+			}
+		})
+	}
+	if _, err := child.expect("done"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := child.expect("done"); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	if err := child.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	t.Logf("calls completed before the kill: %v", calls)
+	checkBlame(t, out, 2, ErrDisconnected, t0, timeout+slack, 2)
+
+	// The survivors form generation 2.
+	survivors := []string{local[0], local[1], local[2]}
+	next := grpcRings(t, nodes, survivors, "killed", 2)
+	inputs := randomBufs(3, 3, 100_003)
+	got := clone(inputs)
+	for k, err := range AllReduceAll(ctx, next, got, nil) {
+		if err != nil {
+			t.Fatalf("generation 2, member %d: %v", k, err)
+		}
+	}
+	checkMean(t, "generation 2", inputs, got, nil)
+}
+
+// TestGRPCNoGoroutineLeft checks that closing rings, nodes and servers
+// leaves no goroutine behind, after calls that succeed and calls that fail.
+func TestGRPCNoGoroutineLeft(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	t.Run("cluster", func(t *testing.T) {
+		nodes, addrs := StartNodes(t, 3, WithNodeLogger(quiet))
+		rings := grpcRings(t, nodes, addrs, "leak", 1, WithTimeout(300*time.Millisecond))
+		bufs := randomBufs(1, 3, 70_000)
+		for k, err := range AllReduceAll(context.Background(), rings, bufs, nil) {
+			if err != nil {
+				t.Fatalf("member %d: %v", k, err)
+			}
+		}
+		// A stalled member, then a closed one.
+		startCalls(nil, rings, 1000, 2)()
+		rings[1].Close()
+	})
+}
+
+// TestGRPCAllocations checks that a call allocates nothing in proportion
+// to the buffer: what it allocates (under 1% of the buffer, measured) is
+// gRPC's per-message bookkeeping, and its receive pool, a sync.Pool that
+// does not always find a free buffer.
+func TestGRPCAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector makes sync.Pool, and so gRPC, allocate at random")
+	}
+	nodes, addrs := StartNodes(t, 2, WithNodeLogger(quiet))
+	rings := grpcRings(t, nodes, addrs, "allocs", 1)
+	const size = 4 << 20 // 16 MiB
+	bufs := randomBufs(1, 2, size)
+	call := func() {
+		for k, err := range AllReduceAll(context.Background(), rings, bufs, nil) {
+			if err != nil {
+				t.Fatalf("member %d: %v", k, err)
+			}
+		}
+	}
+	for range 10 {
+		call() // the pools fill up to what a call keeps in flight
+	}
+	// A collection empties sync.Pools, gRPC's buffer pools among them, and
+	// refilling them is not the call's doing.
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	const calls = 20
+	for range calls {
+		call()
+	}
+	runtime.ReadMemStats(&after)
+	perMember := float64(after.TotalAlloc-before.TotalAlloc) / calls / 2
+	t.Logf("allocated per member per call: %.0f bytes (%.3f%% of the %d-byte buffer), %.0f objects",
+		perMember, 100*perMember/(4*size), 4*size, float64(after.Mallocs-before.Mallocs)/calls/2)
+	if perMember > 0.02*4*size {
+		t.Errorf("allocated %.0f bytes per member per call, over 2%% of the buffer", perMember)
+	}
+}

@@ -1,0 +1,253 @@
+package allreduce
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/mem"
+
+	ringtrainv1 "github.com/ringtrain/ringtrain/proto/ringtrain/v1"
+)
+
+var errLinkClosed = errors.New("allreduce: link closed")
+
+// clientLink is a member's link to its successor: the client end of a Link
+// stream.
+type clientLink struct {
+	cc     *grpc.ClientConn
+	stream grpc.ClientStream
+	cancel context.CancelFunc
+	pool   *slotPool
+	linger time.Duration
+
+	sendMu    sync.Mutex
+	halfClose bool // guarded by sendMu
+	out       encodedChunk
+	resp      ringtrainv1.LinkResponse // used by Recv only
+	ended     chan struct{}            // closed when Recv has seen the stream end
+	endOnce   sync.Once
+	closeOnce sync.Once
+}
+
+// Send implements Link.
+func (l *clientLink) Send(f *Frame) error {
+	l.sendMu.Lock()
+	defer l.sendMu.Unlock()
+	if l.halfClose {
+		return errLinkClosed
+	}
+	var err error
+	switch f.Kind {
+	case KindData:
+		l.out.bufs = l.encode(f)
+		err = l.stream.SendMsg(&l.out)
+		l.out.bufs = nil
+	case KindHeartbeat:
+		err = l.stream.SendMsg(&ringtrainv1.LinkRequest{Frame: &ringtrainv1.LinkRequest_Heartbeat{
+			Heartbeat: &ringtrainv1.Heartbeat{Job: f.Job, Generation: f.Generation, Call: f.Call}}})
+	case KindAbort:
+		err = l.stream.SendMsg(&ringtrainv1.LinkRequest{Frame: &ringtrainv1.LinkRequest_Abort{Abort: abortProto(f)}})
+	default:
+		return fmt.Errorf("%w: frame kind %d", ErrProtocol, f.Kind)
+	}
+	if err == io.EOF {
+		// The stream has ended; RecvMsg has the status, which Recv reports.
+		return fmt.Errorf("%w: successor ended the link", ErrDisconnected)
+	}
+	return err
+}
+
+// encode copies f into a pooled buffer that gRPC returns to the pool once
+// it has written it to the socket: the caller may reuse f.Data at once.
+func (l *clientLink) encode(f *Frame) mem.BufferSlice {
+	p := l.pool.Get(chunkSize(f))
+	*p = appendChunk((*p)[:0], f)
+	return mem.BufferSlice{mem.NewBuffer(p, l.pool)}
+}
+
+// Recv implements Link: only an abort comes back from the successor.
+func (l *clientLink) Recv(f *Frame, _ Sink) error {
+	if err := l.stream.RecvMsg(&l.resp); err != nil {
+		l.endOnce.Do(func() { close(l.ended) })
+		if err == io.EOF {
+			return fmt.Errorf("%w: successor closed the link", ErrDisconnected)
+		}
+		return err
+	}
+	a := l.resp.GetAbort()
+	if a == nil {
+		return fmt.Errorf("%w: unexpected %T from successor", ErrProtocol, l.resp.Frame)
+	}
+	abortFrame(a, f)
+	return nil
+}
+
+// Close implements Link: it half-closes the stream, so that what was sent
+// is delivered, and cancels it once the successor has ended it or the
+// linger has passed.
+func (l *clientLink) Close() error {
+	l.closeOnce.Do(func() {
+		// A Send blocked on flow control holds sendMu; then the successor
+		// is not reading and there is nothing to wait for.
+		if l.sendMu.TryLock() {
+			l.halfClose = true
+			err := l.stream.CloseSend()
+			l.sendMu.Unlock()
+			if err == nil {
+				t := time.NewTimer(l.linger)
+				select {
+				case <-l.ended:
+				case <-t.C:
+				}
+				t.Stop()
+			}
+		}
+		l.cancel()
+		l.cc.Close()
+	})
+	return nil
+}
+
+// serverLink is a member's link from its predecessor: the server end of a
+// Link stream, kept open by its handler until Close.
+type serverLink struct {
+	stream   grpc.ServerStream
+	dec      frameDecoder
+	sendMu   sync.Mutex
+	released chan struct{}
+	once     sync.Once
+}
+
+func newServerLink(stream grpc.ServerStream, job string) *serverLink {
+	l := &serverLink{stream: stream, released: make(chan struct{})}
+	l.dec.linkJob = job
+	return l
+}
+
+// Send implements Link: only an abort goes back to the predecessor.
+func (l *serverLink) Send(f *Frame) error {
+	if f.Kind != KindAbort {
+		return errNotData
+	}
+	l.sendMu.Lock()
+	defer l.sendMu.Unlock()
+	select {
+	case <-l.released:
+		return errLinkClosed
+	default:
+	}
+	return l.stream.SendMsg(&ringtrainv1.LinkResponse{Frame: &ringtrainv1.LinkResponse_Abort{Abort: abortProto(f)}})
+}
+
+// Recv implements Link.
+func (l *serverLink) Recv(f *Frame, s Sink) error {
+	l.dec.f, l.dec.sink = f, s
+	err := l.stream.RecvMsg(&l.dec)
+	l.dec.f, l.dec.sink = nil, nil
+	switch {
+	case l.dec.err != nil:
+		return l.dec.err
+	case err == io.EOF:
+		return fmt.Errorf("%w: predecessor closed the link", ErrDisconnected)
+	}
+	return err
+}
+
+// Close implements Link: the handler returns, which ends the stream after
+// anything already sent.
+func (l *serverLink) Close() error {
+	l.once.Do(func() { close(l.released) })
+	return nil
+}
+
+// slotPool recycles the buffers chunks are encoded into. gRPC calls Put
+// when it has copied a buffer to the socket, so a link needs only as many
+// as it has messages in flight.
+type slotPool struct {
+	mu   sync.Mutex
+	free []*[]byte
+}
+
+// Get implements mem.BufferPool.
+func (p *slotPool) Get(n int) *[]byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if k := len(p.free); k > 0 {
+		b := p.free[k-1]
+		p.free = p.free[:k-1]
+		if cap(*b) >= n {
+			*b = (*b)[:n]
+			return b
+		}
+	}
+	// Round up: chunks of one ring differ by a few bytes, and a slot that
+	// fits one should fit all.
+	b := make([]byte, n, (n+4095)&^4095)
+	return &b
+}
+
+// Put implements mem.BufferPool.
+func (p *slotPool) Put(b *[]byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.free) < 8 {
+		p.free = append(p.free, b)
+	}
+}
+
+// frames is the buffer pool of ring nodes' connections and servers, into
+// which gRPC reads HTTP/2 DATA frames. gRPC's default pool clears every
+// buffer it hands out (3% of a ring's CPU time) and, being a sync.Pool,
+// loses its buffers at every garbage collection. A buffer is always
+// overwritten up to the length asked for, so clearing it protects nothing.
+var frames = &framePool{}
+
+// frameSize is the largest DATA frame gRPC-Go reads (and writes): its
+// buffers are pooled; buffers for anything larger are not.
+const frameSize = 16 << 10
+
+// framePool keeps up to maxFree buffers of frameSize bytes, 16 MiB: as
+// many as two connection windows (connWindow) hold, the most a ring member
+// receives on at once, with room for a second member in the process.
+type framePool struct {
+	mu   sync.Mutex
+	free []*[]byte
+}
+
+const maxFree = 2 * connWindow / frameSize
+
+// Get implements mem.BufferPool.
+func (p *framePool) Get(n int) *[]byte {
+	if n > frameSize {
+		b := make([]byte, n)
+		return &b
+	}
+	p.mu.Lock()
+	if k := len(p.free); k > 0 {
+		b := p.free[k-1]
+		p.free = p.free[:k-1]
+		p.mu.Unlock()
+		*b = (*b)[:n]
+		return b
+	}
+	p.mu.Unlock()
+	b := make([]byte, n, frameSize)
+	return &b
+}
+
+// Put implements mem.BufferPool.
+func (p *framePool) Put(b *[]byte) {
+	if cap(*b) != frameSize {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.free) < maxFree {
+		p.free = append(p.free, b)
+	}
+}

@@ -1,0 +1,235 @@
+package allreduce
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Ring is one member's handle on a ring of a given generation. Its calls
+// are serialised; a Ring that has failed stays failed, and the member forms
+// a new one, of a new generation, to go on.
+type Ring struct {
+	m    Membership
+	opts options
+	log  *slog.Logger
+	prev Link // from rank-1: data in, aborts out
+	next Link // to rank+1: data out, aborts in
+
+	mu    sync.Mutex // held by a call, and by Close while it waits for one
+	calls uint64
+	x     exchange
+
+	failOnce sync.Once
+	failed   chan struct{} // closed on the first failure, Close included
+	err      error         // the first failure; set before failed is closed
+
+	// recvTimer and sendTimer fire when a neighbour has kept this member
+	// waiting for longer than the timeout.
+	recvTimer, sendTimer *time.Timer
+	wg                   sync.WaitGroup // supervise and watchNext
+}
+
+// NewRing forms this member's side of the ring m through t. It returns once
+// both neighbours have formed theirs and the links are open, so members call
+// it at about the same time; ctx bounds the wait.
+func NewRing(ctx context.Context, t Transport, m Membership, opts ...Option) (*Ring, error) {
+	o := defaultOptions()
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	m.Addrs = append([]string(nil), m.Addrs...)
+	r := &Ring{
+		m:      m,
+		opts:   o,
+		log:    o.log.With("job", m.Job, "generation", m.Generation, "rank", m.Rank),
+		failed: make(chan struct{}),
+	}
+	r.x.init(r)
+	if m.Size() == 1 {
+		return r, nil
+	}
+	prev, next, err := t.Connect(ctx, m)
+	if err != nil {
+		return nil, fmt.Errorf("allreduce: form ring %s/%d as rank %d: %w", m.Job, m.Generation, m.Rank, err)
+	}
+	r.prev, r.next = prev, next
+	r.recvTimer = time.AfterFunc(o.timeout, func() {
+		r.fail(r.peerError(r.m.neighbour(-1), fmt.Errorf("%w: nothing received for %v", ErrTimeout, o.timeout)))
+	})
+	r.recvTimer.Stop()
+	r.sendTimer = time.AfterFunc(o.timeout, func() {
+		r.fail(r.peerError(r.m.neighbour(1), fmt.Errorf("%w: could not send for %v", ErrTimeout, o.timeout)))
+	})
+	r.sendTimer.Stop()
+	r.wg.Add(2)
+	go r.supervise()
+	go r.watchNext()
+	r.log.Debug("allreduce: ring formed", "size", m.Size())
+	return r, nil
+}
+
+// Membership returns the membership the ring was formed with.
+func (r *Ring) Membership() Membership {
+	m := r.m
+	m.Addrs = append([]string(nil), m.Addrs...)
+	return m
+}
+
+// Done returns a channel that is closed when the ring fails or is closed,
+// so that a member can notice a neighbour's failure between calls.
+func (r *Ring) Done() <-chan struct{} { return r.failed }
+
+// Err returns nil while the ring works, and then why it stopped: a
+// *PeerError naming the member at fault, a cancelled call's context error,
+// or ErrClosed.
+func (r *Ring) Err() error {
+	select {
+	case <-r.failed:
+		return r.err
+	default:
+		return nil
+	}
+}
+
+// Close tells the neighbours that this member is leaving, interrupts a call
+// in progress (which returns ErrClosed), and returns once every goroutine
+// of the ring has exited.
+func (r *Ring) Close() error {
+	r.fail(ErrClosed)
+	r.mu.Lock() // a call in progress returns once the links are closed
+	defer r.mu.Unlock()
+	r.wg.Wait()
+	if r.recvTimer != nil {
+		// The call may have re-armed them after supervise stopped them.
+		r.recvTimer.Stop()
+		r.sendTimer.Stop()
+	}
+	return nil
+}
+
+// fail records the ring's first failure and wakes everything that watches
+// for it; supervise then tears the links down.
+func (r *Ring) fail(err error) {
+	r.failOnce.Do(func() {
+		r.err = err
+		close(r.failed)
+		// Debug, not Warn: a failure during a call comes back from that call
+		// for its caller to report, and a peer leaving after the last call
+		// (the end of every epoch) is no failure at all.
+		r.log.Debug("allreduce: ring stopped", "err", err)
+	})
+}
+
+// peerError blames rank for err, as detected here.
+func (r *Ring) peerError(rank int, err error) *PeerError {
+	return &PeerError{Rank: rank, Addr: r.m.Addrs[rank], Reporter: r.m.Rank, Err: err}
+}
+
+// linkError turns an error from the link to neighbour rank into the ring's
+// failure: a consequence of an earlier failure is that failure; an error
+// that names its cause (a stale or malformed frame) blames the neighbour
+// with it; anything else is the neighbour's link breaking.
+func (r *Ring) linkError(rank int, err error) error {
+	if e := r.Err(); e != nil {
+		return e
+	}
+	var pe *PeerError
+	switch {
+	case errors.As(err, &pe):
+		return err
+	case reasonOf(err) != 0:
+		return r.peerError(rank, err)
+	default:
+		return r.peerError(rank, fmt.Errorf("%w: %v", ErrDisconnected, err))
+	}
+}
+
+// aborted turns an abort frame from neighbour from into the ring's failure.
+func (r *Ring) aborted(from int, f *Frame) error {
+	if f.Job != r.m.Job || f.Generation != r.m.Generation {
+		return r.peerError(from, fmt.Errorf("%w: abort for %s/%d", ErrGeneration, f.Job, f.Generation))
+	}
+	if f.Abort == nil {
+		return r.peerError(from, fmt.Errorf("%w: abort without a culprit", ErrProtocol))
+	}
+	a := *f.Abort
+	if a.Rank < 0 || a.Rank >= r.m.Size() || a.Reporter < 0 || a.Reporter >= r.m.Size() {
+		return r.peerError(from, fmt.Errorf("%w: abort names rank %d, reported by %d, of %d", ErrProtocol, a.Rank, a.Reporter, r.m.Size()))
+	}
+	a.Addr = r.m.Addrs[a.Rank]
+	return &a
+}
+
+// culprit is the PeerError this member passes on when its ring fails: the
+// one it detected or was told of, or, when it failed of its own accord
+// (cancelled, closed), itself.
+func (r *Ring) culprit() *PeerError {
+	var pe *PeerError
+	if errors.As(r.err, &pe) {
+		return pe
+	}
+	return &PeerError{Rank: r.m.Rank, Addr: r.m.Addrs[r.m.Rank], Reporter: r.m.Rank,
+		Err: fmt.Errorf("%w: %v", ErrLeft, r.err)}
+}
+
+// supervise waits for the ring to fail, tells both neighbours why, so that
+// the abort travels round the ring both ways, and closes the links, which
+// unblocks any Send or Recv in progress.
+func (r *Ring) supervise() {
+	defer r.wg.Done()
+	<-r.failed
+	r.recvTimer.Stop()
+	r.sendTimer.Stop()
+	abort := Frame{Kind: KindAbort, Job: r.m.Job, Generation: r.m.Generation, Abort: r.culprit()}
+	// A neighbour that is stalled cannot take the abort: do not wait on it
+	// for long, since closing the links is what lets a call return.
+	expired := make(chan struct{})
+	t := time.AfterFunc(r.opts.linger(), func() { close(expired) })
+	defer t.Stop()
+	// prev first: closing it unblocks a receiving call, and an abort going
+	// back never waits for flow control, since nothing else goes back.
+	for _, l := range []Link{r.prev, r.next} {
+		sent := make(chan struct{})
+		go func() {
+			defer close(sent)
+			_ = l.Send(&abort) // best effort: the neighbour may be the one that failed
+		}()
+		select {
+		case <-sent:
+		case <-expired:
+		}
+		l.Close()
+		<-sent
+	}
+}
+
+// watchNext reads what the successor sends back, which is at most an abort,
+// so that a failure downstream reaches this member even between calls. It
+// reads until the link ends, which is how the link learns that the
+// successor has ended it.
+func (r *Ring) watchNext() {
+	defer r.wg.Done()
+	var f Frame
+	for {
+		err := r.next.Recv(&f, nil)
+		switch {
+		case err != nil:
+			r.fail(r.linkError(r.m.neighbour(1), err))
+			return
+		case f.Kind == KindAbort:
+			r.fail(r.aborted(r.m.neighbour(1), &f))
+		default:
+			r.fail(r.peerError(r.m.neighbour(1), fmt.Errorf("%w: frame kind %d sent backwards", ErrProtocol, f.Kind)))
+		}
+	}
+}

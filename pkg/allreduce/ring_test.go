@@ -1,0 +1,292 @@
+package allreduce
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+// u is the unit roundoff of float32.
+const u = 1.0 / (1 << 24)
+
+// gamma is Higham's γ_k = k·u / (1 − k·u), the bound on the relative error
+// of k successive float32 additions or multiplications.
+func gamma(k int) float64 { return float64(k) * u / (1 - float64(k)*u) }
+
+// weightedMean returns, for element i, the exact weighted mean of the
+// members' values (in float64, whose error is ~2^29 times below the bound)
+// and the bound on the ring's error: a member's value is scaled once (one
+// rounding), summed with N−1 additions in float32 and divided once, so
+//
+//	|got − mean| ≤ γ_N · Σ|wₖxₖ| / Σwₖ + u·|mean| + 2⁻¹⁴⁹
+//
+// the last term for results in float32's subnormal range.
+func weightedMean(bufs [][]float32, weights []float64, i int) (mean, bound float64) {
+	var sum, abs, wsum float64
+	for k, b := range bufs {
+		w := 1.0
+		if weights != nil {
+			w = weights[k]
+		}
+		v := w * float64(b[i])
+		sum += v
+		abs += max(v, -v) // not math.Abs: under -race, checkptr makes it slow
+		wsum += w
+	}
+	if wsum == 0 {
+		return 0, 0
+	}
+	mean = sum / wsum
+	return mean, gamma(len(bufs))*abs/wsum + u*max(mean, -mean) + 0x1p-149
+}
+
+// hardValues fills b with values whose sums need care: magnitudes from
+// 1e-7 to 1e7, either sign, so that sums cancel and small terms are lost.
+func hardValues(r *rand.Rand, b []float32) {
+	mags := []float64{1e-7, 1e-3, 1, 3e3, 1e7}
+	for i := range b {
+		v := mags[r.IntN(len(mags))] * (0.5 + r.Float64())
+		if r.IntN(2) == 0 {
+			v = -v
+		}
+		b[i] = float32(v)
+	}
+}
+
+// checkMean checks that every member holds the same bits and that they are
+// within the bound of the exact weighted mean of inputs.
+func checkMean(t *testing.T, name string, inputs, got [][]float32, weights []float64) {
+	t.Helper()
+	for k := 1; k < len(got); k++ {
+		if bytes.Equal(bytesOf(got[k]), bytesOf(got[0])) {
+			continue
+		}
+		for i := range got[0] {
+			if math.Float32bits(got[k][i]) != math.Float32bits(got[0][i]) {
+				t.Fatalf("%s: element %d: member %d has %v, member 0 has %v: want identical bits", name, i, k, got[k][i], got[0][i])
+			}
+		}
+	}
+	for i := range got[0] {
+		mean, bound := weightedMean(inputs, weights, i)
+		if d := float64(got[0][i]) - mean; !(max(d, -d) <= bound) {
+			t.Fatalf("%s: element %d: got %v want %v ± %.3g (off by %.3g)", name, i, got[0][i], mean, bound, d)
+		}
+	}
+}
+
+func clone(bufs [][]float32) [][]float32 {
+	out := make([][]float32, len(bufs))
+	for i, b := range bufs {
+		out[i] = append([]float32(nil), b...)
+	}
+	return out
+}
+
+func addrs(n int) []string {
+	a := make([]string, n)
+	for i := range a {
+		a[i] = fmt.Sprintf("member-%d", i)
+	}
+	return a
+}
+
+func memRings(t *testing.T, net *Network, job string, gen uint64, n int, opts ...Option) []*Ring {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	opts = append([]Option{WithLogger(quiet)}, opts...)
+	rings, err := FormRings(ctx, Transports(net, n), job, gen, addrs(n), opts...)
+	if err != nil {
+		t.Fatalf("form %d rings: %v", n, err)
+	}
+	t.Cleanup(func() {
+		for _, r := range rings {
+			r.Close()
+		}
+	})
+	return rings
+}
+
+func randomBufs(seed uint64, n, size int) [][]float32 {
+	r := rand.New(rand.NewPCG(seed, 1))
+	bufs := make([][]float32, n)
+	for i := range bufs {
+		bufs[i] = make([]float32, size)
+		hardValues(r, bufs[i])
+	}
+	return bufs
+}
+
+func TestAllReduceMean(t *testing.T) {
+	for n := 1; n <= 8; n++ {
+		sizes := []int{0, 1, n - 1, 7*n + 3, 1000, 1_000_000}
+		for _, chunk := range []int{12, DefaultChunkBytes} {
+			net := NewNetwork(uint64(n))
+			rings := memRings(t, net, "mean", 1, n, WithChunkBytes(chunk))
+			for _, size := range sizes {
+				if chunk == 12 && size > 1000 {
+					continue // millions of 3-element frames would test nothing more
+				}
+				name := fmt.Sprintf("N=%d chunk=%d size=%d", n, chunk, size)
+				inputs := randomBufs(uint64(size), n, size)
+				got := clone(inputs)
+				for k, err := range AllReduceAll(context.Background(), rings, got, nil) {
+					if err != nil {
+						t.Fatalf("%s: member %d: %v", name, k, err)
+					}
+				}
+				checkMean(t, name, inputs, got, nil)
+			}
+		}
+	}
+}
+
+func TestAllReduceWeighted(t *testing.T) {
+	for _, n := range []int{1, 2, 3, 5, 8} {
+		net := NewNetwork(7)
+		rings := memRings(t, net, "weighted", 1, n, WithChunkBytes(64))
+		weights := make([]float64, n)
+		for i := range weights {
+			weights[i] = float64(i*37%11) + 0.25 // one weight, for n = 1, is not 1
+		}
+		if n > 2 {
+			weights[1] = 0 // a member with an empty micro-batch
+		}
+		for _, size := range []int{0, 1, n - 1, 1001} {
+			name := fmt.Sprintf("N=%d size=%d", n, size)
+			inputs := randomBufs(uint64(size)+3, n, size)
+			got := clone(inputs)
+			for k, err := range AllReduceAll(context.Background(), rings, got, weights) {
+				if err != nil {
+					t.Fatalf("%s: member %d: %v", name, k, err)
+				}
+			}
+			if n == 1 {
+				// The weighted mean of one buffer is that buffer, exactly.
+				for i := range got[0] {
+					if got[0][i] != inputs[0][i] {
+						t.Fatalf("%s: element %d: got %v want %v", name, i, got[0][i], inputs[0][i])
+					}
+				}
+				continue
+			}
+			checkMean(t, name, inputs, got, weights)
+		}
+	}
+}
+
+func TestAllReduceZeroWeights(t *testing.T) {
+	rings := memRings(t, NewNetwork(1), "zero", 1, 3)
+	bufs := randomBufs(1, 3, 10)
+	for k, err := range AllReduceAll(context.Background(), rings, bufs, []float64{0, 0, 0}) {
+		if err != nil {
+			t.Fatalf("member %d: %v", k, err)
+		}
+	}
+	for k, b := range bufs {
+		for i, v := range b {
+			if v != 0 {
+				t.Fatalf("member %d element %d: got %v want 0", k, i, v)
+			}
+		}
+	}
+}
+
+func TestAllReduceBadWeight(t *testing.T) {
+	rings := memRings(t, NewNetwork(1), "bad", 1, 2)
+	for _, w := range []float64{-1, math.NaN(), math.Inf(1)} {
+		if err := rings[0].AllReduceWeighted(context.Background(), []float32{1}, w); !errors.Is(err, ErrWeight) {
+			t.Errorf("weight %v: got %v want ErrWeight", w, err)
+		}
+	}
+	// Nothing was sent: the ring still works.
+	bufs := [][]float32{{1}, {3}}
+	for k, err := range AllReduceAll(context.Background(), rings, bufs, nil) {
+		if err != nil || bufs[k][0] != 2 {
+			t.Fatalf("member %d after bad weights: got %v, %v want 2, nil", k, bufs[k][0], err)
+		}
+	}
+}
+
+// TestAllReduceDelays runs successive calls of changing sizes over a
+// network that delays every frame at random.
+func TestAllReduceDelays(t *testing.T) {
+	net := NewNetwork(42)
+	net.SetDelay(0, 200*time.Microsecond)
+	const n = 5
+	rings := memRings(t, net, "delays", 1, n, WithChunkBytes(256))
+	for call, size := range []int{5000, 3, 0, 777, 5000} {
+		inputs := randomBufs(uint64(call), n, size)
+		got := clone(inputs)
+		for k, err := range AllReduceAll(context.Background(), rings, got, nil) {
+			if err != nil {
+				t.Fatalf("call %d: member %d: %v", call, k, err)
+			}
+		}
+		checkMean(t, fmt.Sprintf("call %d", call), inputs, got, nil)
+	}
+}
+
+func TestPlan(t *testing.T) {
+	for n := 1; n <= 8; n++ {
+		for _, size := range []int{0, 1, n - 1, n, 7*n + 3, 4097} {
+			for _, chunkElems := range []int{1, 3, 1024} {
+				name := fmt.Sprintf("N=%d size=%d chunk=%d", n, size, chunkElems)
+				plans := make([]plan, n)
+				for r := range plans {
+					plans[r] = newPlan(size, n, r, chunkElems)
+				}
+				// What a member sends is what its successor expects.
+				for k := range plans[0].frames() {
+					for r, p := range plans {
+						slo, shi := p.sendRange(k)
+						rlo, rhi := plans[(r+1)%n].recvRange(k)
+						if slo != rlo || shi != rhi {
+							t.Fatalf("%s: frame %d: rank %d sends [%d,%d), rank %d expects [%d,%d)", name, k, r, slo, shi, (r+1)%n, rlo, rhi)
+						}
+						if shi-slo > chunkElems {
+							t.Fatalf("%s: frame %d has %d elements", name, k, shi-slo)
+						}
+					}
+				}
+				// Rank 0 receives, once each, every element but those of
+				// segment 0 in the reduce-scatter, and every element but
+				// those of the segment it owns, 1, in the all-gather.
+				p := plans[0]
+				counts := make([][2]int, size)
+				for k := range p.frames() {
+					lo, hi := p.recvRange(k)
+					phase := 0
+					if !p.reducing(k / p.chunks) {
+						phase = 1
+					}
+					for i := lo; i < hi; i++ {
+						counts[i][phase]++
+					}
+				}
+				seg0, _ := p.chunk(0, 0)
+				_, seg0end := p.chunk(0, p.chunks-1)
+				seg1, _ := p.chunk(1%n, 0)
+				_, seg1end := p.chunk(1%n, p.chunks-1)
+				for i, c := range counts {
+					want := [2]int{1, 1}
+					if i >= seg0 && i < seg0end || n == 1 {
+						want[0] = 0
+					}
+					if i >= seg1 && i < seg1end || n == 1 {
+						want[1] = 0
+					}
+					if c != want {
+						t.Fatalf("%s: element %d received %v times, want %v", name, i, c, want)
+					}
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,274 @@
+package checkpoint
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/ringtrain/ringtrain/pkg/nn"
+	"github.com/ringtrain/ringtrain/pkg/safetensors"
+)
+
+// Format and Version identify ringtrain model files; Version changes when
+// the layout changes incompatibly.
+const (
+	Format  = "ringtrain.model"
+	Version = 1
+)
+
+// Model is a trained network: architecture, parameters (in nn's flat layout)
+// and optional class names.
+type Model[T nn.Float] struct {
+	Arch   nn.Architecture
+	Params []T
+	Labels []string
+}
+
+// Checkpoint is a model plus the optimiser state that resumes its training.
+type Checkpoint[T nn.Float] struct {
+	Model[T]
+	OptimizerState []T
+	Steps          int64
+	Epoch          int
+	Seed           uint64
+}
+
+// Encode returns m as safetensors bytes.
+func (m *Model[T]) Encode() ([]byte, error) {
+	meta, tensors, err := m.parts()
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if err := safetensors.Write(&buf, meta, tensors); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func (m *Model[T]) parts() (map[string]string, []safetensors.Tensor, error) {
+	if err := m.Arch.Validate(); err != nil {
+		return nil, nil, fmt.Errorf("encode model: %w", err)
+	}
+	if len(m.Params) != m.Arch.NumParams() {
+		return nil, nil, fmt.Errorf("encode model: %d parameters, architecture has %d", len(m.Params), m.Arch.NumParams())
+	}
+	arch, err := json.Marshal(m.Arch)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode architecture: %w", err)
+	}
+	meta := map[string]string{
+		"format":       Format,
+		"version":      strconv.Itoa(Version),
+		"architecture": string(arch),
+	}
+	if len(m.Labels) > 0 {
+		lb, err := json.Marshal(m.Labels)
+		if err != nil {
+			return nil, nil, fmt.Errorf("encode labels: %w", err)
+		}
+		meta["labels"] = string(lb)
+	}
+	var tensors []safetensors.Tensor
+	off, in := 0, m.Arch.Inputs
+	for i, l := range m.Arch.Layers {
+		w := m.Params[off : off+l.Units*in]
+		b := m.Params[off+l.Units*in : off+l.Units*in+l.Units]
+		tensors = append(tensors,
+			tensor(fmt.Sprintf("layers.%d.weight", i), []int{l.Units, in}, w),
+			tensor(fmt.Sprintf("layers.%d.bias", i), []int{l.Units}, b))
+		off += l.Units*in + l.Units
+		in = l.Units
+	}
+	return meta, tensors, nil
+}
+
+func tensor[T nn.Float](name string, shape []int, v []T) safetensors.Tensor {
+	switch v := any(v).(type) {
+	case []float32:
+		return safetensors.FromFloat32(name, shape, v)
+	case []float64:
+		return safetensors.FromFloat64(name, shape, v)
+	}
+	panic("checkpoint: unsupported element type")
+}
+
+func values[T nn.Float](t safetensors.Tensor) ([]T, error) {
+	var out []T
+	switch t.DType {
+	case safetensors.F32:
+		v, err := t.Float32s()
+		if err != nil {
+			return nil, err
+		}
+		out = make([]T, len(v))
+		for i, x := range v {
+			out[i] = T(x)
+		}
+	case safetensors.F64:
+		v, err := t.Float64s()
+		if err != nil {
+			return nil, err
+		}
+		out = make([]T, len(v))
+		for i, x := range v {
+			out[i] = T(x)
+		}
+	default:
+		return nil, fmt.Errorf("tensor %q has dtype %s, want F32 or F64", t.Name, t.DType)
+	}
+	return out, nil
+}
+
+// DecodeModel parses a model file's bytes, converting parameters to T.
+func DecodeModel[T nn.Float](b []byte) (*Model[T], error) {
+	f, err := safetensors.Read(bytes.NewReader(b))
+	if err != nil {
+		return nil, err
+	}
+	return modelFrom[T](f)
+}
+
+func modelFrom[T nn.Float](f *safetensors.File) (*Model[T], error) {
+	if got := f.Metadata["format"]; got != Format {
+		return nil, fmt.Errorf("not a ringtrain model: format %q, want %q", got, Format)
+	}
+	if v, err := strconv.Atoi(f.Metadata["version"]); err != nil || v != Version {
+		return nil, fmt.Errorf("model file version %q, this build reads version %d", f.Metadata["version"], Version)
+	}
+	m := &Model[T]{}
+	if err := json.Unmarshal([]byte(f.Metadata["architecture"]), &m.Arch); err != nil {
+		return nil, fmt.Errorf("model architecture: %w", err)
+	}
+	if err := m.Arch.Validate(); err != nil {
+		return nil, fmt.Errorf("model architecture: %w", err)
+	}
+	if lb, ok := f.Metadata["labels"]; ok {
+		if err := json.Unmarshal([]byte(lb), &m.Labels); err != nil {
+			return nil, fmt.Errorf("model labels: %w", err)
+		}
+	}
+	m.Params = make([]T, 0, m.Arch.NumParams())
+	in := m.Arch.Inputs
+	for i, l := range m.Arch.Layers {
+		for _, part := range []struct {
+			name string
+			n    int
+		}{{fmt.Sprintf("layers.%d.weight", i), l.Units * in}, {fmt.Sprintf("layers.%d.bias", i), l.Units}} {
+			t, ok := f.Tensor(part.name)
+			if !ok {
+				return nil, fmt.Errorf("model has no tensor %s", part.name)
+			}
+			v, err := values[T](t)
+			if err != nil {
+				return nil, err
+			}
+			if len(v) != part.n {
+				return nil, fmt.Errorf("tensor %s has %d values, architecture needs %d", part.name, len(v), part.n)
+			}
+			m.Params = append(m.Params, v...)
+		}
+		in = l.Units
+	}
+	return m, nil
+}
+
+// Encode returns c as safetensors bytes.
+func (c *Checkpoint[T]) Encode() ([]byte, error) {
+	meta, tensors, err := c.Model.parts()
+	if err != nil {
+		return nil, err
+	}
+	meta["checkpoint.steps"] = strconv.FormatInt(c.Steps, 10)
+	meta["checkpoint.epoch"] = strconv.Itoa(c.Epoch)
+	meta["checkpoint.seed"] = strconv.FormatUint(c.Seed, 10)
+	tensors = append(tensors, tensor("optimizer.state", []int{len(c.OptimizerState)}, c.OptimizerState))
+	var buf bytes.Buffer
+	if err := safetensors.Write(&buf, meta, tensors); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// DecodeCheckpoint parses a checkpoint's bytes.
+func DecodeCheckpoint[T nn.Float](b []byte) (*Checkpoint[T], error) {
+	f, err := safetensors.Read(bytes.NewReader(b))
+	if err != nil {
+		return nil, err
+	}
+	m, err := modelFrom[T](f)
+	if err != nil {
+		return nil, err
+	}
+	c := &Checkpoint[T]{Model: *m}
+	if c.Steps, err = strconv.ParseInt(f.Metadata["checkpoint.steps"], 10, 64); err != nil {
+		return nil, fmt.Errorf("checkpoint steps: %w", err)
+	}
+	if c.Epoch, err = strconv.Atoi(f.Metadata["checkpoint.epoch"]); err != nil {
+		return nil, fmt.Errorf("checkpoint epoch: %w", err)
+	}
+	if c.Seed, err = strconv.ParseUint(f.Metadata["checkpoint.seed"], 10, 64); err != nil {
+		return nil, fmt.Errorf("checkpoint seed: %w", err)
+	}
+	t, ok := f.Tensor("optimizer.state")
+	if !ok {
+		return nil, fmt.Errorf("checkpoint has no optimizer.state tensor")
+	}
+	if c.OptimizerState, err = values[T](t); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// WriteFile writes b to path atomically: a reader sees the old file or the
+// new one, never a part.
+func WriteFile(path string, b []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("sync %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("rename into %s: %w", path, err)
+	}
+	return nil
+}
+
+// LoadModel reads the model file at path.
+func LoadModel[T nn.Float](path string) (*Model[T], error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load model: %w", err)
+	}
+	m, err := DecodeModel[T](b)
+	if err != nil {
+		return nil, fmt.Errorf("load model %s: %w", path, err)
+	}
+	return m, nil
+}
+
+// SaveModel writes m to path atomically.
+func SaveModel[T nn.Float](path string, m *Model[T]) error {
+	b, err := m.Encode()
+	if err != nil {
+		return fmt.Errorf("save model %s: %w", path, err)
+	}
+	return WriteFile(path, b)
+}

@@ -1,0 +1,94 @@
+package checkpoint
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ringtrain/ringtrain/pkg/nn"
+)
+
+var arch = nn.Architecture{
+	Inputs: 3,
+	Layers: []nn.Layer{{Units: 4, Activation: "relu", Dropout: 0.5}, {Units: 2, Activation: "softmax"}},
+	Cost:   "categorical_cross_entropy",
+	Init:   "he",
+}
+
+func params(n int) []float32 {
+	p := make([]float32, n)
+	for i := range p {
+		p[i] = float32(i)*0.25 - 3
+	}
+	return p
+}
+
+func TestModelRoundTrip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub", "model.safetensors")
+	m := &Model[float32]{Arch: arch, Params: params(arch.NumParams()), Labels: []string{"no", "yes"}}
+	if err := SaveModel(path, m); err != nil {
+		t.Fatal(err)
+	}
+	got, err := LoadModel[float32](path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got.Params, m.Params) || !slices.Equal(got.Labels, m.Labels) {
+		t.Errorf("round trip changed params or labels")
+	}
+	if got.Arch.Inputs != 3 || len(got.Arch.Layers) != 2 || got.Arch.Layers[0].Dropout != 0.5 || got.Arch.Cost != arch.Cost {
+		t.Errorf("architecture: got %+v want %+v", got.Arch, arch)
+	}
+	wide, err := LoadModel[float64](path)
+	if err != nil || float32(wide.Params[7]) != m.Params[7] {
+		t.Errorf("loading float32 model as float64: %v", err)
+	}
+	entries, _ := os.ReadDir(filepath.Dir(path))
+	if len(entries) != 1 {
+		t.Errorf("directory holds %d entries after save, want only the model (no temp files)", len(entries))
+	}
+}
+
+func TestCheckpointRoundTrip(t *testing.T) {
+	c := &Checkpoint[float64]{Model: Model[float64]{Arch: arch, Params: make([]float64, arch.NumParams())},
+		OptimizerState: []float64{1, 2, 3}, Steps: 1 << 40, Epoch: 7, Seed: 1<<64 - 1}
+	b, err := c.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := DecodeCheckpoint[float64](b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Steps != c.Steps || got.Epoch != 7 || got.Seed != c.Seed || !slices.Equal(got.OptimizerState, c.OptimizerState) {
+		t.Errorf("got %+v", got)
+	}
+}
+
+func TestRejects(t *testing.T) {
+	m := &Model[float32]{Arch: arch, Params: params(arch.NumParams())}
+	good, err := m.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		b    []byte
+		want string
+	}{
+		{"other format", []byte(strings.Replace(string(good), Format, "ringtrain.weird", 1)), "not a ringtrain model"},
+		{"newer version", []byte(strings.Replace(string(good), `"version":"1"`, `"version":"9"`, 1)), "version"},
+		{"truncated", good[:len(good)-4], "offsets"},
+	}
+	for _, tc := range tests {
+		if _, err := DecodeModel[float32](tc.b); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want error containing %q", tc.name, err, tc.want)
+		}
+	}
+	short := &Model[float32]{Arch: arch, Params: params(3)}
+	if _, err := short.Encode(); err == nil {
+		t.Error("encoding a model with too few params: want error")
+	}
+}

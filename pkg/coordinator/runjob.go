@@ -1,0 +1,345 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/ringtrain/ringtrain/pkg/checkpoint"
+	"github.com/ringtrain/ringtrain/pkg/epoch"
+	"github.com/ringtrain/ringtrain/pkg/etcdkeys"
+	"github.com/ringtrain/ringtrain/pkg/membership"
+	"github.com/ringtrain/ringtrain/pkg/shard"
+	"github.com/ringtrain/ringtrain/pkg/train"
+	ringtrainv1 "github.com/ringtrain/ringtrain/proto/ringtrain/v1"
+)
+
+// errCanceled ends a run whose job was cancelled by a user; errFatal marks
+// an epoch failure that a redo would repeat.
+var (
+	errCanceled = errors.New("cancelled")
+	errFatal    = errors.New("training cannot continue")
+)
+
+// runJob runs one job to its end and records how it ended.
+func (s *Server) runJob(ctx context.Context, j *job) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	j.mu.Lock()
+	if j.canceled {
+		j.mu.Unlock()
+		return
+	}
+	j.cancel = cancel
+	j.mu.Unlock()
+
+	start := time.Now()
+	j.update(func(pb *ringtrainv1.Job) { pb.State = ringtrainv1.JobState_JOB_STATE_RUNNING }, nil)
+	s.putState(ctx, j)
+	res, err := s.train(ctx, j)
+	j.update(func(pb *ringtrainv1.Job) {
+		pb.WallSeconds = time.Since(start).Seconds()
+		switch {
+		case err == nil:
+			pb.State, pb.Stopped = ringtrainv1.JobState_JOB_STATE_SUCCEEDED, res.Stopped
+		case errors.Is(err, errCanceled) || (ctx.Err() != nil && j.wasCanceled()):
+			pb.State, pb.Stopped = ringtrainv1.JobState_JOB_STATE_CANCELLED, "cancelled"
+		default:
+			pb.State, pb.Error = ringtrainv1.JobState_JOB_STATE_FAILED, err.Error()
+		}
+	}, nil)
+	// Plans of an ended job must not linger where workers watch.
+	cleanup, done := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer done()
+	if _, derr := s.cfg.Etcd.Delete(cleanup, etcdkeys.Job(j.id), clientv3.WithPrefix()); derr != nil {
+		s.log.Warn("delete job keys", "job", j.id, "error", derr)
+	}
+	s.putState(cleanup, j)
+	snap := j.snapshot()
+	s.log.Info("job ended", "job", j.id, "state", snap.State.String(), "epochs", snap.Epoch, "error", snap.Error)
+}
+
+func (j *job) wasCanceled() bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.canceled
+}
+
+// putState mirrors the job's state into etcd for operators.
+func (s *Server) putState(ctx context.Context, j *job) {
+	b, err := protojson.Marshal(j.snapshot())
+	if err != nil {
+		s.log.Warn("encode job state", "job", j.id, "error", err)
+		return
+	}
+	if _, err := s.cfg.Etcd.Put(ctx, etcdkeys.JobState(j.id), string(b)); err != nil {
+		s.log.Warn("record job state in etcd", "job", j.id, "error", err)
+	}
+}
+
+// train runs the job's epochs over the cluster and saves its model.
+func (s *Server) train(ctx context.Context, j *job) (*train.Result, error) {
+	spec := j.spec
+	sets, err := train.LoadData(spec)
+	if err != nil {
+		return nil, err
+	}
+	enc, err := sets.Train.Encode()
+	if err != nil {
+		return nil, err
+	}
+	rep, err := train.NewReplica[float32](spec, train.ShapeOf(sets.Train), sets.Train.Len(), 1)
+	if err != nil {
+		return nil, err
+	}
+	eval := train.NewEvaluator(rep.Net, sets)
+	track := train.NewTracker(rep.Net.Params(), sets.Val != nil, spec.Training.EarlyStopping.Patience)
+	steps := shard.NewPlan(spec.Training.Seed, 0, sets.Train.Len(), spec.Training.BatchSize).Steps()
+	j.mu.Lock()
+	j.dataset = enc
+	j.mu.Unlock()
+	sum, err := s.saveCheckpoint(j, rep, 0)
+	if err != nil {
+		return nil, err
+	}
+	j.update(func(pb *ringtrainv1.Job) { pb.Classifies = sets.Train.Labels != nil }, nil)
+
+	start := time.Now()
+	var prev []epoch.Member
+	for ep := 0; ep < spec.Training.Epochs; {
+		var out *report
+		for attempt := 1; out == nil; attempt++ {
+			if attempt > s.cfg.MaxAttempts {
+				return nil, fmt.Errorf("epoch %d failed %d times; giving up", ep+1, s.cfg.MaxAttempts)
+			}
+			members, err := s.waitWorkers(ctx, j)
+			if err != nil {
+				return s.saveModel(j, rep, track, sets.Labels, err)
+			}
+			plan := &epoch.Plan{Job: j.id, Epoch: ep, Generation: s.nextGeneration(), Members: members, Checksum: sum}
+			if !slices.Equal(prev, members) {
+				msg := fmt.Sprintf("ring of %d workers (generation %d): %s", len(members), plan.Generation, strings.Join(plan.IDs(), ", "))
+				s.log.Info("ring changed", "job", j.id, "epoch", ep+1, "workers", len(members), "generation", plan.Generation)
+				j.update(nil, &ringtrainv1.JobEvent{Event: &ringtrainv1.JobEvent_Message{Message: msg}})
+				prev = members
+			}
+			j.update(func(pb *ringtrainv1.Job) { pb.Workers, pb.Generation = int32(len(members)), plan.Generation }, nil)
+			out, err = s.attempt(ctx, j, plan)
+			if err != nil {
+				if ctx.Err() != nil {
+					return s.saveModel(j, rep, track, sets.Labels, errCanceled)
+				}
+				if errors.Is(err, errFatal) {
+					return nil, fmt.Errorf("epoch %d: %w", ep+1, err)
+				}
+				msg := fmt.Sprintf("epoch %d attempt %d failed: %v; redoing it from the last checkpoint", ep+1, attempt, err)
+				s.log.Warn("epoch attempt failed", "job", j.id, "epoch", ep+1, "attempt", attempt, "error", err)
+				j.update(nil, &ringtrainv1.JobEvent{Event: &ringtrainv1.JobEvent_Message{Message: msg}})
+				prev = nil
+			}
+		}
+		c, err := checkpoint.DecodeCheckpoint[float32](out.checkpoint)
+		if err != nil {
+			return nil, fmt.Errorf("epoch %d: checkpoint from %s: %w", ep+1, out.worker, err)
+		}
+		if got := epoch.Checksum(c.Params, c.OptimizerState, c.Steps); got != out.result.GetChecksum() || c.Epoch != ep+1 {
+			return nil, fmt.Errorf("epoch %d: checkpoint from %s has checksum %s for epoch %d, its members agreed on %s", ep+1, out.worker, got, c.Epoch, out.result.GetChecksum())
+		}
+		copy(rep.Net.Params(), c.Params)
+		if err := rep.Opt.Restore(c.OptimizerState, c.Steps); err != nil {
+			return nil, fmt.Errorf("epoch %d: %w", ep+1, err)
+		}
+		if sum, err = s.saveCheckpoint(j, rep, ep+1); err != nil {
+			return nil, err
+		}
+		er := train.EpochReport{Epoch: ep + 1, Epochs: spec.Training.Epochs, TrainLoss: out.result.GetTrainLoss(),
+			SamplesPerSec: float64(out.result.GetSamples()) / out.result.GetSeconds()}
+		eval.Evaluate(&er)
+		er.Elapsed = time.Since(start)
+		stop := track.Observe(&er, rep.Net.Params())
+		res := track.Result()
+		j.update(func(pb *ringtrainv1.Job) {
+			pb.Epoch = int32(ep + 1)
+			pb.SavedEpoch = int32(res.SavedEpoch)
+			if res.SavedTest != nil {
+				pb.SavedTestAccuracy = res.SavedTest.Accuracy
+			}
+			pb.BestTestAccuracy, pb.BestTestEpoch = res.BestTestAccuracy, int32(res.BestTestEpoch)
+		}, &ringtrainv1.JobEvent{Event: &ringtrainv1.JobEvent_Epoch{Epoch: summary(&er, len(prev))}})
+		s.putState(ctx, j)
+		ep++
+		if err := train.CheckLoss(er.TrainLoss, ep-1, steps-1); err != nil {
+			return nil, err
+		}
+		if stop {
+			break
+		}
+	}
+	return s.saveModel(j, rep, track, sets.Labels, nil)
+}
+
+// saveModel writes the tracked model, if any epoch completed, and returns
+// the run's result with cause, the error that ended the run (nil when it
+// completed). A cancelled job keeps what it learned, as a local run does.
+func (s *Server) saveModel(j *job, rep *train.Replica[float32], track *train.Tracker[float32], labels []string, cause error) (*train.Result, error) {
+	res := track.Result()
+	if res.Epochs == 0 {
+		return res, cause
+	}
+	if res.Stopped == "" {
+		res.Stopped = "completed"
+	}
+	res.ModelPath = filepath.Join(j.dir, "model.safetensors")
+	m := &checkpoint.Model[float32]{Arch: rep.Net.Arch(), Params: track.Params(), Labels: labels}
+	if err := checkpoint.SaveModel(res.ModelPath, m); err != nil {
+		return nil, errors.Join(cause, err)
+	}
+	j.mu.Lock()
+	j.model = res.ModelPath
+	j.mu.Unlock()
+	return res, cause
+}
+
+func summary(er *train.EpochReport, workers int) *ringtrainv1.EpochSummary {
+	s := &ringtrainv1.EpochSummary{Epoch: int32(er.Epoch), TrainLoss: er.TrainLoss, SamplesPerSec: er.SamplesPerSec,
+		ElapsedSeconds: er.Elapsed.Seconds(), Best: er.Best, Workers: int32(workers)}
+	if er.Val != nil {
+		s.HasVal, s.ValLoss, s.ValAccuracy = true, er.Val.Loss, er.Val.Accuracy
+	}
+	if er.Test != nil {
+		s.HasTest, s.TestLoss, s.TestAccuracy = true, er.Test.Loss, er.Test.Accuracy
+	}
+	return s
+}
+
+// saveCheckpoint stores the replica's state as the checkpoint after epochs
+// completed epochs, in memory for workers and on disk, and returns its
+// checksum.
+func (s *Server) saveCheckpoint(j *job, rep *train.Replica[float32], epochs int) (string, error) {
+	c := &checkpoint.Checkpoint[float32]{
+		Model:          checkpoint.Model[float32]{Arch: rep.Net.Arch(), Params: rep.Net.Params()},
+		OptimizerState: rep.Opt.State(), Steps: rep.Opt.Steps(), Epoch: epochs, Seed: j.spec.Training.Seed,
+	}
+	b, err := c.Encode()
+	if err != nil {
+		return "", fmt.Errorf("encode checkpoint: %w", err)
+	}
+	if err := checkpoint.WriteFile(filepath.Join(j.dir, "checkpoint.safetensors"), b); err != nil {
+		return "", err
+	}
+	j.mu.Lock()
+	j.ckpt, j.ckptEp = b, epochs
+	j.mu.Unlock()
+	return epoch.Checksum(c.Params, c.OptimizerState, c.Steps), nil
+}
+
+// nextGeneration returns a ring generation larger than any handed out
+// before, also across coordinator restarts: it starts from the clock.
+func (s *Server) nextGeneration() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gen = max(s.gen+1, time.Now().UnixMilli())
+	return s.gen
+}
+
+// waitWorkers returns the live workers, in ID order, once there are at least
+// the job's minimum.
+func (s *Server) waitWorkers(ctx context.Context, j *job) ([]epoch.Member, error) {
+	want := int(j.snapshot().GetMinWorkers())
+	var members []epoch.Member
+	logged := false
+	err := membership.Watch(ctx, s.cfg.Etcd, func(snap membership.Snapshot) error {
+		if len(snap.Members) < want {
+			if !logged {
+				s.log.Info("waiting for workers", "job", j.id, "have", len(snap.Members), "want", want)
+				logged = true
+			}
+			return nil
+		}
+		for _, m := range snap.Members {
+			members = append(members, epoch.Member{ID: m.ID, Addr: m.Addr})
+		}
+		return errEnough
+	})
+	if errors.Is(err, errEnough) {
+		return members, nil
+	}
+	if ctx.Err() != nil {
+		return nil, errCanceled
+	}
+	return nil, fmt.Errorf("wait for workers: %w", err)
+}
+
+var errEnough = errors.New("enough workers")
+
+// attempt publishes plan and waits for its outcome: rank 0's completed
+// epoch, or the first failure (a worker's report, a member leaving, a
+// stall).
+func (s *Server) attempt(ctx context.Context, j *job, plan *epoch.Plan) (*report, error) {
+	actx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	key := etcdkeys.Plan(j.id, plan.Epoch)
+	if _, err := s.cfg.Etcd.Put(actx, key, plan.Marshal()); err != nil {
+		return nil, fmt.Errorf("publish plan: %w", err)
+	}
+	defer func() {
+		dctx, done := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer done()
+		if _, err := s.cfg.Etcd.Delete(dctx, key); err != nil {
+			s.log.Warn("withdraw plan", "job", j.id, "error", err)
+		}
+	}()
+	lost := make(chan error, 1)
+	watched := make(chan struct{})
+	defer func() { cancel(nil); <-watched }()
+	go func() {
+		defer close(watched)
+		err := membership.Watch(actx, s.cfg.Etcd, func(snap membership.Snapshot) error {
+			for _, id := range plan.IDs() {
+				if !slices.ContainsFunc(snap.Members, func(m membership.Member) bool { return m.ID == id }) {
+					return fmt.Errorf("worker %s left the cluster", id)
+				}
+			}
+			return nil
+		})
+		if actx.Err() == nil {
+			lost <- err
+		}
+	}()
+	stall := time.NewTimer(s.cfg.StallTimeout)
+	defer stall.Stop()
+	for {
+		select {
+		case <-actx.Done():
+			return nil, actx.Err()
+		case err := <-lost:
+			return nil, err
+		case <-stall.C:
+			return nil, fmt.Errorf("no progress for %s", s.cfg.StallTimeout)
+		case r := <-j.reports:
+			if r.generation != plan.Generation {
+				continue // a straggler of an earlier attempt
+			}
+			if r.progress != nil {
+				stall.Reset(s.cfg.StallTimeout)
+				j.update(nil, &ringtrainv1.JobEvent{Event: &ringtrainv1.JobEvent_Step{Step: r.progress}})
+				continue
+			}
+			if r.result == nil {
+				if strings.Contains(r.err, train.ErrDiverged.Error()) {
+					// Redoing the epoch would diverge the same way: the run is deterministic.
+					return nil, fmt.Errorf("%w (worker %s: %s)", errFatal, r.worker, r.err)
+				}
+				return nil, fmt.Errorf("worker %s: %s", r.worker, r.err)
+			}
+			return &r, nil
+		}
+	}
+}

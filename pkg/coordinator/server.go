@@ -1,0 +1,285 @@
+package coordinator
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/ringtrain/ringtrain/pkg/jobspec"
+	"github.com/ringtrain/ringtrain/pkg/membership"
+	ringtrainv1 "github.com/ringtrain/ringtrain/proto/ringtrain/v1"
+)
+
+// Config configures a Server.
+type Config struct {
+	// DataDir holds each job's spec, checkpoints and model.
+	DataDir string
+	Etcd    *clientv3.Client
+	Logger  *slog.Logger
+	// StallTimeout fails an epoch attempt that reports neither progress nor
+	// an outcome for this long (default 2 minutes).
+	StallTimeout time.Duration
+	// MaxAttempts bounds how often one epoch is retried before the job
+	// fails (default 10).
+	MaxAttempts int
+}
+
+// Server is the coordinator service.
+type Server struct {
+	cfg Config
+	log *slog.Logger
+
+	mu    sync.Mutex
+	jobs  map[string]*job
+	queue chan *job
+	gen   int64 // the last ring generation handed out
+
+	ringtrainv1.UnimplementedJobServiceServer
+	ringtrainv1.UnimplementedWorkerServiceServer
+}
+
+// New returns a server; Run starts its scheduler.
+func New(cfg Config) (*Server, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("coordinator: no data directory")
+	}
+	if cfg.Etcd == nil {
+		return nil, errors.New("coordinator: no etcd client")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.StallTimeout == 0 {
+		cfg.StallTimeout = 2 * time.Minute
+	}
+	if cfg.MaxAttempts == 0 {
+		cfg.MaxAttempts = 10
+	}
+	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "jobs"), 0o755); err != nil {
+		return nil, fmt.Errorf("coordinator: data directory: %w", err)
+	}
+	return &Server{cfg: cfg, log: cfg.Logger, jobs: map[string]*job{}, queue: make(chan *job, 1024)}, nil
+}
+
+// Register registers the job and worker services on g.
+func (s *Server) Register(g grpc.ServiceRegistrar) {
+	ringtrainv1.RegisterJobServiceServer(g, s)
+	ringtrainv1.RegisterWorkerServiceServer(g, s)
+}
+
+// Run runs queued jobs one at a time until ctx ends.
+func (s *Server) Run(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case j := <-s.queue:
+			s.runJob(ctx, j)
+		}
+	}
+}
+
+func (s *Server) job(id string) (*job, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, ok := s.jobs[id]
+	if !ok {
+		return nil, status.Errorf(codes.NotFound, "job %s not found", id)
+	}
+	return j, nil
+}
+
+// SubmitJob validates and queues a job.
+func (s *Server) SubmitJob(_ context.Context, req *ringtrainv1.SubmitJobRequest) (*ringtrainv1.Job, error) {
+	spec, err := jobspec.Parse(req.GetSpec())
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "job spec: %v", err)
+	}
+	if spec.Training.Precision != "float32" {
+		return nil, status.Errorf(codes.InvalidArgument, "job spec: training.precision: %s runs only in one process (coordinator run --workers 0); the ring carries float32", spec.Training.Precision)
+	}
+	if req.GetMinWorkers() < 0 {
+		return nil, status.Errorf(codes.InvalidArgument, "min_workers: %d, want >= 0", req.GetMinWorkers())
+	}
+	var suffix [3]byte
+	if _, err := rand.Read(suffix[:]); err != nil {
+		return nil, status.Errorf(codes.Internal, "job id: %v", err)
+	}
+	id := fmt.Sprintf("%s-%s", idSafe(spec.Name), hex.EncodeToString(suffix[:]))
+	dir := filepath.Join(s.cfg.DataDir, "jobs", id)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, status.Errorf(codes.Internal, "job directory: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "spec.yaml"), req.GetSpec(), 0o644); err != nil {
+		return nil, status.Errorf(codes.Internal, "save job spec: %v", err)
+	}
+	j := newJob(id, spec, req.GetSpec(), dir, max(req.GetMinWorkers(), 1), time.Now().UnixMilli())
+	s.mu.Lock()
+	s.jobs[id] = j
+	s.mu.Unlock()
+	select {
+	case s.queue <- j:
+	default:
+		return nil, status.Error(codes.ResourceExhausted, "job queue is full")
+	}
+	s.log.Info("job submitted", "job", id, "name", spec.Name)
+	return j.snapshot(), nil
+}
+
+// idSafe keeps the characters of name that are safe in an etcd key and a
+// file name.
+func idSafe(name string) string {
+	b := []byte(name)
+	out := b[:0]
+	for _, c := range b {
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' {
+			out = append(out, c)
+		}
+	}
+	if len(out) == 0 || len(out) > 64 {
+		return "job"
+	}
+	return string(out)
+}
+
+// ListJobs lists every job, oldest first.
+func (s *Server) ListJobs(context.Context, *ringtrainv1.ListJobsRequest) (*ringtrainv1.ListJobsResponse, error) {
+	s.mu.Lock()
+	jobs := make([]*job, 0, len(s.jobs))
+	for _, j := range s.jobs {
+		jobs = append(jobs, j)
+	}
+	s.mu.Unlock()
+	resp := &ringtrainv1.ListJobsResponse{}
+	for _, j := range jobs {
+		resp.Jobs = append(resp.Jobs, j.snapshot())
+	}
+	sort.Slice(resp.Jobs, func(a, b int) bool {
+		if resp.Jobs[a].CreatedUnixMs != resp.Jobs[b].CreatedUnixMs {
+			return resp.Jobs[a].CreatedUnixMs < resp.Jobs[b].CreatedUnixMs
+		}
+		return resp.Jobs[a].Id < resp.Jobs[b].Id
+	})
+	return resp, nil
+}
+
+// GetJob returns one job's state.
+func (s *Server) GetJob(_ context.Context, req *ringtrainv1.GetJobRequest) (*ringtrainv1.Job, error) {
+	j, err := s.job(req.GetJobId())
+	if err != nil {
+		return nil, err
+	}
+	return j.snapshot(), nil
+}
+
+// WatchJob streams the job's events until it ends.
+func (s *Server) WatchJob(req *ringtrainv1.WatchJobRequest, stream ringtrainv1.JobService_WatchJobServer) error {
+	j, err := s.job(req.GetJobId())
+	if err != nil {
+		return err
+	}
+	ch, now := j.subscribe()
+	defer j.unsubscribe(ch)
+	if err := stream.Send(&ringtrainv1.JobEvent{Job: now}); err != nil {
+		return err
+	}
+	for {
+		select {
+		case <-stream.Context().Done():
+			return stream.Context().Err()
+		case ev, ok := <-ch:
+			if !ok {
+				last := j.snapshot()
+				if !final(last.State) {
+					return status.Error(codes.ResourceExhausted, "watcher fell behind; watch again")
+				}
+				return stream.Send(&ringtrainv1.JobEvent{Job: last})
+			}
+			if err := stream.Send(ev); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// CancelJob stops a queued or running job.
+func (s *Server) CancelJob(_ context.Context, req *ringtrainv1.CancelJobRequest) (*ringtrainv1.Job, error) {
+	j, err := s.job(req.GetJobId())
+	if err != nil {
+		return nil, err
+	}
+	j.mu.Lock()
+	j.canceled = true
+	cancel := j.cancel
+	queued := j.pb.State == ringtrainv1.JobState_JOB_STATE_QUEUED
+	j.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	if queued {
+		j.update(func(pb *ringtrainv1.Job) {
+			pb.State, pb.Stopped = ringtrainv1.JobState_JOB_STATE_CANCELLED, "cancelled"
+		}, nil)
+	}
+	s.log.Info("job cancel requested", "job", j.id)
+	return j.snapshot(), nil
+}
+
+// GetModel streams the job's saved model.
+func (s *Server) GetModel(req *ringtrainv1.GetModelRequest, stream ringtrainv1.JobService_GetModelServer) error {
+	j, err := s.job(req.GetJobId())
+	if err != nil {
+		return err
+	}
+	j.mu.Lock()
+	path := j.model
+	j.mu.Unlock()
+	if path == "" {
+		return status.Errorf(codes.FailedPrecondition, "job %s has no model yet", j.id)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return status.Errorf(codes.Internal, "read model: %v", err)
+	}
+	return sendChunks(b, stream.Send)
+}
+
+// chunkBytes keeps every message well under gRPC's 4 MiB default limit.
+const chunkBytes = 1 << 20
+
+func sendChunks(b []byte, send func(*ringtrainv1.DataChunk) error) error {
+	for len(b) > 0 {
+		n := min(len(b), chunkBytes)
+		if err := send(&ringtrainv1.DataChunk{Data: b[:n]}); err != nil {
+			return err
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+// ListWorkers lists the live workers registered in etcd.
+func (s *Server) ListWorkers(ctx context.Context, _ *ringtrainv1.ListWorkersRequest) (*ringtrainv1.ListWorkersResponse, error) {
+	ms, _, err := membership.List(ctx, s.cfg.Etcd)
+	if err != nil {
+		return nil, status.Errorf(codes.Unavailable, "read membership from etcd: %v", err)
+	}
+	resp := &ringtrainv1.ListWorkersResponse{}
+	for _, m := range ms {
+		resp.Workers = append(resp.Workers, &ringtrainv1.Worker{Id: m.ID, Addr: m.Addr})
+	}
+	return resp, nil
+}

@@ -1,0 +1,201 @@
+package embedetcd
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func put(ctx context.Context, t *testing.T, s *Server, key, value string) {
+	t.Helper()
+	cli, err := s.NewClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	if _, err := cli.Put(ctx, key, value); err != nil {
+		t.Fatalf("put %s: %v", key, err)
+	}
+}
+
+func get(ctx context.Context, t *testing.T, s *Server, key string) string {
+	t.Helper()
+	cli, err := s.NewClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	resp, err := cli.Get(ctx, key)
+	if err != nil {
+		t.Fatalf("get %s: %v", key, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return ""
+	}
+	return string(resp.Kvs[0].Value)
+}
+
+// Port 0 yields a real, dialable port; data survive a restart on the same
+// directory.
+func TestPortZeroAndRestart(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cfg := Config{Dir: filepath.Join(t.TempDir(), "etcd"), ClientURL: "http://127.0.0.1:0", Fast: true, Logger: testLogger()}
+	s, err := Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eps := s.Endpoints()
+	if u, err := url.Parse(eps[0]); len(eps) != 1 || err != nil || u.Port() == "0" || u.Port() == "" {
+		t.Fatalf("endpoints: got %v want one with a real port", eps)
+	}
+	put(ctx, t, s, "k", "v")
+	s.Close()
+	s.Close() // idempotent
+	if _, open := <-s.Err(); open {
+		t.Error("Err channel still open after Close")
+	}
+
+	s, err = Start(ctx, cfg)
+	if err != nil {
+		t.Fatalf("restarting: %v", err)
+	}
+	defer s.Close()
+	if got := get(ctx, t, s, "k"); got != "v" {
+		t.Errorf("after restart: got %q want %q", got, "v")
+	}
+}
+
+// Two servers in one process, as in a test binary, must not trip over
+// Prometheus' default registry; a wildcard host is reported as loopback.
+func TestTwoServersInOneProcess(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	a, err := Start(ctx, Config{Dir: filepath.Join(t.TempDir(), "a"), ClientURL: "http://127.0.0.1:0", Fast: true, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := Start(ctx, Config{Dir: filepath.Join(t.TempDir(), "b"), ClientURL: "http://0.0.0.0:0", Fast: true, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if !strings.HasPrefix(b.Endpoints()[0], "http://127.0.0.1:") {
+		t.Errorf("wildcard endpoint: got %v want loopback", b.Endpoints())
+	}
+	put(ctx, t, a, "k", "a")
+	put(ctx, t, b, "k", "b")
+	if got := get(ctx, t, a, "k") + get(ctx, t, b, "k"); got != "ab" {
+		t.Errorf("got %q want %q: the servers share data", got, "ab")
+	}
+}
+
+func TestFixedPort(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	s, err := Start(ctx, Config{Dir: filepath.Join(t.TempDir(), "etcd"), ClientURL: "http://" + addr, Fast: true, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := s.Endpoints(); len(got) != 1 || got[0] != "http://"+addr {
+		t.Errorf("got %v want [http://%s]", got, addr)
+	}
+	// The port is taken: a second server says so.
+	_, err = Start(ctx, Config{Dir: filepath.Join(t.TempDir(), "etcd"), ClientURL: "http://" + addr, Fast: true, Logger: testLogger()})
+	if err == nil || !strings.Contains(err.Error(), "address already in use") {
+		t.Errorf("second server on %s: got %v want address already in use", addr, err)
+	}
+}
+
+func TestBadConfig(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	for i, test := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{}, ErrNoDir.Error()},
+		{Config{Dir: dir, ClientURL: "127.0.0.1:2379"}, "parsing URL"},
+		{Config{Dir: dir, ClientURL: "tcp://127.0.0.1:2379"}, "want http://host:port"},
+		{Config{Dir: dir, ClientURL: "https://127.0.0.1:2379"}, "want http://host:port"},
+		{Config{Dir: dir, PeerURL: "http://127.0.0.1"}, "want http://host:port"},
+	} {
+		if _, err := Start(ctx, test.cfg); err == nil || !strings.Contains(err.Error(), test.want) {
+			t.Errorf("test %d: got %v want %q", i, err, test.want)
+		}
+	}
+}
+
+func TestStartForTest(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cli := ClientForTest(t, StartForTest(t))
+	if _, err := cli.Put(ctx, "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestZapLogger(t *testing.T) {
+	var buf bytes.Buffer
+	l := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	var hush atomic.Bool
+	z := newZapLogger(l, &hush).With(zap.String("member", "m1"))
+
+	z.Info("chatty")
+	z.Warn("benign", zap.Error(errors.New("boom")))
+	z.Warn("Running http and grpc server on single port. This is not recommended for production.")
+	z.Error("failed", zap.Int("n", 2))
+	hush.Store(true)
+	z.Error("http: Server closed")
+
+	got := buf.String()
+	for _, want := range []string{
+		`level=WARN msg=benign component=etcd member=m1 error=boom`,
+		`level=ERROR msg=failed component=etcd member=m1 n=2`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("log lacks %q:\n%s", want, got)
+		}
+	}
+	for _, unwanted := range []string{"chatty", "single port", "Server closed"} {
+		if strings.Contains(got, unwanted) {
+			t.Errorf("log has %q, which belongs at info or debug:\n%s", unwanted, got)
+		}
+	}
+}
+
+// A context that ends before etcd is ready stops it, leaving nothing
+// running (TestMain checks for goroutines).
+func TestStartCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	s, err := Start(ctx, Config{Dir: filepath.Join(t.TempDir(), "etcd"), ClientURL: "http://127.0.0.1:0", Fast: true, Logger: testLogger()})
+	if err == nil {
+		s.Close()
+		t.Skip("etcd was ready before Start saw the cancelled context")
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("got %v want context.Canceled", err)
+	}
+}

@@ -1,0 +1,132 @@
+package jobspec
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+const valid = `
+name: t
+dataset: {name: xor, samples: 100}
+model:
+  layers:
+    - {units: 4, activation: tanh, dropout: 0.1}
+    - {units: 2, activation: softmax}
+training:
+  optimizer: {kind: adam, learning_rate: 0.01}
+  batch_size: 8
+  epochs: 3
+`
+
+func TestParseDefaults(t *testing.T) {
+	s, err := Parse([]byte(valid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		field string
+		got   any
+		want  any
+	}{
+		{"model.cost", s.Model.Cost, "categorical_cross_entropy"},
+		{"model.init", s.Model.Init, "gaussian"},
+		{"optimizer.beta2", s.Training.Optimizer.Beta2, 0.999},
+		{"schedule.kind", s.Training.Schedule.Kind, "constant"},
+		{"precision", s.Training.Precision, "float32"},
+		{"output.dir", s.Output.Dir, "runs/t"},
+		{"dataset.test_samples", s.Dataset.TestSamples, 25},
+	}
+	for _, tc := range tests {
+		if tc.got != tc.want {
+			t.Errorf("%s: got %v want %v", tc.field, tc.got, tc.want)
+		}
+	}
+	out, err := s.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := Parse(out)
+	if err != nil {
+		t.Fatalf("re-parse of marshalled spec: %v", err)
+	}
+	if again.Training.Optimizer != s.Training.Optimizer || again.Model.Cost != s.Model.Cost {
+		t.Errorf("marshal round trip changed the spec: %+v vs %+v", again.Training, s.Training)
+	}
+}
+
+func TestParseRejects(t *testing.T) {
+	tests := []struct {
+		name      string
+		edit      func(string) string
+		wantField string
+	}{
+		{"unknown key", func(s string) string { return s + "bogus: 1\n" }, "bogus"},
+		{"unknown nested key", func(s string) string {
+			return strings.Replace(s, "batch_size: 8", "batch_size: 8\n  batchsize: 9", 1)
+		}, "batchsize"},
+		{"wrong type", func(s string) string { return strings.Replace(s, "epochs: 3", "epochs: three", 1) }, "three"},
+		{"negative rate", func(s string) string { return strings.Replace(s, "learning_rate: 0.01", "learning_rate: -1", 1) }, "training.optimizer.learning_rate"},
+		{"dropout 1", func(s string) string { return strings.Replace(s, "dropout: 0.1", "dropout: 1", 1) }, "model.layers[0].dropout"},
+		{"bad activation", func(s string) string { return strings.Replace(s, "tanh", "swish", 1) }, "model.layers[0].activation"},
+		{"softmax hidden", func(s string) string { return strings.Replace(s, "tanh", "softmax", 1) }, "model.layers[0].activation"},
+		{"cost mismatch", func(s string) string {
+			return strings.Replace(s, "layers:", "cost: cross_entropy\n  layers:", 1)
+		}, "model.cost"},
+		{"zero batch", func(s string) string { return strings.Replace(s, "batch_size: 8", "batch_size: -2", 1) }, "training.batch_size"},
+		{"unknown dataset", func(s string) string { return strings.Replace(s, "name: xor", "name: cifar", 1) }, "dataset.name"},
+		{"patience without validation", func(s string) string { return s + "  early_stopping: {patience: 3}\n" }, "training.early_stopping.patience"},
+		{"two documents", func(s string) string { return s + "---\nname: x\n" }, "one document"},
+		{"empty", func(string) string { return "" }, "empty"},
+	}
+	for _, tc := range tests {
+		_, err := Parse([]byte(tc.edit(valid)))
+		if err == nil {
+			t.Errorf("%s: got nil error", tc.name)
+			continue
+		}
+		if !strings.Contains(err.Error(), tc.wantField) {
+			t.Errorf("%s: error %q does not name %q", tc.name, err, tc.wantField)
+		}
+	}
+}
+
+func TestCheckData(t *testing.T) {
+	s, err := Parse([]byte(strings.Replace(valid, "layers:", "inputs: 2\n  layers:", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name      string
+		shape     DataShape
+		augment   Augment
+		wantField string
+	}{
+		{"fits", DataShape{Features: 2, Outputs: 2}, Augment{}, ""},
+		{"input width", DataShape{Features: 3, Outputs: 2}, Augment{}, "model.inputs"},
+		{"classes", DataShape{Features: 2, Outputs: 10}, Augment{}, "model.layers[1].units"},
+		{"augment non-image", DataShape{Features: 2, Outputs: 2}, Augment{Flip: true}, "training.augment"},
+		{"augment image", DataShape{Features: 2, Outputs: 2, Image: true}, Augment{Shift: 2}, ""},
+	}
+	for _, tc := range tests {
+		s.Training.Augment = tc.augment
+		err := s.CheckData(tc.shape)
+		switch {
+		case tc.wantField == "" && err != nil:
+			t.Errorf("%s: unexpected error %v", tc.name, err)
+		case tc.wantField != "" && (err == nil || !strings.Contains(err.Error(), tc.wantField)):
+			t.Errorf("%s: got %v, want an error naming %s", tc.name, err, tc.wantField)
+		}
+	}
+}
+
+func TestExamplesParse(t *testing.T) {
+	for _, f := range []string{"../../examples/fashion-mnist.yaml", "../../examples/fashion-mnist-fast.yaml", "../../examples/xor.yaml"} {
+		if _, err := os.Stat(f); err != nil {
+			t.Fatalf("example missing: %v", err)
+		}
+		if _, err := Load(f); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}

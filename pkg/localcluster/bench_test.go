@@ -1,0 +1,190 @@
+package localcluster
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/ringtrain/ringtrain/internal/blas"
+	"github.com/ringtrain/ringtrain/pkg/data"
+	"github.com/ringtrain/ringtrain/pkg/jobspec"
+	"github.com/ringtrain/ringtrain/pkg/train"
+	ringtrainv1 "github.com/ringtrain/ringtrain/proto/ringtrain/v1"
+)
+
+// ddpJob is the job PyTorch DistributedDataParallel was measured with here:
+// the same network, global batch 128, SGD with momentum, no dropout or
+// augmentation.
+const ddpJob = `
+name: throughput
+dataset: {name: fashion-mnist}
+model:
+  layers: [{units: 256, activation: relu}, {units: 128, activation: relu}, {units: 10, activation: softmax}]
+  init: he
+training: {optimizer: {kind: momentum, learning_rate: 0.05}, batch_size: 128, epochs: EPOCHS, seed: 1}
+
+`
+
+// trainSamples is Fashion-MNIST's training set: ddpJob holds out no
+// validation split.
+const trainSamples = 60000
+
+func needFashion(b *testing.B) {
+	if _, _, err := data.FashionMNIST(""); err != nil {
+		b.Skipf("Fashion-MNIST not installed: %v", err)
+	}
+}
+
+// BenchmarkEngine is the single-process baseline: train.Run, no cluster,
+// BLAS on every core.
+func BenchmarkEngine(b *testing.B) {
+	needFashion(b)
+	blas.SetThreads(runtime.GOMAXPROCS(0))
+	spec, err := jobspec.Parse([]byte(jobText("3")))
+	if err != nil {
+		b.Fatal(err)
+	}
+	spec.Output.Dir = b.TempDir()
+	sets, err := train.LoadData(spec)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var rate, wall float64
+	for b.Loop() {
+		res, err := train.Run[float32](context.Background(), spec, sets, nopObserver{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		h := res.History
+		for i, e := range h {
+			rate = max(rate, e.SamplesPerSec)
+			if i > 0 {
+				wall = max(wall, float64(sets.Train.Len())/(e.Elapsed-h[i-1].Elapsed).Seconds())
+			}
+		}
+	}
+	b.ReportMetric(rate, "samples/s")
+	b.ReportMetric(wall, "wall-samples/s")
+}
+
+func jobText(epochs string) string {
+	s := ddpJob
+	for i := 0; i+6 <= len(s); i++ {
+		if s[i:i+6] == "EPOCHS" {
+			return s[:i] + epochs + s[i+6:]
+		}
+	}
+	return s
+}
+
+// BenchmarkCluster trains the same job on an in-process ring of N workers
+// (real gRPC on loopback, embedded etcd) and reports the epoch throughput
+// measured by rank 0 (steps only) and by the coordinator's wall clock per
+// epoch (barriers, checkpoint upload and evaluation included).
+func BenchmarkCluster(b *testing.B) {
+	needFashion(b)
+	for _, n := range []int{1, 2, 4} {
+		b.Run(fmt.Sprintf("workers=%d", n), func(b *testing.B) {
+			blas.SetThreads(max(1, runtime.GOMAXPROCS(0)/n))
+			var steps, wall float64
+			for b.Loop() {
+				steps, wall = clusterRun(b, n, "3")
+			}
+			b.ReportMetric(steps, "samples/s")
+			b.ReportMetric(wall, "wall-samples/s")
+		})
+	}
+}
+
+func clusterRun(b *testing.B, n int, epochs string) (steps, wall float64) {
+	c, err := Start(context.Background(), Config{Dir: b.TempDir(), Workers: n, Fast: true, Logger: quiet()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	jobs := ringtrainv1.NewJobServiceClient(c.Conn())
+	j, err := jobs.SubmitJob(ctx, &ringtrainv1.SubmitJobRequest{Spec: []byte(jobText(epochs)), MinWorkers: int32(n)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	stream, err := jobs.WatchJob(ctx, &ringtrainv1.WatchJobRequest{JobId: j.GetId()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var prev float64
+	for {
+		ev, err := stream.Recv()
+		if err != nil {
+			break
+		}
+		if e := ev.GetEpoch(); e != nil {
+			steps = max(steps, e.GetSamplesPerSec())
+			// Epoch 1 includes loading the data; later epochs are steady.
+			if e.GetEpoch() > 1 {
+				wall = max(wall, trainSamples/(e.GetElapsedSeconds()-prev))
+			}
+			prev = e.GetElapsedSeconds()
+		}
+		if ev.GetJob().GetState() == ringtrainv1.JobState_JOB_STATE_FAILED {
+			b.Fatalf("job failed: %s", ev.GetJob().GetError())
+		}
+	}
+	if os.Getenv("RINGTRAIN_BENCH_VERBOSE") != "" {
+		b.Logf("%d workers: steps %.0f samples/s, wall %.0f samples/s", n, steps, wall)
+	}
+	return steps, wall
+}
+
+// BenchmarkTimeTo90 trains the speed recipe (examples/fashion-mnist-fast.yaml)
+// on a 2-worker ring, as `coordinator run --workers 2` does, and reports the
+// wall time from submission to the first epoch whose test accuracy reaches
+// 90% (data loading and evaluation included), or -1 when no epoch does.
+func BenchmarkTimeTo90(b *testing.B) {
+	needFashion(b)
+	raw, err := os.ReadFile("../../examples/fashion-mnist-fast.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	blas.SetThreads(max(1, runtime.GOMAXPROCS(0)/2))
+	var to90, best float64
+	for b.Loop() {
+		to90, best = -1, 0
+		c, err := Start(context.Background(), Config{Dir: b.TempDir(), Workers: 2, Fast: true, Logger: quiet()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+		jobs := ringtrainv1.NewJobServiceClient(c.Conn())
+		start := time.Now()
+		j, err := jobs.SubmitJob(ctx, &ringtrainv1.SubmitJobRequest{Spec: raw, MinWorkers: 2})
+		if err != nil {
+			b.Fatal(err)
+		}
+		stream, err := jobs.WatchJob(ctx, &ringtrainv1.WatchJobRequest{JobId: j.GetId()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for {
+			ev, err := stream.Recv()
+			if err != nil {
+				break
+			}
+			if e := ev.GetEpoch(); e != nil {
+				best = max(best, e.GetTestAccuracy())
+				if to90 < 0 && e.GetTestAccuracy() >= 0.90 {
+					to90 = time.Since(start).Seconds()
+					cancel()
+				}
+			}
+		}
+		cancel()
+		c.Close()
+	}
+	b.ReportMetric(to90, "s-to-90%")
+	b.ReportMetric(100*best, "best-test-%")
+}

@@ -1,0 +1,117 @@
+package nn
+
+import "fmt"
+
+// Forward runs inference, without dropout, on rows×Inputs inputs x and returns
+// the output activations (rows×Outputs): a view into ws, valid until its next
+// use. It allocates nothing and panics if rows exceeds ws's capacity.
+func (n *Network[T]) Forward(ws *Workspace[T], x []T, rows int) []T {
+	n.checkInputs(x, rows, "Forward")
+	ws.check(n, rows, "Forward")
+	if rows > 0 {
+		n.forward(ws, Batch[T]{X: x}, rows, false, nil)
+	}
+	return ws.a[len(ws.a)-1][:rows*n.arch.Outputs()]
+}
+
+func (n *Network[T]) checkInputs(x []T, rows int, op string) {
+	if len(x) < rows*n.arch.Inputs {
+		panic(fmt.Sprintf("nn: %s: len(x) = %d, want %d rows × %d inputs", op, len(x), rows, n.arch.Inputs))
+	}
+}
+
+// Argmax writes into dst, grown if it is short, the column of the largest
+// value of each row of out (rows×cols), the first on ties, and returns it.
+func Argmax[T Float](out []T, rows, cols int, dst []int) []int {
+	if cap(dst) < rows {
+		dst = make([]int, rows)
+	}
+	dst = dst[:rows]
+	for r := range dst {
+		row := out[r*cols : (r+1)*cols]
+		best := 0
+		for j, v := range row {
+			if v > row[best] {
+				best = j
+			}
+		}
+		dst[r] = best
+	}
+	return dst
+}
+
+// Metrics summarises a model on a data set.
+type Metrics struct {
+	// Loss is the mean data cost, without the regularisation term.
+	Loss float64
+	// Accuracy is the fraction of rows whose predicted class is the true
+	// one, and Confusion counts rows by [true class][predicted class]. They
+	// are 0 and nil for regression (outputs other than sigmoid and
+	// softmax). A class is the argmax of a row, or, for a single sigmoid
+	// output, whether it is at least 0.5.
+	Accuracy  float64
+	Confusion [][]int
+	// N is the number of rows.
+	N int
+}
+
+// Evaluate runs the network without dropout over rows of inputs x and
+// targets y, in batches of ws's size, and returns the metrics.
+func (n *Network[T]) Evaluate(ws *Workspace[T], x []T, y []T, rows int) Metrics {
+	in, out := n.arch.Inputs, n.arch.Outputs()
+	n.checkInputs(x, rows, "Evaluate")
+	if len(y) < rows*out {
+		panic(fmt.Sprintf("nn: Evaluate: len(y) = %d, want %d rows × %d outputs", len(y), rows, out))
+	}
+	m := Metrics{N: rows}
+	if rows == 0 {
+		return m
+	}
+	nClasses := 0
+	if n.arch.classifies() {
+		nClasses = max(out, 2)
+		m.Confusion = make([][]int, nClasses)
+		for i := range m.Confusion {
+			m.Confusion[i] = make([]int, nClasses)
+		}
+	}
+	for r := 0; r < rows; r += ws.maxRows {
+		k := min(ws.maxRows, rows-r)
+		ws.check(n, k, "Evaluate")
+		xb, yb := x[r*in:(r+k)*in], y[r*out:(r+k)*out]
+		m.Loss += n.forward(ws, Batch[T]{X: xb, Y: yb}, k, false, nil)
+		if nClasses == 0 {
+			continue
+		}
+		truth := classes(yb, k, out, ws.truth)
+		pred := classes(ws.a[len(ws.a)-1][:k*out], k, out, ws.pred)
+		for i := range k {
+			m.Confusion[truth[i]][pred[i]]++
+		}
+	}
+	m.Loss /= float64(rows)
+	if nClasses > 0 {
+		correct := 0
+		for c := range nClasses {
+			correct += m.Confusion[c][c]
+		}
+		m.Accuracy = float64(correct) / float64(rows)
+	}
+	return m
+}
+
+// classes writes into dst the class of each of rows rows of v (rows×cols):
+// the argmax, or for a single column whether the value is at least 0.5.
+func classes[T Float](v []T, rows, cols int, dst []int) []int {
+	if cols > 1 {
+		return Argmax(v, rows, cols, dst)
+	}
+	dst = dst[:rows]
+	for r := range dst {
+		dst[r] = 0
+		if v[r] >= 0.5 {
+			dst[r] = 1
+		}
+	}
+	return dst
+}

@@ -1,0 +1,252 @@
+package safetensors
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strings"
+)
+
+// DType names an element type as the format spells it.
+type DType string
+
+// Element types ringtrain writes.
+const (
+	F32 DType = "F32"
+	F64 DType = "F64"
+	I64 DType = "I64"
+)
+
+// Size returns the byte size of one element, or 0 for a type this package
+// does not handle.
+func (d DType) Size() int {
+	switch d {
+	case F32:
+		return 4
+	case F64, I64:
+		return 8
+	}
+	return 0
+}
+
+// maxHeader bounds the JSON header so that a corrupt length cannot make a
+// reader allocate gigabytes.
+const maxHeader = 100 << 20
+
+// ErrFormat is wrapped by every error about malformed file contents.
+var ErrFormat = errors.New("safetensors: malformed file")
+
+// Tensor is one named array. Data holds its little-endian bytes.
+type Tensor struct {
+	Name  string
+	DType DType
+	Shape []int
+	Data  []byte
+}
+
+// File is the decoded content of a safetensors file, tensors in file order.
+type File struct {
+	Metadata map[string]string
+	Tensors  []Tensor
+}
+
+// Tensor returns the tensor called name.
+func (f *File) Tensor(name string) (Tensor, bool) {
+	for _, t := range f.Tensors {
+		if t.Name == name {
+			return t, true
+		}
+	}
+	return Tensor{}, false
+}
+
+type entry struct {
+	DType       DType  `json:"dtype"`
+	Shape       []int  `json:"shape"`
+	DataOffsets [2]int `json:"data_offsets"`
+}
+
+// Write encodes metadata and tensors to w.
+func Write(w io.Writer, metadata map[string]string, tensors []Tensor) error {
+	header := make(map[string]any, len(tensors)+1)
+	if len(metadata) > 0 {
+		header["__metadata__"] = metadata
+	}
+	off := 0
+	for _, t := range tensors {
+		if t.Name == "" || t.Name == "__metadata__" {
+			return fmt.Errorf("safetensors: invalid tensor name %q", t.Name)
+		}
+		if _, dup := header[t.Name]; dup {
+			return fmt.Errorf("safetensors: duplicate tensor %q", t.Name)
+		}
+		if want := elems(t.Shape) * t.DType.Size(); want != len(t.Data) || t.DType.Size() == 0 {
+			return fmt.Errorf("safetensors: tensor %q: %d bytes for dtype %s shape %v", t.Name, len(t.Data), t.DType, t.Shape)
+		}
+		header[t.Name] = entry{DType: t.DType, Shape: shapeOrEmpty(t.Shape), DataOffsets: [2]int{off, off + len(t.Data)}}
+		off += len(t.Data)
+	}
+	js, err := json.Marshal(header)
+	if err != nil {
+		return fmt.Errorf("safetensors: encode header: %w", err)
+	}
+	// The format pads the header with spaces so the data starts 8-aligned.
+	if pad := (8 - len(js)%8) % 8; pad > 0 {
+		js = append(js, bytes.Repeat([]byte(" "), pad)...)
+	}
+	var n [8]byte
+	binary.LittleEndian.PutUint64(n[:], uint64(len(js)))
+	if _, err := w.Write(n[:]); err != nil {
+		return fmt.Errorf("safetensors: write header length: %w", err)
+	}
+	if _, err := w.Write(js); err != nil {
+		return fmt.Errorf("safetensors: write header: %w", err)
+	}
+	for _, t := range tensors {
+		if _, err := w.Write(t.Data); err != nil {
+			return fmt.Errorf("safetensors: write tensor %q: %w", t.Name, err)
+		}
+	}
+	return nil
+}
+
+// Read decodes a whole safetensors stream.
+func Read(r io.Reader) (*File, error) {
+	var n [8]byte
+	if _, err := io.ReadFull(r, n[:]); err != nil {
+		return nil, fmt.Errorf("%w: header length: %v", ErrFormat, err)
+	}
+	hlen := binary.LittleEndian.Uint64(n[:])
+	if hlen > maxHeader {
+		return nil, fmt.Errorf("%w: header length %d exceeds %d", ErrFormat, hlen, maxHeader)
+	}
+	hdr := make([]byte, hlen)
+	if _, err := io.ReadFull(r, hdr); err != nil {
+		return nil, fmt.Errorf("%w: header of %d bytes: %v", ErrFormat, hlen, err)
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(hdr, &raw); err != nil {
+		return nil, fmt.Errorf("%w: header json: %v", ErrFormat, err)
+	}
+	body, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("safetensors: read data: %w", err)
+	}
+	f := &File{}
+	begins := map[string]int{}
+	for name, msg := range raw {
+		if name == "__metadata__" {
+			if err := json.Unmarshal(msg, &f.Metadata); err != nil {
+				return nil, fmt.Errorf("%w: metadata: %v", ErrFormat, err)
+			}
+			continue
+		}
+		var e entry
+		if err := json.Unmarshal(msg, &e); err != nil {
+			return nil, fmt.Errorf("%w: tensor %q: %v", ErrFormat, name, err)
+		}
+		b, end := e.DataOffsets[0], e.DataOffsets[1]
+		if b < 0 || end < b || end > len(body) {
+			return nil, fmt.Errorf("%w: tensor %q: offsets [%d,%d] outside data of %d bytes", ErrFormat, name, b, end, len(body))
+		}
+		if want := elems(e.Shape) * e.DType.Size(); want != end-b || e.DType.Size() == 0 {
+			return nil, fmt.Errorf("%w: tensor %q: %d bytes for dtype %s shape %v", ErrFormat, name, end-b, e.DType, e.Shape)
+		}
+		begins[name] = b
+		f.Tensors = append(f.Tensors, Tensor{Name: name, DType: e.DType, Shape: e.Shape, Data: body[b:end:end]})
+	}
+	// JSON objects are unordered; file order is the order of the data.
+	slices.SortFunc(f.Tensors, func(x, y Tensor) int {
+		if c := begins[x.Name] - begins[y.Name]; c != 0 {
+			return c
+		}
+		return strings.Compare(x.Name, y.Name)
+	})
+	return f, nil
+}
+
+func elems(shape []int) int {
+	n := 1
+	for _, d := range shape {
+		if d < 0 {
+			return -1
+		}
+		n *= d
+	}
+	return n
+}
+
+func shapeOrEmpty(s []int) []int {
+	if s == nil {
+		return []int{}
+	}
+	return s
+}
+
+// FromFloat32 builds an F32 tensor from v.
+func FromFloat32(name string, shape []int, v []float32) Tensor {
+	b := make([]byte, 4*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
+	}
+	return Tensor{Name: name, DType: F32, Shape: shape, Data: b}
+}
+
+// FromFloat64 builds an F64 tensor from v.
+func FromFloat64(name string, shape []int, v []float64) Tensor {
+	b := make([]byte, 8*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint64(b[8*i:], math.Float64bits(x))
+	}
+	return Tensor{Name: name, DType: F64, Shape: shape, Data: b}
+}
+
+// Float32s decodes an F32 tensor.
+func (t Tensor) Float32s() ([]float32, error) {
+	if t.DType != F32 {
+		return nil, fmt.Errorf("safetensors: tensor %q is %s, want F32", t.Name, t.DType)
+	}
+	v := make([]float32, len(t.Data)/4)
+	for i := range v {
+		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(t.Data[4*i:]))
+	}
+	return v, nil
+}
+
+// Float64s decodes an F64 tensor.
+func (t Tensor) Float64s() ([]float64, error) {
+	if t.DType != F64 {
+		return nil, fmt.Errorf("safetensors: tensor %q is %s, want F64", t.Name, t.DType)
+	}
+	v := make([]float64, len(t.Data)/8)
+	for i := range v {
+		v[i] = math.Float64frombits(binary.LittleEndian.Uint64(t.Data[8*i:]))
+	}
+	return v, nil
+}
+
+// FromInt64 builds an I64 tensor from v.
+func FromInt64(name string, shape []int, v []int64) Tensor {
+	b := make([]byte, 8*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint64(b[8*i:], uint64(x))
+	}
+	return Tensor{Name: name, DType: I64, Shape: shape, Data: b}
+}
+
+// Int64s decodes an I64 tensor.
+func (t Tensor) Int64s() ([]int64, error) {
+	if t.DType != I64 {
+		return nil, fmt.Errorf("safetensors: tensor %q is %s, want I64", t.Name, t.DType)
+	}
+	v := make([]int64, len(t.Data)/8)
+	for i := range v {
+		v[i] = int64(binary.LittleEndian.Uint64(t.Data[8*i:]))
+	}
+	return v, nil
+}

@@ -1,0 +1,100 @@
+package safetensors
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"testing"
+)
+
+func TestRoundTrip(t *testing.T) {
+	meta := map[string]string{"format": "test", "version": "1"}
+	in := []Tensor{
+		FromFloat32("w", []int{2, 3}, []float32{1, -2, 3.5, 0, 1e-30, -7}),
+		FromFloat64("b", []int{2}, []float64{0.25, -1e300}),
+		FromFloat32("empty", []int{0}, nil),
+	}
+	var buf bytes.Buffer
+	if err := Write(&buf, meta, in); err != nil {
+		t.Fatal(err)
+	}
+	if hlen := binary.LittleEndian.Uint64(buf.Bytes()); (8+hlen)%8 != 0 {
+		t.Errorf("data starts at %d, want a multiple of 8", 8+hlen)
+	}
+	f, err := Read(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Metadata["format"] != "test" || f.Metadata["version"] != "1" {
+		t.Errorf("metadata: got %v want %v", f.Metadata, meta)
+	}
+	if len(f.Tensors) != len(in) {
+		t.Fatalf("got %d tensors want %d", len(f.Tensors), len(in))
+	}
+	for i, want := range in {
+		got := f.Tensors[i]
+		if got.Name != want.Name || got.DType != want.DType || !bytes.Equal(got.Data, want.Data) {
+			t.Errorf("tensor %d: got %s %s %v want %s %s %v", i, got.Name, got.DType, got.Data, want.Name, want.DType, want.Data)
+		}
+	}
+	w, _ := f.Tensor("w")
+	v, err := w.Float32s()
+	if err != nil || v[2] != 3.5 || v[4] != 1e-30 {
+		t.Errorf("w decoded to %v, %v", v, err)
+	}
+	if _, err := w.Float64s(); err == nil {
+		t.Error("decoding F32 as F64: want error")
+	}
+	var again bytes.Buffer
+	if err := Write(&again, meta, in); err != nil || !bytes.Equal(again.Bytes(), buf.Bytes()) {
+		t.Error("writing the same tensors twice gave different bytes")
+	}
+}
+
+func TestWriteRejects(t *testing.T) {
+	tests := []struct {
+		name string
+		ts   []Tensor
+	}{
+		{"size mismatch", []Tensor{{Name: "a", DType: F32, Shape: []int{3}, Data: make([]byte, 8)}}},
+		{"unknown dtype", []Tensor{{Name: "a", DType: "BF16", Shape: []int{1}, Data: make([]byte, 2)}}},
+		{"duplicate", []Tensor{FromFloat32("a", []int{1}, []float32{1}), FromFloat32("a", []int{1}, []float32{1})}},
+		{"reserved name", []Tensor{FromFloat32("__metadata__", []int{1}, []float32{1})}},
+	}
+	for _, tc := range tests {
+		if err := Write(&bytes.Buffer{}, nil, tc.ts); err == nil {
+			t.Errorf("%s: got nil error", tc.name)
+		}
+	}
+}
+
+func TestReadRejectsCorrupt(t *testing.T) {
+	var good bytes.Buffer
+	if err := Write(&good, nil, []Tensor{FromFloat32("a", []int{4}, []float32{1, 2, 3, 4})}); err != nil {
+		t.Fatal(err)
+	}
+	g := good.Bytes()
+	header := func(js string) []byte {
+		b := binary.LittleEndian.AppendUint64(nil, uint64(len(js)))
+		return append(b, js...)
+	}
+	tests := []struct {
+		name string
+		in   []byte
+	}{
+		{"empty", nil},
+		{"short length", g[:5]},
+		{"huge header", binary.LittleEndian.AppendUint64(nil, 1<<40)},
+		{"truncated header", g[:12]},
+		{"truncated data", g[:len(g)-1]},
+		{"bad json", header("{not json")},
+		{"offset past end", header(`{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`)},
+		{"shape mismatch", append(header(`{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}`), 0, 0, 0, 0)},
+		{"negative shape", append(header(`{"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}`), 0, 0, 0, 0)},
+	}
+	for _, tc := range tests {
+		if _, err := Read(bytes.NewReader(tc.in)); !errors.Is(err, ErrFormat) {
+			t.Errorf("%s: got %v want ErrFormat", tc.name, err)
+		}
+	}
+}

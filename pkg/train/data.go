@@ -1,0 +1,70 @@
+package train
+
+import (
+	"fmt"
+
+	"github.com/ringtrain/ringtrain/pkg/data"
+	"github.com/ringtrain/ringtrain/pkg/jobspec"
+)
+
+// Datasets are a job's three sets. Val may be nil when the spec holds no
+// validation split.
+type Datasets struct {
+	Train, Val, Test *data.Dataset
+	// Labels names the classes, when the dataset knows them.
+	Labels []string
+}
+
+// fashionLabels are Fashion-MNIST's class names, in label order.
+var fashionLabels = []string{"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"}
+
+// LoadData loads, splits and checks the data the spec names.
+func LoadData(spec *jobspec.Spec) (*Datasets, error) {
+	d := spec.Dataset
+	var (
+		sets Datasets
+		err  error
+	)
+	switch d.Name {
+	case "fashion-mnist":
+		sets.Train, sets.Test, err = data.FashionMNIST(d.Path)
+		sets.Labels = fashionLabels
+	case "idx":
+		sets.Train, err = data.LoadIDX(d.Train.Images, d.Train.Labels)
+		if err == nil && d.Test.Images != "" {
+			sets.Test, err = data.LoadIDX(d.Test.Images, d.Test.Labels)
+		}
+	case "csv":
+		opt := data.CSVOptions{Header: d.Header, LabelColumn: d.LabelColumn, Regression: d.Regression}
+		sets.Train, err = data.LoadCSV(d.Train.CSV, opt)
+		if err == nil && d.Test.CSV != "" {
+			sets.Test, err = data.LoadCSV(d.Test.CSV, opt)
+		}
+	default:
+		sets.Train, err = data.Synthetic(d.Name, d.Samples, spec.Training.Seed)
+		if err == nil {
+			// A different seed gives an independent test set of the same task.
+			sets.Test, err = data.Synthetic(d.Name, d.TestSamples, spec.Training.Seed^0x5eed)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load dataset %s: %w", d.Name, err)
+	}
+	if d.Validation > 0 {
+		sets.Train, sets.Val = sets.Train.Split(d.Validation, spec.Training.Seed)
+	}
+	if sets.Train.Len() == 0 {
+		return nil, fmt.Errorf("dataset %s: no training samples", d.Name)
+	}
+	shape := ShapeOf(sets.Train)
+	if err := spec.CheckData(jobspec.DataShape{Features: shape.Features, Outputs: shape.Outputs, Image: shape.Image[0] > 0}); err != nil {
+		return nil, err
+	}
+	for _, other := range []*data.Dataset{sets.Val, sets.Test} {
+		if other != nil && (other.Features != shape.Features || other.TargetWidth() != shape.Outputs) {
+			return nil, fmt.Errorf("dataset %s: test set has %d features and %d outputs, training set %d and %d",
+				d.Name, other.Features, other.TargetWidth(), shape.Features, shape.Outputs)
+		}
+	}
+	return &sets, nil
+}

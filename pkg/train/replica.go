@@ -1,0 +1,109 @@
+package train
+
+import (
+	"fmt"
+
+	"github.com/ringtrain/ringtrain/pkg/augment"
+	"github.com/ringtrain/ringtrain/pkg/data"
+	"github.com/ringtrain/ringtrain/pkg/jobspec"
+	"github.com/ringtrain/ringtrain/pkg/nn"
+	"github.com/ringtrain/ringtrain/pkg/optim"
+)
+
+// Replica owns one copy of the model and the buffers of its training step.
+// It is not safe for concurrent use.
+type Replica[T nn.Float] struct {
+	Net   *nn.Network[T]
+	Opt   *optim.Optimizer[T]
+	Grads []T
+
+	ws   *nn.Workspace[T]
+	aug  *augment.Augmenter
+	reg  nn.Regularization
+	seed uint64
+
+	xs, ys []float32 // the gathered batch as the dataset stores it
+	x, y   []T       // the batch in T; aliases xs, ys when T is float32
+	index  []int
+}
+
+// NewReplica builds the replica the spec describes for a training set of
+// trainLen samples shaped like shape, with parameters initialised from the
+// job's seed. maxRows bounds the rows of any batch it will compute.
+func NewReplica[T nn.Float](spec *jobspec.Spec, shape Shape, trainLen, maxRows int) (*Replica[T], error) {
+	arch := Architecture(spec, shape.Features)
+	net, err := nn.New[T](arch)
+	if err != nil {
+		return nil, fmt.Errorf("build network: %w", err)
+	}
+	net.Initialize(spec.Training.Seed)
+	opt, err := optim.New[T](OptimizerConfig(spec), net.NumParams())
+	if err != nil {
+		return nil, fmt.Errorf("build optimizer: %w", err)
+	}
+	r := &Replica[T]{
+		Net:   net,
+		Opt:   opt,
+		Grads: make([]T, net.NumParams()),
+		ws:    nn.NewWorkspace[T](arch, maxRows),
+		reg:   nn.Regularization{L1: spec.Training.L1, L2: spec.Training.L2, N: trainLen},
+		seed:  spec.Training.Seed,
+		xs:    make([]float32, maxRows*shape.Features),
+		ys:    make([]float32, maxRows*shape.Outputs),
+		index: make([]int, maxRows),
+	}
+	if a := spec.Training.Augment; a.Shift != 0 || a.Flip || a.Rotate != 0 {
+		r.aug = augment.New(augment.Config{Shift: a.Shift, Flip: a.Flip, RotateDegrees: a.Rotate}, shape.Image[0], shape.Image[1])
+	}
+	r.x, r.y = asT[T](r.xs), asT[T](r.ys)
+	return r, nil
+}
+
+// asT returns v itself when T is float32, else a new []T of v's length.
+func asT[T nn.Float](v []float32) []T {
+	if t, ok := any(v).([]T); ok {
+		return t
+	}
+	return make([]T, len(v))
+}
+
+// convert copies src into dst unless they are the same float32 memory.
+func convert[T nn.Float](dst []T, src []float32) {
+	if _, same := any(dst).([]float32); same {
+		return
+	}
+	for i, v := range src {
+		dst[i] = T(v)
+	}
+}
+
+// Gradients computes into r.Grads the mean gradient over the samples idx of
+// ds at epoch, with dropout and augmentation drawn from (seed, epoch,
+// sample), and returns the batch's mean loss. An empty idx zeroes the
+// gradient and returns 0: a ring member with no samples still takes part in
+// the all-reduce, with weight 0.
+func (r *Replica[T]) Gradients(ds *data.Dataset, idx []int, epoch int) float64 {
+	rows := len(idx)
+	if rows == 0 {
+		clear(r.Grads)
+		return 0
+	}
+	f, o := ds.Features, ds.TargetWidth()
+	xs, ys := r.xs[:rows*f], r.ys[:rows*o]
+	ds.Gather(idx, xs, ys)
+	if r.aug != nil {
+		for i, s := range idx {
+			row := xs[i*f : (i+1)*f]
+			r.aug.Apply(row, row, r.seed, epoch, s)
+		}
+	}
+	x, y := r.x[:rows*f], r.y[:rows*o]
+	convert(x, xs)
+	convert(y, ys)
+	copy(r.index, idx)
+	b := nn.Batch[T]{X: x, Y: y, Index: r.index[:rows]}
+	return r.Net.Gradients(r.ws, b, r.Grads, r.reg, &nn.Randomness{Seed: r.seed, Epoch: epoch})
+}
+
+// Step applies r.Grads to the parameters at learning rate lr.
+func (r *Replica[T]) Step(lr float64) { r.Opt.Step(r.Net.Params(), r.Grads, lr) }

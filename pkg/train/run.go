@@ -1,0 +1,143 @@
+package train
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"path/filepath"
+	"time"
+
+	"github.com/ringtrain/ringtrain/pkg/checkpoint"
+	"github.com/ringtrain/ringtrain/pkg/jobspec"
+	"github.com/ringtrain/ringtrain/pkg/nn"
+	"github.com/ringtrain/ringtrain/pkg/shard"
+)
+
+// ErrDiverged is wrapped by the error of a run whose loss became NaN or
+// infinite; no model is written from such a run.
+var ErrDiverged = errors.New("train: loss diverged")
+
+// StepProgress is reported after every training step.
+type StepProgress struct {
+	Epoch, Epochs int // Epoch counts from 1
+	Step, Steps   int // Step counts from 1 within the epoch
+	Loss          float64
+	SamplesPerSec float64
+	ETA           time.Duration
+}
+
+// EpochReport is reported after every epoch's evaluation.
+type EpochReport struct {
+	Epoch, Epochs int
+	TrainLoss     float64
+	Val, Test     *nn.Metrics // nil when the set is absent
+	Elapsed       time.Duration
+	SamplesPerSec float64
+	Best          bool // this epoch is the best so far on validation
+}
+
+// Observer receives progress. Calls come from the training goroutine and
+// should return quickly.
+type Observer interface {
+	Step(StepProgress)
+	Epoch(EpochReport)
+}
+
+// Result summarises a finished run.
+type Result struct {
+	Epochs int
+	// SavedEpoch is the epoch whose parameters were saved: the best on
+	// validation, or the last when there is no validation set.
+	SavedEpoch int
+	SavedTest  *nn.Metrics
+	// BestTestAccuracy is the highest test accuracy of any epoch, reported
+	// for comparison with published figures; it never selects the model.
+	BestTestAccuracy float64
+	BestTestEpoch    int
+	Wall             time.Duration
+	ModelPath        string
+	Stopped          string // why the run ended
+	History          []EpochReport
+}
+
+// Run trains the spec's model on sets, reporting to obs, and saves the model
+// under the spec's output directory. Cancelling ctx ends the run after the
+// current step; the model so far is saved and Result.Stopped says so.
+func Run[T nn.Float](ctx context.Context, spec *jobspec.Spec, sets *Datasets, obs Observer) (*Result, error) {
+	t := spec.Training
+	shape := ShapeOf(sets.Train)
+	rep, err := NewReplica[T](spec, shape, sets.Train.Len(), t.BatchSize)
+	if err != nil {
+		return nil, err
+	}
+	plan := shard.NewPlan(t.Seed, 0, sets.Train.Len(), t.BatchSize)
+	sched := Schedule(spec, plan.Steps())
+	eval := NewEvaluator(rep.Net, sets)
+
+	var (
+		track = NewTracker(rep.Net.Params(), sets.Val != nil, t.EarlyStopping.Patience)
+		res   = track.Result()
+		step  int64
+		start = time.Now()
+	)
+	res.ModelPath = filepath.Join(spec.Output.Dir, "model.safetensors")
+	totalSteps := t.Epochs * plan.Steps()
+	for epoch := range t.Epochs {
+		plan.Reset(t.Seed, epoch)
+		epochStart, lossSum, seen := time.Now(), 0.0, 0
+		for k := range plan.Steps() {
+			if ctx.Err() != nil {
+				res.Stopped = "interrupted"
+				break
+			}
+			idx := plan.Batch(k)
+			loss := rep.Gradients(sets.Train, idx, epoch)
+			if err := CheckLoss(loss, epoch, k); err != nil {
+				return nil, err
+			}
+			rep.Step(sched.At(step, epoch))
+			step++
+			lossSum += loss * float64(len(idx))
+			seen += len(idx)
+			rate := float64(int(step)*t.BatchSize) / time.Since(start).Seconds()
+			left := time.Duration(float64(totalSteps-int(step)) * float64(t.BatchSize) / rate * float64(time.Second))
+			obs.Step(StepProgress{Epoch: epoch + 1, Epochs: t.Epochs, Step: k + 1, Steps: plan.Steps(), Loss: loss, SamplesPerSec: rate, ETA: left})
+		}
+		if res.Stopped != "" {
+			break
+		}
+		er := EpochReport{Epoch: epoch + 1, Epochs: t.Epochs, TrainLoss: lossSum / float64(max(seen, 1)),
+			SamplesPerSec: float64(seen) / time.Since(epochStart).Seconds()}
+		eval.Evaluate(&er)
+		er.Elapsed = time.Since(start)
+		stop := track.Observe(&er, rep.Net.Params())
+		obs.Epoch(er)
+		if stop {
+			break
+		}
+	}
+	if res.Stopped == "" {
+		res.Stopped = "completed"
+	}
+	res.Wall = time.Since(start)
+	best := track.Params()
+	if res.Epochs == 0 {
+		// Interrupted inside the first epoch: keep what was learned so far.
+		best = rep.Net.Params()
+	}
+	m := &checkpoint.Model[T]{Arch: rep.Net.Arch(), Params: best, Labels: sets.Labels}
+	if err := checkpoint.SaveModel(res.ModelPath, m); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// CheckLoss returns an ErrDiverged error when loss, of the given (0-based)
+// epoch and step, is NaN or infinite.
+func CheckLoss(loss float64, epoch, step int) error {
+	if math.IsNaN(loss) || math.IsInf(loss, 0) {
+		return fmt.Errorf("%w: loss is %v at epoch %d step %d (lower the learning rate?)", ErrDiverged, loss, epoch+1, step+1)
+	}
+	return nil
+}

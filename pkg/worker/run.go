@@ -1,0 +1,300 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/ringtrain/ringtrain/pkg/allreduce"
+	"github.com/ringtrain/ringtrain/pkg/barrier"
+	"github.com/ringtrain/ringtrain/pkg/checkpoint"
+	"github.com/ringtrain/ringtrain/pkg/data"
+	"github.com/ringtrain/ringtrain/pkg/epoch"
+	"github.com/ringtrain/ringtrain/pkg/etcdkeys"
+	"github.com/ringtrain/ringtrain/pkg/jobspec"
+	"github.com/ringtrain/ringtrain/pkg/membership"
+	"github.com/ringtrain/ringtrain/pkg/optim"
+	"github.com/ringtrain/ringtrain/pkg/shard"
+	"github.com/ringtrain/ringtrain/pkg/train"
+	ringtrainv1 "github.com/ringtrain/ringtrain/proto/ringtrain/v1"
+)
+
+// jobState is what a worker holds of a job between epochs.
+type jobState struct {
+	id    string
+	spec  *jobspec.Spec
+	ds    *data.Dataset
+	rep   *train.Replica[float32]
+	plan  *shard.Plan
+	sched optim.Schedule
+	// buf is the all-reduce buffer: the gradient, then the loss.
+	buf []float32
+	// sum is the checksum of rep's state, or "" when an epoch was cut
+	// short and the state is no longer a checkpoint's.
+	sum string
+}
+
+// load returns the state of job id, fetching spec and data from the
+// coordinator the first time.
+func (w *Worker) load(ctx context.Context, id string) (*jobState, error) {
+	if w.job != nil && w.job.id == id {
+		return w.job, nil
+	}
+	w.job = nil
+	sresp, err := w.coord.GetJobSpec(ctx, &ringtrainv1.GetJobSpecRequest{JobId: id})
+	if err != nil {
+		return nil, fmt.Errorf("fetch job spec: %w", err)
+	}
+	spec, err := jobspec.Parse(sresp.GetSpec())
+	if err != nil {
+		return nil, fmt.Errorf("job spec: %w", err)
+	}
+	stream, err := w.coord.GetDataset(ctx, &ringtrainv1.GetDatasetRequest{JobId: id})
+	if err != nil {
+		return nil, fmt.Errorf("fetch dataset: %w", err)
+	}
+	raw, err := receive(stream)
+	if err != nil {
+		return nil, fmt.Errorf("fetch dataset: %w", err)
+	}
+	ds, err := data.Decode(raw)
+	if err != nil {
+		return nil, err
+	}
+	b := spec.Training.BatchSize
+	rep, err := train.NewReplica[float32](spec, train.ShapeOf(ds), ds.Len(), b)
+	if err != nil {
+		return nil, err
+	}
+	js := &jobState{id: id, spec: spec, ds: ds, rep: rep, plan: shard.NewPlan(spec.Training.Seed, 0, ds.Len(), b)}
+	js.sched = train.Schedule(spec, js.plan.Steps())
+	js.buf = make([]float32, rep.Net.NumParams()+1)
+	rep.Grads = js.buf[:rep.Net.NumParams()]
+	w.job = js
+	w.log.Info("loaded job", "job", id, "samples", ds.Len(), "params", rep.Net.NumParams())
+	return js, nil
+}
+
+func receive(stream interface {
+	Recv() (*ringtrainv1.DataChunk, error)
+}) ([]byte, error) {
+	var b []byte
+	for {
+		c, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return b, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, c.GetData()...)
+	}
+}
+
+// restore loads the checkpoint plan p starts from, unless the replica
+// already holds it.
+func (w *Worker) restore(ctx context.Context, js *jobState, p *epoch.Plan) error {
+	if js.sum == p.Checksum {
+		return nil
+	}
+	stream, err := w.coord.GetCheckpoint(ctx, &ringtrainv1.GetCheckpointRequest{JobId: p.Job, Epoch: int32(p.Epoch)})
+	if err != nil {
+		return fmt.Errorf("fetch checkpoint: %w", err)
+	}
+	raw, err := receive(stream)
+	if err != nil {
+		return fmt.Errorf("fetch checkpoint: %w", err)
+	}
+	c, err := checkpoint.DecodeCheckpoint[float32](raw)
+	if err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	if len(c.Params) != js.rep.Net.NumParams() {
+		return fmt.Errorf("checkpoint has %d parameters, the job's network %d", len(c.Params), js.rep.Net.NumParams())
+	}
+	copy(js.rep.Net.Params(), c.Params)
+	if err := js.rep.Opt.Restore(c.OptimizerState, c.Steps); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	js.sum = js.checksum()
+	if js.sum != p.Checksum {
+		return fmt.Errorf("checkpoint checksum %s, plan says %s", js.sum, p.Checksum)
+	}
+	return nil
+}
+
+func (js *jobState) checksum() string {
+	return epoch.Checksum(js.rep.Net.Params(), js.rep.Opt.State(), js.rep.Opt.Steps())
+}
+
+// runPlan runs one plan and reports a failure unless it was cancelled.
+func (w *Worker) runPlan(ctx context.Context, reg *membership.Registration, p *epoch.Plan) {
+	log := w.log.With("job", p.Job, "epoch", p.Epoch+1, "generation", p.Generation)
+	log.Debug("running plan", "rank", p.Rank(w.cfg.ID), "workers", len(p.Members))
+	ring, err := w.runEpoch(ctx, reg, p)
+	if err != nil && ctx.Err() == nil {
+		log.Warn("epoch failed", "error", err)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		_, rerr := w.coord.ReportFailure(rctx, &ringtrainv1.ReportFailureRequest{
+			JobId: p.Job, Epoch: int32(p.Epoch), Generation: p.Generation, WorkerId: w.cfg.ID, Error: err.Error()})
+		cancel()
+		if rerr != nil {
+			log.Warn("report failure to coordinator", "error", rerr)
+		}
+	}
+	// Leave the ring only now: leaving makes the other members' calls fail,
+	// and the coordinator must hear this member's cause (a divergence, say)
+	// before their echoes of it.
+	if ring != nil {
+		ring.Close()
+	}
+}
+
+// runEpoch runs plan p and returns the ring it formed, if it got that far,
+// for the caller to close.
+func (w *Worker) runEpoch(ctx context.Context, reg *membership.Registration, p *epoch.Plan) (*allreduce.Ring, error) {
+	js, err := w.load(ctx, p.Job)
+	if err != nil {
+		return nil, err
+	}
+	if err := w.restore(ctx, js, p); err != nil {
+		return nil, err
+	}
+	rank := p.Rank(w.cfg.ID)
+	var opts []allreduce.Option
+	if w.cfg.RingTimeout > 0 {
+		opts = append(opts, allreduce.WithTimeout(w.cfg.RingTimeout))
+	}
+	ring, err := allreduce.NewRing(ctx, w.cfg.Node, allreduce.Membership{
+		Job: p.Job, Generation: uint64(p.Generation), Rank: rank, Addrs: p.Addrs()}, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("form ring: %w", err)
+	}
+	bar := barrier.New(w.cfg.Etcd, etcdkeys.Barrier(p.Job, p.Epoch, int(p.Generation)), p.IDs())
+	sums, err := bar.Enter(ctx, reg, js.sum)
+	if err != nil {
+		return ring, fmt.Errorf("enter barrier: %w", err)
+	}
+	if err := agree(sums); err != nil {
+		return ring, fmt.Errorf("at epoch start: %w", err)
+	}
+
+	js.sum = ""
+	start := time.Now()
+	lossSum, samples, err := w.steps(ctx, js, ring, p, rank, start)
+	if err != nil {
+		return ring, err
+	}
+	seconds := time.Since(start).Seconds()
+	sum := js.checksum()
+	if sums, err = bar.Leave(ctx, reg, sum); err != nil {
+		return ring, fmt.Errorf("leave barrier: %w", err)
+	}
+	if err := agree(sums); err != nil {
+		return ring, fmt.Errorf("at epoch end: %w", err)
+	}
+	js.sum = sum
+	if rank != 0 {
+		return ring, nil
+	}
+	res := &ringtrainv1.EpochResult{JobId: p.Job, Epoch: int32(p.Epoch), Generation: p.Generation, WorkerId: w.cfg.ID,
+		TrainLoss: lossSum / float64(samples), Samples: int64(samples), Checksum: sum, Seconds: seconds}
+	return ring, w.upload(ctx, js, p, res)
+}
+
+// agree checks that every member reported the same checksum.
+func agree(sums map[string]string) error {
+	var first, who string
+	for id, s := range sums {
+		if who == "" {
+			first, who = s, id
+			continue
+		}
+		if s != first {
+			return fmt.Errorf("replicas diverged: %s has state %s, %s has %s", who, first, id, s)
+		}
+	}
+	return nil
+}
+
+// steps runs every step of the epoch and returns the loss summed over
+// samples and the number of samples.
+func (w *Worker) steps(ctx context.Context, js *jobState, ring *allreduce.Ring, p *epoch.Plan, rank int, start time.Time) (float64, int, error) {
+	t := js.spec.Training
+	js.plan.Reset(t.Seed, p.Epoch)
+	n := js.rep.Net.NumParams()
+	members := len(p.Members)
+	lossSum, samples := 0.0, 0
+	lastReport := start
+	for k := range js.plan.Steps() {
+		batch := js.plan.Batch(k)
+		part := shard.Split(batch, members, rank)
+		js.buf[n] = float32(js.rep.Gradients(js.ds, part, p.Epoch))
+		if err := ring.AllReduceWeighted(ctx, js.buf, float64(len(part))); err != nil {
+			return 0, 0, fmt.Errorf("all-reduce at step %d: %w", k+1, err)
+		}
+		loss := float64(js.buf[n])
+		if err := train.CheckLoss(loss, p.Epoch, k); err != nil {
+			return 0, 0, err
+		}
+		js.rep.Step(js.sched.At(js.rep.Opt.Steps(), p.Epoch))
+		lossSum += loss * float64(len(batch))
+		samples += len(batch)
+		if rank == 0 && time.Since(lastReport) > time.Second {
+			lastReport = time.Now()
+			w.progress(ctx, js, p, k+1, loss, samples, start)
+		}
+	}
+	return lossSum, samples, nil
+}
+
+// progress tells the coordinator how the epoch goes. It is best effort: a
+// lost report only delays a watcher's bar.
+func (w *Worker) progress(ctx context.Context, js *jobState, p *epoch.Plan, step int, loss float64, samples int, start time.Time) {
+	rate := float64(samples) / time.Since(start).Seconds()
+	t := js.spec.Training
+	left := float64((t.Epochs-p.Epoch)*js.ds.Len()-samples) / rate
+	rctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	_, err := w.coord.ReportProgress(rctx, &ringtrainv1.ReportProgressRequest{JobId: p.Job, Generation: p.Generation,
+		Progress: &ringtrainv1.StepProgress{Epoch: int32(p.Epoch + 1), Epochs: int32(t.Epochs), Step: int32(step), Steps: int32(js.plan.Steps()),
+			Loss: loss, SamplesPerSec: rate, EtaSeconds: left, Workers: int32(len(p.Members))}})
+	if err != nil && ctx.Err() == nil {
+		w.log.Debug("report progress", "error", err)
+	}
+}
+
+// upload sends the epoch's result and checkpoint to the coordinator.
+func (w *Worker) upload(ctx context.Context, js *jobState, p *epoch.Plan, res *ringtrainv1.EpochResult) error {
+	c := &checkpoint.Checkpoint[float32]{
+		Model:          checkpoint.Model[float32]{Arch: js.rep.Net.Arch(), Params: js.rep.Net.Params()},
+		OptimizerState: js.rep.Opt.State(), Steps: js.rep.Opt.Steps(), Epoch: p.Epoch + 1, Seed: js.spec.Training.Seed,
+	}
+	b, err := c.Encode()
+	if err != nil {
+		return err
+	}
+	stream, err := w.coord.CompleteEpoch(ctx)
+	if err != nil {
+		return fmt.Errorf("upload checkpoint: %w", err)
+	}
+	const chunk = 1 << 20
+	first := true
+	for first || len(b) > 0 {
+		n := min(len(b), chunk)
+		req := &ringtrainv1.CompleteEpochRequest{Checkpoint: b[:n]}
+		if first {
+			req.Result, first = res, false
+		}
+		if err := stream.Send(req); err != nil {
+			return fmt.Errorf("upload checkpoint: %w", err)
+		}
+		b = b[n:]
+	}
+	if _, err := stream.CloseAndRecv(); err != nil {
+		return fmt.Errorf("upload checkpoint: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,223 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/ringtrain/ringtrain/pkg/allreduce"
+	"github.com/ringtrain/ringtrain/pkg/epoch"
+	"github.com/ringtrain/ringtrain/pkg/etcdkeys"
+	"github.com/ringtrain/ringtrain/pkg/membership"
+	ringtrainv1 "github.com/ringtrain/ringtrain/proto/ringtrain/v1"
+)
+
+// Config configures a Worker.
+type Config struct {
+	// ID names the worker in etcd; unique in the cluster.
+	ID string
+	// Advertise is the address of this worker's ring peer service as other
+	// workers dial it.
+	Advertise   string
+	Etcd        *clientv3.Client
+	Coordinator grpc.ClientConnInterface
+	// Node carries this worker's rings; it must be registered on the gRPC
+	// server listening at Advertise.
+	Node   *allreduce.Node
+	Logger *slog.Logger
+	// RingTimeout bounds how long an all-reduce waits for a silent peer
+	// (default: the allreduce package's).
+	RingTimeout time.Duration
+	// TTL is the lease of the worker's registration (default 5 s).
+	TTL time.Duration
+}
+
+// Worker follows plans until its context ends.
+type Worker struct {
+	cfg    Config
+	log    *slog.Logger
+	coord  ringtrainv1.WorkerServiceClient
+	health healthpb.HealthClient
+	job    *jobState // the job whose data and replica are loaded
+}
+
+// New returns a worker.
+func New(cfg Config) (*Worker, error) {
+	if err := etcdkeys.ValidID(cfg.ID); err != nil {
+		return nil, fmt.Errorf("worker id: %w", err)
+	}
+	if cfg.Advertise == "" || cfg.Etcd == nil || cfg.Coordinator == nil || cfg.Node == nil {
+		return nil, errors.New("worker: config needs Advertise, Etcd, Coordinator and Node")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Worker{
+		cfg:    cfg,
+		log:    cfg.Logger.With("worker", cfg.ID),
+		coord:  ringtrainv1.NewWorkerServiceClient(cfg.Coordinator),
+		health: healthpb.NewHealthClient(cfg.Coordinator),
+	}, nil
+}
+
+// Run registers the worker and runs the plans that name it until ctx ends.
+// A lost registration (etcd unreachable for longer than the TTL) is renewed.
+func (w *Worker) Run(ctx context.Context) error {
+	for ctx.Err() == nil {
+		if err := w.waitCoordinator(ctx); err != nil {
+			return nil
+		}
+		reg, err := w.register(ctx)
+		if err != nil {
+			return nil
+		}
+		w.log.Info("worker joined", "addr", w.cfg.Advertise)
+		err = w.follow(ctx, reg)
+		reg.Close()
+		if ctx.Err() != nil {
+			break
+		}
+		w.log.Warn("worker lost its registration; joining again", "error", err)
+	}
+	return nil
+}
+
+// backoff retries op with exponential back-off until it succeeds or ctx
+// ends, logging each failure with what it was trying to do.
+func (w *Worker) backoff(ctx context.Context, what string, op func(context.Context) error) error {
+	delay := 250 * time.Millisecond
+	for {
+		octx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := op(octx)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return ctx.Err()
+		}
+		w.log.Warn(what+" failed; retrying", "error", err, "retry_in", delay)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 10*time.Second)
+	}
+}
+
+func (w *Worker) waitCoordinator(ctx context.Context) error {
+	return w.backoff(ctx, "reach coordinator", func(ctx context.Context) error {
+		resp, err := w.health.Check(ctx, &healthpb.HealthCheckRequest{})
+		if err != nil {
+			return err
+		}
+		if resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+			return fmt.Errorf("coordinator is %s", resp.GetStatus())
+		}
+		return nil
+	})
+}
+
+func (w *Worker) register(ctx context.Context) (*membership.Registration, error) {
+	var reg *membership.Registration
+	err := w.backoff(ctx, "register in etcd at "+strings.Join(w.cfg.Etcd.Endpoints(), ","), func(octx context.Context) error {
+		var err error
+		reg, err = membership.Register(octx, w.cfg.Etcd, membership.Member{ID: w.cfg.ID, Addr: w.cfg.Advertise}, w.cfg.TTL)
+		return err
+	})
+	return reg, err
+}
+
+// task is a plan being run.
+type task struct {
+	key    string
+	gen    int64
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// follow watches the plans in etcd and runs those naming this worker, one
+// at a time, until ctx ends or the registration is lost.
+func (w *Worker) follow(ctx context.Context, reg *membership.Registration) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		cur *task
+		wg  sync.WaitGroup
+	)
+	stop := func() {
+		if cur != nil {
+			cur.cancel()
+			<-cur.done
+			cur = nil
+		}
+	}
+	defer func() { stop(); wg.Wait() }()
+	handle := func(key string, value []byte, deleted bool) {
+		if _, _, ok := etcdkeys.ParsePlan(key); !ok {
+			return
+		}
+		if deleted {
+			if cur != nil && cur.key == key {
+				stop()
+			}
+			return
+		}
+		p, err := epoch.Unmarshal(value)
+		if err != nil {
+			w.log.Warn("ignoring unreadable plan", "key", key, "error", err)
+			return
+		}
+		if cur != nil && cur.key == key && cur.gen == p.Generation {
+			return
+		}
+		if cur != nil && (cur.key == key || p.Rank(w.cfg.ID) >= 0) {
+			stop()
+		}
+		if p.Rank(w.cfg.ID) < 0 {
+			return
+		}
+		tctx, tcancel := context.WithCancel(ctx)
+		t := &task{key: key, gen: p.Generation, cancel: tcancel, done: make(chan struct{})}
+		cur = t
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(t.done)
+			w.runPlan(tctx, reg, p)
+		}()
+	}
+
+	resp, err := w.cfg.Etcd.Get(ctx, etcdkeys.JobsPrefix, clientv3.WithPrefix())
+	if err != nil {
+		return fmt.Errorf("read plans: %w", err)
+	}
+	for _, kv := range resp.Kvs {
+		handle(string(kv.Key), kv.Value, false)
+	}
+	wch := w.cfg.Etcd.Watch(ctx, etcdkeys.JobsPrefix, clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1))
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-reg.Done():
+			return errors.New("registration lease lost")
+		case wr, ok := <-wch:
+			if !ok {
+				return errors.New("plan watch closed")
+			}
+			if err := wr.Err(); err != nil {
+				return fmt.Errorf("watch plans: %w", err)
+			}
+			for _, ev := range wr.Events {
+				handle(string(ev.Kv.Key), ev.Kv.Value, ev.Type == clientv3.EventTypeDelete)
+			}
+		}
+	}
+}
