@@ -25,6 +25,22 @@ func (r *Ring) AllReduce(ctx context.Context, buf []float32) error {
 // member i's micro-batch. If every weight is zero the result is zero.
 // AllReduce is AllReduceWeighted with weight 1.
 func (r *Ring) AllReduceWeighted(ctx context.Context, buf []float32, weight float64) error {
+	return r.allReduce(ctx, Values{F32: buf}, Float32, weight)
+}
+
+// AllReduce64 is AllReduce for float64 buffers: twice the bytes on the
+// wire, for jobs that train in float64. Every member of a call must use
+// the same precision.
+func (r *Ring) AllReduce64(ctx context.Context, buf []float64) error {
+	return r.AllReduceWeighted64(ctx, buf, 1)
+}
+
+// AllReduceWeighted64 is AllReduceWeighted for float64 buffers.
+func (r *Ring) AllReduceWeighted64(ctx context.Context, buf []float64, weight float64) error {
+	return r.allReduce(ctx, Values{F64: buf}, Float64, weight)
+}
+
+func (r *Ring) allReduce(ctx context.Context, buf Values, prec Precision, weight float64) error {
 	if math.IsNaN(weight) || math.IsInf(weight, 0) || weight < 0 {
 		return fmt.Errorf("%w: got %v", ErrWeight, weight)
 	}
@@ -39,17 +55,20 @@ func (r *Ring) AllReduceWeighted(ctx context.Context, buf []float32, weight floa
 	call := r.calls
 	r.calls++
 	if r.m.Size() == 1 {
+		r.completed.Store(r.calls)
 		return nil // the mean of one buffer is itself
 	}
 	stop := context.AfterFunc(ctx, func() {
 		r.fail(fmt.Errorf("allreduce: call %d interrupted: %w", call, ctx.Err()))
 	})
 	defer stop()
+	r.enterCall(call)
+	defer r.leaveCall()
 	x := &r.x
-	x.start(buf, weight, call)
+	x.start(buf, prec, weight, call)
 	defer x.finish()
 	if weight != 1 {
-		scale(buf, weight)
+		buf.scale(weight)
 	}
 	var g errgroup.Group
 	g.Go(x.send)
@@ -64,6 +83,7 @@ func (r *Ring) AllReduceWeighted(ctx context.Context, buf []float32, weight floa
 	if err != nil {
 		return r.Err()
 	}
+	r.completed.Store(r.calls)
 	return nil
 }
 
@@ -72,7 +92,8 @@ func (r *Ring) AllReduceWeighted(ctx context.Context, buf []float32, weight floa
 type exchange struct {
 	r        *Ring
 	plan     plan
-	buf      []float32
+	buf      Values
+	prec     Precision
 	call     uint64
 	weights  []float64 // by rank; filled in during the reduce-scatter
 	inv      float64   // 1 / Σ weights, known once the weights are
@@ -91,10 +112,10 @@ func (x *exchange) init(r *Ring) {
 	x.beat.Stop()
 }
 
-func (x *exchange) start(buf []float32, weight float64, call uint64) {
+func (x *exchange) start(buf Values, prec Precision, weight float64, call uint64) {
 	m := x.r.m
-	x.plan = newPlan(len(buf), m.Size(), m.Rank, x.r.opts.chunkBytes/4)
-	x.buf = buf
+	x.plan = newPlan(buf.Len(), m.Size(), m.Rank, x.r.opts.chunkBytes/prec.Size())
+	x.buf, x.prec = buf, prec
 	x.call = call
 	x.weights[m.Rank] = weight
 	x.expect = 0
@@ -106,7 +127,7 @@ func (x *exchange) start(buf []float32, weight float64, call uint64) {
 }
 
 // finish drops the caller's buffer, which the Ring must not keep.
-func (x *exchange) finish() { x.buf = nil }
+func (x *exchange) finish() { x.buf = Values{} }
 
 // send sends every frame of the call to the successor, each as soon as the
 // frame it depends on has been received.
@@ -121,7 +142,7 @@ func (x *exchange) send() error {
 		}
 		lo, hi := p.sendRange(k)
 		x.out = Frame{Kind: KindData, Job: m.Job, Generation: m.Generation, Call: x.call,
-			Step: t, Offset: lo, Total: p.size, Data: x.buf[lo:hi]}
+			Step: t, Offset: lo, Total: p.size, Precision: x.prec, Data: x.buf.slice(lo, hi)}
 		if p.reducing(t) {
 			// Pass the weights round with the partial sums: by the end of
 			// the reduce-scatter every member has all of them.
@@ -197,7 +218,7 @@ func (x *exchange) receive() error {
 			}
 			if x.inv != 1 {
 				lo, hi := p.recvRange(k)
-				scale(x.buf[lo:hi], x.inv)
+				x.buf.slice(lo, hi).scale(x.inv)
 			}
 		}
 		x.received.Store(int64(k + 1))
@@ -257,18 +278,21 @@ func (x *exchange) checkHeader(f *Frame) error {
 
 // Place implements Sink: it checks that f is the frame expected next and
 // returns where its payload goes.
-func (x *exchange) Place(f *Frame, n int) ([]float32, bool, error) {
+func (x *exchange) Place(f *Frame, n int) (Values, bool, error) {
 	if err := x.checkHeader(f); err != nil {
-		return nil, false, err
+		return Values{}, false, err
 	}
 	p := x.plan
 	if f.Total != p.size {
-		return nil, false, fmt.Errorf("%w: %d elements there, %d here", ErrMismatch, f.Total, p.size)
+		return Values{}, false, fmt.Errorf("%w: %d elements there, %d here", ErrMismatch, f.Total, p.size)
+	}
+	if f.Precision != x.prec {
+		return Values{}, false, fmt.Errorf("%w: %s there, %s here", ErrMismatch, f.Precision, x.prec)
 	}
 	t := x.expect / p.chunks
 	lo, hi := p.recvRange(x.expect)
 	if f.Step != t || f.Offset != lo || n != hi-lo {
-		return nil, false, fmt.Errorf("%w: got step %d elements [%d,%d), want step %d elements [%d,%d)",
+		return Values{}, false, fmt.Errorf("%w: got step %d elements [%d,%d), want step %d elements [%d,%d)",
 			ErrProtocol, f.Step, f.Offset, f.Offset+n, t, lo, hi)
 	}
 	if p.reducing(t) {
@@ -277,14 +301,14 @@ func (x *exchange) Place(f *Frame, n int) ([]float32, bool, error) {
 		w, i := f.Weight, p.mod(p.rank-1-t)
 		switch {
 		case math.IsNaN(w) || math.IsInf(w, 0) || w < 0:
-			return nil, false, fmt.Errorf("%w: received weight %v", ErrProtocol, w)
+			return Values{}, false, fmt.Errorf("%w: received weight %v", ErrProtocol, w)
 		case x.expect%p.chunks == 0:
 			x.weights[i] = w
 		case x.weights[i] != w:
-			return nil, false, fmt.Errorf("%w: weight %v changed to %v within a step", ErrProtocol, x.weights[i], w)
+			return Values{}, false, fmt.Errorf("%w: weight %v changed to %v within a step", ErrProtocol, x.weights[i], w)
 		}
 	}
-	return x.buf[lo:hi], p.reducing(t), nil
+	return x.buf.slice(lo, hi), p.reducing(t), nil
 }
 
 // inverseWeight returns 1/Σ weights, summed in rank order so that every
@@ -298,20 +322,4 @@ func (x *exchange) inverseWeight() float64 {
 		return 0
 	}
 	return 1 / sum
-}
-
-// scale multiplies s by k, rounding once per element.
-func scale(s []float32, k float64) {
-	if k32 := float32(k); float64(k32) == k {
-		// The product of two float32s is exact in float64, so rounding it
-		// to float32 is what a float32 multiply does, only slower. This is
-		// the case of unweighted means over 2, 4, 8... members.
-		for i := range s {
-			s[i] *= k32
-		}
-		return
-	}
-	for i, v := range s {
-		s[i] = float32(float64(v) * k)
-	}
 }

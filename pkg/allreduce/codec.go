@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"unsafe"
 
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/mem"
@@ -32,6 +33,7 @@ const (
 	fieldOffset       = 5
 	fieldTotal        = 6
 	fieldWeight       = 7
+	fieldPrecision    = 8
 	fieldPad          = 14
 	fieldData         = 15
 )
@@ -73,10 +75,11 @@ type encodedChunk struct{ bufs mem.BufferSlice }
 
 // chunkLayout returns the length of the Chunk message's fields before its
 // payload of n bytes, and the pad (-1 for none) that makes the LinkRequest's
-// bytes before the payload 3 mod 4 long: after gRPC's 5-byte message prefix
-// the payload then starts 4-aligned in the receiver's first buffer, and
-// every later 16 KiB HTTP/2 frame holds whole floats.
+// bytes before the payload, plus gRPC's 5-byte message prefix, a multiple of
+// the value size: the payload then starts aligned in the receiver's first
+// buffer, and every later 16 KiB HTTP/2 frame holds whole values.
 func chunkLayout(f *Frame, n int) (head, pad int) {
+	size := f.Precision.Size()
 	fixed := protowire.SizeTag(fieldJob) + protowire.SizeBytes(len(f.Job)) +
 		protowire.SizeTag(fieldGeneration) + protowire.SizeVarint(f.Generation) +
 		protowire.SizeTag(fieldCall) + protowire.SizeVarint(f.Call) +
@@ -85,12 +88,15 @@ func chunkLayout(f *Frame, n int) (head, pad int) {
 		protowire.SizeTag(fieldTotal) + protowire.SizeVarint(uint64(f.Total)) +
 		protowire.SizeTag(fieldWeight) + 8 +
 		protowire.SizeTag(fieldData) + protowire.SizeVarint(uint64(n))
-	for _, pad := range []int{-1, 0, 1, 2, 3} {
+	if f.Precision != Float32 {
+		fixed += protowire.SizeTag(fieldPrecision) + protowire.SizeVarint(uint64(f.Precision))
+	}
+	for pad := -1; pad < size; pad++ {
 		head = fixed
 		if pad >= 0 {
 			head += protowire.SizeTag(fieldPad) + protowire.SizeBytes(pad)
 		}
-		if (protowire.SizeTag(fieldRequestChunk)+protowire.SizeVarint(uint64(head+n))+head)%4 == 3 {
+		if (protowire.SizeTag(fieldRequestChunk)+protowire.SizeVarint(uint64(head+n))+head+grpcPrefix)%size == 0 {
 			return head, pad
 		}
 	}
@@ -101,7 +107,7 @@ func chunkLayout(f *Frame, n int) (head, pad int) {
 
 // appendChunk appends f to b as a LinkRequest: header, then payload.
 func appendChunk(b []byte, f *Frame) []byte {
-	n := 4 * len(f.Data)
+	n := f.Precision.Size() * f.Data.Len()
 	head, pad := chunkLayout(f, n)
 	b = protowire.AppendTag(b, fieldRequestChunk, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(head+n))
@@ -119,6 +125,10 @@ func appendChunk(b []byte, f *Frame) []byte {
 	b = protowire.AppendVarint(b, uint64(f.Total))
 	b = protowire.AppendTag(b, fieldWeight, protowire.Fixed64Type)
 	b = protowire.AppendFixed64(b, math.Float64bits(f.Weight))
+	if f.Precision != Float32 {
+		b = protowire.AppendTag(b, fieldPrecision, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(f.Precision))
+	}
 	if pad >= 0 {
 		b = protowire.AppendTag(b, fieldPad, protowire.BytesType)
 		b = protowire.AppendVarint(b, uint64(pad))
@@ -126,17 +136,20 @@ func appendChunk(b []byte, f *Frame) []byte {
 	}
 	b = protowire.AppendTag(b, fieldData, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(n))
-	return appendFloats(b, f.Data)
+	return appendValues(b, f.Data)
 }
 
 // chunkSize is the length of f encoded by appendChunk.
 func chunkSize(f *Frame) int {
-	n := 4 * len(f.Data)
+	n := f.Precision.Size() * f.Data.Len()
 	head, _ := chunkLayout(f, n)
 	return protowire.SizeTag(fieldRequestChunk) + protowire.SizeVarint(uint64(head+n)) + head + n
 }
 
-var zeros [3]byte
+var zeros [7]byte
+
+// grpcPrefix is the length of gRPC's message prefix: a flag and a length.
+const grpcPrefix = 5
 
 // frameDecoder decodes what a ring link receives into f: chunks by hand,
 // straight into the sink's destination, anything else through proto.
@@ -201,18 +214,23 @@ func (d *frameDecoder) decodeChunk(data mem.BufferSlice, h []byte, n int) error 
 		off += k
 		if num == fieldData && typ == protowire.BytesType {
 			size, k := protowire.ConsumeVarint(h[off:])
-			if k < 0 || uint64(total-off-k) != size || size%4 != 0 {
+			width := uint64(f.Precision.Size())
+			if k < 0 || uint64(total-off-k) != size || size%width != 0 {
 				return errChunkHeader
 			}
 			off += k
 			if d.sink == nil {
 				return fmt.Errorf("%w: data frame on a link that carries none", ErrProtocol)
 			}
-			dst, add, err := d.sink.Place(f, int(size/4))
+			dst, add, err := d.sink.Place(f, int(size/width))
 			if err != nil {
 				return err
 			}
-			place(dst, add, data, off)
+			if f.Precision == Float64 {
+				place(dst.F64, add, data, off)
+			} else {
+				place(dst.F32, add, data, off)
+			}
 			return nil
 		}
 		switch {
@@ -249,6 +267,11 @@ func (d *frameDecoder) decodeChunk(data mem.BufferSlice, h []byte, n int) error 
 				f.Offset = int(v)
 			case fieldTotal:
 				f.Total = int(v)
+			case fieldPrecision:
+				if v > uint64(Float64) {
+					return fmt.Errorf("%w: unknown precision %d", ErrProtocol, v)
+				}
+				f.Precision = Precision(v)
 			}
 			continue
 		}
@@ -269,9 +292,10 @@ func (d *frameDecoder) job(v []byte) string {
 }
 
 // place adds or copies the payload, which starts off bytes into data, into
-// dst. A float may straddle two of gRPC's buffers.
-func place(dst []float32, add bool, data mem.BufferSlice, off int) {
-	var carry [4]byte
+// dst. A value may straddle two of gRPC's buffers.
+func place[T float](dst []T, add bool, data mem.BufferSlice, off int) {
+	size := int(unsafe.Sizeof(T(0)))
+	var carry [8]byte
 	nc, i := 0, 0
 	for _, buf := range data {
 		b := buf.ReadOnlyData()
@@ -281,13 +305,13 @@ func place(dst []float32, add bool, data mem.BufferSlice, off int) {
 		}
 		b, off = b[off:], 0
 		if nc > 0 {
-			k := copy(carry[nc:], b)
+			k := copy(carry[nc:size], b)
 			nc += k
 			b = b[k:]
-			if nc < 4 {
+			if nc < size {
 				continue
 			}
-			v := math.Float32frombits(uint32(carry[0]) | uint32(carry[1])<<8 | uint32(carry[2])<<16 | uint32(carry[3])<<24)
+			v := fromWire[T](carry[:])
 			if add {
 				dst[i] += v
 			} else {
@@ -295,14 +319,14 @@ func place(dst []float32, add bool, data mem.BufferSlice, off int) {
 			}
 			i, nc = i+1, 0
 		}
-		whole := len(b) / 4
+		whole := len(b) / size
 		if add {
-			addFloats(dst[i:i+whole], b[:4*whole])
+			addFloats(dst[i:i+whole], b[:size*whole])
 		} else {
-			copyFloats(dst[i:i+whole], b[:4*whole])
+			copyFloats(dst[i:i+whole], b[:size*whole])
 		}
 		i += whole
-		nc = copy(carry[:], b[4*whole:])
+		nc = copy(carry[:], b[size*whole:])
 	}
 }
 
@@ -320,7 +344,7 @@ func requestFrame(req *ringtrainv1.LinkRequest, f *Frame) error {
 }
 
 func abortFrame(a *ringtrainv1.Abort, f *Frame) {
-	*f = Frame{Kind: KindAbort, Job: a.Job, Generation: a.Generation, Abort: &PeerError{
+	*f = Frame{Kind: KindAbort, Job: a.Job, Generation: a.Generation, Call: a.CompletedCalls, Abort: &PeerError{
 		Rank:     int(a.CulpritRank),
 		Reporter: int(a.ReporterRank),
 		Err:      newRemoteError(int32(a.Reason), a.Detail),
@@ -329,12 +353,13 @@ func abortFrame(a *ringtrainv1.Abort, f *Frame) {
 
 func abortProto(f *Frame) *ringtrainv1.Abort {
 	return &ringtrainv1.Abort{
-		Job:          f.Job,
-		Generation:   f.Generation,
-		CulpritRank:  uint32(f.Abort.Rank),
-		ReporterRank: uint32(f.Abort.Reporter),
-		Reason:       ringtrainv1.AbortReason(reasonOf(f.Abort.Err)),
-		Detail:       f.Abort.Err.Error(),
+		Job:            f.Job,
+		Generation:     f.Generation,
+		CulpritRank:    uint32(f.Abort.Rank),
+		ReporterRank:   uint32(f.Abort.Reporter),
+		Reason:         ringtrainv1.AbortReason(reasonOf(f.Abort.Err)),
+		Detail:         f.Abort.Err.Error(),
+		CompletedCalls: f.Call,
 	}
 }
 

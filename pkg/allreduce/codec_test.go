@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"slices"
 	"testing"
 
 	"google.golang.org/grpc/mem"
@@ -14,12 +15,12 @@ import (
 )
 
 // sinkFunc adapts a function to Sink.
-type sinkFunc func(f *Frame, n int) ([]float32, bool, error)
+type sinkFunc func(f *Frame, n int) (Values, bool, error)
 
-func (s sinkFunc) Place(f *Frame, n int) ([]float32, bool, error) { return s(f, n) }
+func (s sinkFunc) Place(f *Frame, n int) (Values, bool, error) { return s(f, n) }
 
 // split cuts b into buffers of the given sizes, cycling, as gRPC's reader
-// may: a float can straddle two buffers.
+// may: a value can straddle two buffers.
 func split(b []byte, sizes ...int) mem.BufferSlice {
 	var out mem.BufferSlice
 	for i := 0; len(b) > 0; i++ {
@@ -30,103 +31,133 @@ func split(b []byte, sizes ...int) mem.BufferSlice {
 	return out
 }
 
-func testFrame(n int) *Frame {
-	f := &Frame{Kind: KindData, Job: "job-7", Generation: 1 << 40, Call: 12, Step: 3, Offset: 1000, Total: 5000, Weight: 2.5}
+var precisions = []Precision{Float32, Float64}
+
+func testFrame(n int, prec Precision) *Frame {
+	f := &Frame{Kind: KindData, Job: "job-7", Generation: 1 << 40, Call: 12, Step: 3, Offset: 1000, Total: 5000, Weight: 2.5, Precision: prec}
 	for i := range n {
-		f.Data = append(f.Data, float32(i)-0.5)
+		// Not exact in float32: float64 payloads must keep every bit.
+		v := float64(i) - 0.5 + 1e-12
+		if prec == Float64 {
+			f.Data.F64 = append(f.Data.F64, v)
+		} else {
+			f.Data.F32 = append(f.Data.F32, float32(v))
+		}
 	}
 	return f
+}
+
+// wire returns f's payload as the wire carries it: little-endian IEEE 754.
+func wire(f *Frame) []byte {
+	var b []byte
+	for _, v := range f.Data.F32 {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
+	}
+	for _, v := range f.Data.F64 {
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(v))
+	}
+	return b
+}
+
+func valuesLike(f *Frame, fill float64) Values {
+	var v Values
+	for range f.Data.Len() {
+		if f.Precision == Float64 {
+			v.F64 = append(v.F64, fill)
+		} else {
+			v.F32 = append(v.F32, float32(fill))
+		}
+	}
+	return v
 }
 
 // TestChunkIsLinkRequest checks the hand-written encoder against the
 // generated code: a chunk is an ordinary LinkRequest.
 func TestChunkIsLinkRequest(t *testing.T) {
-	f := testFrame(33)
-	b := appendChunk(nil, f)
-	if len(b) != chunkSize(f) {
-		t.Fatalf("chunkSize %d, encoded %d bytes", chunkSize(f), len(b))
-	}
-	var req ringtrainv1.LinkRequest
-	if err := proto.Unmarshal(b, &req); err != nil {
-		t.Fatal(err)
-	}
-	c := req.GetChunk()
-	if c.GetJob() != f.Job || c.GetGeneration() != f.Generation || c.GetCall() != f.Call || c.GetStep() != uint32(f.Step) ||
-		c.GetOffset() != uint64(f.Offset) || c.GetTotal() != uint64(f.Total) || c.GetWeight() != f.Weight {
-		t.Fatalf("decoded %v, want the fields of %+v", c, f)
-	}
-	var want []byte
-	for _, v := range f.Data {
-		want = binary.LittleEndian.AppendUint32(want, math.Float32bits(v))
-	}
-	if !bytes.Equal(c.GetData(), want) {
-		t.Fatalf("data: got %x want %x", c.GetData(), want)
-	}
-	if len(c.GetPad()) > 3 || len(req.ProtoReflect().GetUnknown()) != 0 {
-		t.Fatalf("pad of %d bytes, unknown fields %x", len(c.GetPad()), req.ProtoReflect().GetUnknown())
+	for _, prec := range precisions {
+		f := testFrame(33, prec)
+		b := appendChunk(nil, f)
+		if len(b) != chunkSize(f) {
+			t.Fatalf("%s: chunkSize %d, encoded %d bytes", prec, chunkSize(f), len(b))
+		}
+		var req ringtrainv1.LinkRequest
+		if err := proto.Unmarshal(b, &req); err != nil {
+			t.Fatal(err)
+		}
+		c := req.GetChunk()
+		if c.GetJob() != f.Job || c.GetGeneration() != f.Generation || c.GetCall() != f.Call || c.GetStep() != uint32(f.Step) ||
+			c.GetOffset() != uint64(f.Offset) || c.GetTotal() != uint64(f.Total) || c.GetWeight() != f.Weight ||
+			c.GetPrecision() != ringtrainv1.Precision(prec) {
+			t.Fatalf("%s: decoded %v, want the fields of %+v", prec, c, f)
+		}
+		if want := wire(f); !bytes.Equal(c.GetData(), want) {
+			t.Fatalf("%s: data: got %x want %x", prec, c.GetData(), want)
+		}
+		if len(c.GetPad()) >= prec.Size() || len(req.ProtoReflect().GetUnknown()) != 0 {
+			t.Fatalf("%s: pad of %d bytes, unknown fields %x", prec, len(c.GetPad()), req.ProtoReflect().GetUnknown())
+		}
 	}
 }
 
-// TestChunkAlignment checks that the bytes before the payload are 3 mod 4
-// long, so that the payload is 4-aligned after gRPC's 5-byte prefix.
+// TestChunkAlignment checks that the payload starts aligned to its values'
+// size after gRPC's 5-byte prefix.
 func TestChunkAlignment(t *testing.T) {
-	misses, total := 0, 0
-	data := make([]float32, 70_000)
-	for n := 0; n < len(data); n += 7 {
-		f := &Frame{Kind: KindData, Job: "j", Generation: uint64(n) * 977, Offset: n * 31, Total: n * 61, Data: data[:n]}
-		if head := chunkSize(f) - 4*n; head%4 != 3 {
-			misses++
+	for _, prec := range precisions {
+		misses, total := 0, 0
+		for n := 0; n < 70_000; n += 7 {
+			f := &Frame{Kind: KindData, Job: "j", Generation: uint64(n) * 977, Offset: n * 31, Total: n * 61, Precision: prec,
+				Data: Values{F32: make([]float32, n)}}
+			if prec == Float64 {
+				f.Data = Values{F64: make([]float64, n)}
+			}
+			if head := chunkSize(f) - prec.Size()*n; (head+grpcPrefix)%prec.Size() != 0 {
+				misses++
+			}
+			total++
 		}
-		total++
-	}
-	// Only where the length's varint grows with the pad.
-	if misses > total/1000 {
-		t.Errorf("%d of %d chunks unaligned", misses, total)
+		// Only where the length's varint grows with the pad.
+		if misses > total/1000 {
+			t.Errorf("%s: %d of %d chunks unaligned", prec, misses, total)
+		}
 	}
 }
 
 func TestDecodeChunk(t *testing.T) {
-	f := testFrame(101)
-	// What the generated code writes, without a pad, decodes too.
-	var data []byte
-	for _, v := range f.Data {
-		data = binary.LittleEndian.AppendUint32(data, math.Float32bits(v))
-	}
-	generated, err := proto.Marshal(&ringtrainv1.LinkRequest{Frame: &ringtrainv1.LinkRequest_Chunk{Chunk: &ringtrainv1.Chunk{
-		Job: f.Job, Generation: f.Generation, Call: f.Call, Step: uint32(f.Step), Offset: uint64(f.Offset),
-		Total: uint64(f.Total), Weight: f.Weight, Data: data,
-	}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, wire := range map[string][]byte{"ours": appendChunk(nil, f), "generated": generated} {
-		for _, sizes := range [][]int{{1 << 20}, {1}, {3, 5, 7}, {16379, 16384}} {
-			for _, add := range []bool{false, true} {
-				dst := make([]float32, len(f.Data))
-				for i := range dst {
-					dst[i] = 1
-				}
-				var got Frame
-				d := frameDecoder{f: &got, linkJob: f.Job, sink: sinkFunc(func(g *Frame, n int) ([]float32, bool, error) {
-					if n != len(f.Data) {
-						t.Fatalf("%s: Place with %d values, want %d", name, n, len(f.Data))
+	for _, prec := range precisions {
+		f := testFrame(101, prec)
+		// What the generated code writes, without a pad, decodes too.
+		generated, err := proto.Marshal(&ringtrainv1.LinkRequest{Frame: &ringtrainv1.LinkRequest_Chunk{Chunk: &ringtrainv1.Chunk{
+			Job: f.Job, Generation: f.Generation, Call: f.Call, Step: uint32(f.Step), Offset: uint64(f.Offset),
+			Total: uint64(f.Total), Weight: f.Weight, Precision: ringtrainv1.Precision(prec), Data: wire(f),
+		}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, w := range map[string][]byte{"ours": appendChunk(nil, f), "generated": generated} {
+			for _, sizes := range [][]int{{1 << 20}, {1}, {3, 5, 7}, {16379, 16384}} {
+				for _, add := range []bool{false, true} {
+					dst := valuesLike(f, 1)
+					var got Frame
+					d := frameDecoder{f: &got, linkJob: f.Job, sink: sinkFunc(func(g *Frame, n int) (Values, bool, error) {
+						if n != f.Data.Len() || g.Precision != prec {
+							t.Fatalf("%s %s: Place with %d values of %s, want %d of %s", prec, name, n, g.Precision, f.Data.Len(), prec)
+						}
+						return dst, add, nil
+					})}
+					if err := d.decode(split(w, sizes...)); err != nil {
+						t.Fatalf("%s %s %v: %v", prec, name, sizes, err)
 					}
-					return dst, add, nil
-				})}
-				if err := d.decode(split(wire, sizes...)); err != nil {
-					t.Fatalf("%s %v: %v", name, sizes, err)
-				}
-				if got.Job != f.Job || got.Generation != f.Generation || got.Call != f.Call || got.Step != f.Step ||
-					got.Offset != f.Offset || got.Total != f.Total || got.Weight != f.Weight {
-					t.Fatalf("%s %v: header %+v, want %+v", name, sizes, got, f)
-				}
-				for i, v := range f.Data {
-					want := v
+					if got.Job != f.Job || got.Generation != f.Generation || got.Call != f.Call || got.Step != f.Step ||
+						got.Offset != f.Offset || got.Total != f.Total || got.Weight != f.Weight || got.Precision != prec {
+						t.Fatalf("%s %s %v: header %+v, want %+v", prec, name, sizes, got, f)
+					}
+					want := valuesLike(f, 0)
+					want.copyFrom(f.Data)
 					if add {
-						want++
+						want.add(valuesLike(f, 1))
 					}
-					if dst[i] != want {
-						t.Fatalf("%s %v add=%v: element %d is %v, want %v", name, sizes, add, i, dst[i], want)
+					if !slices.Equal(dst.F32, want.F32) || !slices.Equal(dst.F64, want.F64) {
+						t.Fatalf("%s %s %v add=%v: got %v, want %v", prec, name, sizes, add, dst, want)
 					}
 				}
 			}
@@ -137,11 +168,16 @@ func TestDecodeChunk(t *testing.T) {
 // TestDecodeRefused checks that a refused or malformed chunk leaves the
 // destination untouched.
 func TestDecodeRefused(t *testing.T) {
-	f := testFrame(8)
+	f := testFrame(8, Float32)
 	wire := appendChunk(nil, f)
 	dst := make([]float32, 8)
-	refuse := sinkFunc(func(*Frame, int) ([]float32, bool, error) { return nil, false, ErrGeneration })
-	accept := sinkFunc(func(*Frame, int) ([]float32, bool, error) { return dst, false, nil })
+	refuse := sinkFunc(func(*Frame, int) (Values, bool, error) { return Values{}, false, ErrGeneration })
+	accept := sinkFunc(func(*Frame, int) (Values, bool, error) { return Values{F32: dst}, false, nil })
+	unknown, err := proto.Marshal(&ringtrainv1.LinkRequest{Frame: &ringtrainv1.LinkRequest_Chunk{Chunk: &ringtrainv1.Chunk{
+		Job: f.Job, Total: 8, Precision: 7, Data: make([]byte, 32)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for name, c := range map[string]struct {
 		wire []byte
 		sink Sink
@@ -151,6 +187,7 @@ func TestDecodeRefused(t *testing.T) {
 		"truncated": {wire[:len(wire)-1], accept, ErrProtocol},
 		"no sink":   {wire, nil, ErrProtocol},
 		"garbage":   {[]byte{0x12, 0x05, 0xff, 0xff, 0xff, 0xff, 0xff}, accept, ErrProtocol},
+		"precision": {unknown, accept, ErrProtocol},
 	} {
 		var got Frame
 		d := frameDecoder{f: &got, sink: c.sink}
@@ -205,19 +242,22 @@ func TestReasons(t *testing.T) {
 }
 
 func BenchmarkDecodeChunk(b *testing.B) {
-	f := testFrame(DefaultChunkBytes / 4)
-	// As gRPC delivers it: the first buffer after the 5-byte prefix, then
-	// 16 KiB frames.
-	// After gRPC's 5-byte prefix in an aligned buffer.
-	wire := appendChunk(make([]byte, 5, 5+chunkSize(f)), f)[5:]
-	bufs := split(wire, 16384-5, 16384)
-	dst := make([]float32, len(f.Data))
-	var got Frame
-	d := frameDecoder{f: &got, linkJob: f.Job, sink: sinkFunc(func(*Frame, int) ([]float32, bool, error) { return dst, true, nil })}
-	b.SetBytes(int64(len(wire)))
-	for b.Loop() {
-		if err := d.decode(bufs); err != nil {
-			b.Fatal(err)
-		}
+	for _, prec := range precisions {
+		b.Run(prec.String(), func(b *testing.B) {
+			f := testFrame(DefaultChunkBytes/prec.Size(), prec)
+			// As gRPC delivers it: after the 5-byte prefix in an aligned
+			// buffer, then 16 KiB frames.
+			wire := appendChunk(make([]byte, grpcPrefix, grpcPrefix+chunkSize(f)), f)[grpcPrefix:]
+			bufs := split(wire, 16384-grpcPrefix, 16384)
+			dst := valuesLike(f, 0)
+			var got Frame
+			d := frameDecoder{f: &got, linkJob: f.Job, sink: sinkFunc(func(*Frame, int) (Values, bool, error) { return dst, true, nil })}
+			b.SetBytes(int64(len(wire)))
+			for b.Loop() {
+				if err := d.decode(bufs); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

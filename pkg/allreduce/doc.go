@@ -1,6 +1,6 @@
-// Package allreduce averages a float32 buffer across the members of a ring,
-// leaving every member with the same bits, with a bandwidth-optimal ring
-// all-reduce over gRPC (or, for tests, in memory).
+// Package allreduce averages a float32 (or float64) buffer across the
+// members of a ring, leaving every member with the same bits, with a
+// bandwidth-optimal ring all-reduce over gRPC (or, for tests, in memory).
 //
 // It knows nothing of neural networks: the worker hands it the flat
 // gradient once per training step, and gets the mean back in place.
@@ -28,9 +28,11 @@
 //
 // Every segment is summed, and scaled, by one member only, in one order,
 // and then copied bit for bit to the others: replicas of a model updated
-// with the result never drift apart. The sum of a segment is N−1 float32
-// additions, so the result is within γ_N·Σᵢ|wᵢxᵢ|/Σᵢwᵢ + u·|mean| of the
-// exact weighted mean, u = 2⁻²⁴ and γ_k = k·u/(1−k·u), as the tests check.
+// with the result never drift apart. The sum of a segment is N−1 additions,
+// so the result is within γ_N·Σᵢ|wᵢxᵢ|/Σᵢwᵢ + u·|mean| of the exact
+// weighted mean, with γ_k = k·u/(1−k·u) and u = 2⁻²⁴ for float32 or 2⁻⁵³
+// for float64 (AllReduce64, AllReduceWeighted64: twice the bytes, for jobs
+// that train in float64), as the tests check.
 //
 // # Chunks and pipelining
 //
@@ -61,7 +63,8 @@
 //   - disconnects or dies: its stream breaks, at once;
 //   - stalls: nothing arrives from it within the timeout (WithTimeout, 5s by
 //     default), or it accepts nothing for that long;
-//   - leaves: its call is cancelled, or its ring closed;
+//   - leaves: its call is cancelled, or its ring closed during a call both
+//     take part in;
 //   - sends a chunk of another job or generation, or out of turn.
 //
 // The member that detects the failure sends an abort, naming the member at
@@ -73,6 +76,12 @@
 // cancellation returns at once, and breaks the ring: its neighbours are
 // mid-call. The timeout also bounds how far apart members may enter a
 // call, since the first one waits for the last.
+//
+// Aborts say how many calls their sender had completed. A member still
+// inside one of those calls finishes it before it fails: everything it
+// needs from the sender was sent before the abort. So a member that closes
+// its ring as soon as its last call returns does not fail its neighbours'
+// last call; their next call fails, naming it.
 //
 // A failed ring stays failed. Members form a new Ring, of a new generation
 // and possibly new membership, in the same process; a ring cannot be formed

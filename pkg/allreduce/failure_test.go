@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -174,6 +175,68 @@ func TestCloseDuringCall(t *testing.T) {
 	checkBlame(t, out, 0, ErrLeft, t0, slack, 0)
 }
 
+// leaveAfterCall has every member make one call on its ring and close the
+// ring as soon as its call returns, as a worker that stops after its last
+// step does, and returns each member's error.
+func leaveAfterCall(rings []*Ring, size int) []error {
+	errs := make([]error, len(rings))
+	var wg sync.WaitGroup
+	for i, r := range rings {
+		wg.Go(func() {
+			errs[i] = r.AllReduce(context.Background(), make([]float32, size))
+			r.Close()
+		})
+	}
+	wg.Wait()
+	return errs
+}
+
+// TestCloseAfterLastCall: a member that closes its ring right after its
+// call returns must not fail the others' same call, which may still be
+// receiving their last chunks; the next call fails, naming it.
+func TestCloseAfterLastCall(t *testing.T) {
+	t.Run("memory", func(t *testing.T) {
+		net := NewNetwork(13)
+		net.SetDelay(0, 300*time.Microsecond)
+		for gen := range uint64(40) {
+			n := 2 + int(gen%4)
+			rings := memRings(t, net, "leave", gen+1, n, WithChunkBytes(256))
+			for k, err := range leaveAfterCall(rings, 3000) {
+				if err != nil {
+					t.Fatalf("generation %d, N=%d: member %d: %v", gen+1, n, k, err)
+				}
+			}
+		}
+	})
+	t.Run("grpc", func(t *testing.T) {
+		nodes, addrs := StartNodes(t, 3, WithNodeLogger(quiet))
+		for gen := range uint64(20) {
+			rings := grpcRings(t, nodes, addrs, "leave", gen+1, WithChunkBytes(4<<10))
+			for k, err := range leaveAfterCall(rings, 100_000) {
+				if err != nil {
+					t.Fatalf("generation %d: member %d: %v", gen+1, k, err)
+				}
+			}
+		}
+	})
+	t.Run("next call", func(t *testing.T) {
+		rings := memRings(t, NewNetwork(14), "leave-next", 1, 3)
+		for k, err := range AllReduceAll(context.Background(), rings, make([][]float32, 3), nil) {
+			if err != nil {
+				t.Fatalf("member %d: %v", k, err)
+			}
+		}
+		rings[0].Close()
+		errs := AllReduceAll(context.Background(), rings[1:], [][]float32{{1}, {2}}, nil)
+		for k, err := range errs {
+			var pe *PeerError
+			if !errors.Is(err, ErrLeft) || !errors.As(err, &pe) || pe.Rank != 0 {
+				t.Errorf("member %d after rank 0 left: got %v, want ErrLeft naming rank 0", k+1, err)
+			}
+		}
+	})
+}
+
 func TestNewGenerationAfterFailure(t *testing.T) {
 	net := slowNetwork(7)
 	old := memRings(t, net, "regen", 1, 4, WithChunkBytes(64))
@@ -298,6 +361,22 @@ func TestMismatchedLengths(t *testing.T) {
 	for i, err := range AllReduceAll(context.Background(), rings, bufs, nil) {
 		if !errors.Is(err, ErrMismatch) {
 			t.Errorf("rank %d: got %v, want ErrMismatch", i, err)
+		}
+	}
+}
+
+// TestMismatchedPrecisions: a member that sends float64 to members that
+// reduce float32 fails the call instead of mixing bits.
+func TestMismatchedPrecisions(t *testing.T) {
+	rings := memRings(t, NewNetwork(10), "precisions", 1, 2)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	wg.Go(func() { errs[0] = rings[0].AllReduce(context.Background(), make([]float32, 10)) })
+	wg.Go(func() { errs[1] = rings[1].AllReduce64(context.Background(), make([]float64, 10)) })
+	wg.Wait()
+	for i, err := range errs {
+		if !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "float") {
+			t.Errorf("rank %d: got %v, want ErrMismatch naming the precisions", i, err)
 		}
 	}
 }

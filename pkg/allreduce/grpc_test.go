@@ -62,6 +62,14 @@ func TestGRPCAllReduce(t *testing.T) {
 			if n > 1 {
 				checkMean(t, fmt.Sprintf("N=%d weighted", n), inputs, got, weights)
 			}
+			inputs64 := randomBufs64(98, n, 150_001)
+			got64 := clone(inputs64)
+			for k, err := range AllReduceAll(context.Background(), rings, got64, weights) {
+				if err != nil {
+					t.Fatalf("N=%d float64: member %d: %v", n, k, err)
+				}
+			}
+			checkMean(t, fmt.Sprintf("N=%d float64", n), inputs64, got64, weights)
 		}
 	}
 }

@@ -221,7 +221,7 @@ type pipe struct {
 	shut   chan struct{} // an end closed: frames queued are still delivered
 	mu     sync.Mutex    // serialises senders, so that delays keep order
 	last   time.Time
-	free   chan []float32 // payload buffers to reuse
+	free   chan Values // payload buffers to reuse
 }
 
 type envelope struct {
@@ -230,7 +230,7 @@ type envelope struct {
 }
 
 func newPipe(broken chan struct{}) *pipe {
-	return &pipe{q: make(chan envelope, window), broken: broken, shut: make(chan struct{}), free: make(chan []float32, window+1)}
+	return &pipe{q: make(chan envelope, window), broken: broken, shut: make(chan struct{}), free: make(chan Values, window+1)}
 }
 
 var (
@@ -299,16 +299,19 @@ func (l *memLink) Send(f *Frame) error {
 	}
 }
 
-func (p *pipe) clone(s []float32) []float32 {
-	if s == nil {
-		return nil
+func (p *pipe) clone(v Values) Values {
+	if v.F32 == nil && v.F64 == nil {
+		return Values{}
 	}
-	var b []float32
+	var b Values
 	select {
 	case b = <-p.free:
 	default:
 	}
-	return append(b[:0], s...)
+	if v.F64 != nil {
+		return Values{F64: append(b.F64[:0], v.F64...)}
+	}
+	return Values{F32: append(b.F32[:0], v.F32...)}
 }
 
 // Recv implements Link.
@@ -338,21 +341,19 @@ func (l *memLink) Recv(f *Frame, s Sink) error {
 	}
 	data := env.f.Data
 	*f = env.f
-	f.Data = nil
+	f.Data = Values{}
 	if f.Kind == KindData {
 		if s == nil {
 			return fmt.Errorf("%w: data frame on a link that carries none", ErrProtocol)
 		}
-		dst, add, err := s.Place(f, len(data))
+		dst, add, err := s.Place(f, data.Len())
 		if err != nil {
 			return err
 		}
 		if add {
-			for i, v := range data {
-				dst[i] += v
-			}
+			dst.add(data)
 		} else {
-			copy(dst, data)
+			dst.copyFrom(data)
 		}
 	}
 	select {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -22,6 +23,15 @@ type Ring struct {
 	mu    sync.Mutex // held by a call, and by Close while it waits for one
 	calls uint64
 	x     exchange
+
+	// completed counts the calls that returned successfully; aborts carry
+	// it, so that a neighbour still inside one of those calls finishes it
+	// before failing (see deferFailure).
+	completed atomic.Uint64
+	callMu    sync.Mutex // guards inCall, current and pending
+	inCall    bool
+	current   uint64
+	pending   error // a failure to report when the current call ends
 
 	failOnce sync.Once
 	failed   chan struct{} // closed on the first failure, Close included
@@ -130,6 +140,43 @@ func (r *Ring) fail(err error) {
 	})
 }
 
+// enterCall and leaveCall bracket a call, so that a neighbour's failure
+// that does not concern it can wait for its end.
+func (r *Ring) enterCall(call uint64) {
+	r.callMu.Lock()
+	r.inCall, r.current = true, call
+	r.callMu.Unlock()
+}
+
+func (r *Ring) leaveCall() {
+	r.callMu.Lock()
+	err := r.pending
+	r.inCall, r.pending = false, nil
+	r.callMu.Unlock()
+	if err != nil {
+		r.fail(err)
+	}
+}
+
+// deferFailure holds back err, an abort from a neighbour that had completed
+// completed calls, while this member is inside one of those calls, and
+// reports whether it did. The neighbour sent everything this call needs
+// from it before it sent the abort, and every other member it depends on
+// had done its part too, or the neighbour could not have completed: so a
+// member that closes its ring right after its last call does not fail the
+// others' last call. The failure takes effect when the call ends.
+func (r *Ring) deferFailure(err error, completed uint64) bool {
+	r.callMu.Lock()
+	defer r.callMu.Unlock()
+	if !r.inCall || r.current >= completed {
+		return false
+	}
+	if r.pending == nil {
+		r.pending = err
+	}
+	return true
+}
+
 // peerError blames rank for err, as detected here.
 func (r *Ring) peerError(rank int, err error) *PeerError {
 	return &PeerError{Rank: rank, Addr: r.m.Addrs[rank], Reporter: r.m.Rank, Err: err}
@@ -190,7 +237,7 @@ func (r *Ring) supervise() {
 	<-r.failed
 	r.recvTimer.Stop()
 	r.sendTimer.Stop()
-	abort := Frame{Kind: KindAbort, Job: r.m.Job, Generation: r.m.Generation, Abort: r.culprit()}
+	abort := Frame{Kind: KindAbort, Job: r.m.Job, Generation: r.m.Generation, Call: r.completed.Load(), Abort: r.culprit()}
 	// A neighbour that is stalled cannot take the abort: do not wait on it
 	// for long, since closing the links is what lets a call return.
 	expired := make(chan struct{})
@@ -220,14 +267,23 @@ func (r *Ring) supervise() {
 func (r *Ring) watchNext() {
 	defer r.wg.Done()
 	var f Frame
+	deferred := false
 	for {
 		err := r.next.Recv(&f, nil)
 		switch {
 		case err != nil:
-			r.fail(r.linkError(r.m.neighbour(1), err))
+			if !deferred {
+				// After an abort the link's end is expected, not news.
+				r.fail(r.linkError(r.m.neighbour(1), err))
+			}
 			return
 		case f.Kind == KindAbort:
-			r.fail(r.aborted(r.m.neighbour(1), &f))
+			err := r.aborted(r.m.neighbour(1), &f)
+			if r.deferFailure(err, f.Call) {
+				deferred = true
+				continue
+			}
+			r.fail(err)
 		default:
 			r.fail(r.peerError(r.m.neighbour(1), fmt.Errorf("%w: frame kind %d sent backwards", ErrProtocol, f.Kind)))
 		}

@@ -9,40 +9,54 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+	"unsafe"
 )
 
-// u is the unit roundoff of float32.
-const u = 1.0 / (1 << 24)
+// unit returns the unit roundoff of T and its smallest subnormal.
+func unit[T float]() (u, tiny float64) {
+	if unsafe.Sizeof(T(0)) == 8 {
+		return 0x1p-53, 0x1p-1074
+	}
+	return 0x1p-24, 0x1p-149
+}
 
 // gamma is Higham's γ_k = k·u / (1 − k·u), the bound on the relative error
-// of k successive float32 additions or multiplications.
-func gamma(k int) float64 { return float64(k) * u / (1 - float64(k)*u) }
+// of k successive additions or multiplications with unit roundoff u.
+func gamma(k int, u float64) float64 { return float64(k) * u / (1 - float64(k)*u) }
 
-// weightedMean returns, for element i, the exact weighted mean of the
-// members' values (in float64, whose error is ~2^29 times below the bound)
-// and the bound on the ring's error: a member's value is scaled once (one
-// rounding), summed with N−1 additions in float32 and divided once, so
+// weightedMean returns, for element i, the weighted mean of the members'
+// values and the bound on the ring's error: a member's value is scaled once
+// (one rounding), summed with N−1 additions in T and divided once, so
 //
-//	|got − mean| ≤ γ_N · Σ|wₖxₖ| / Σwₖ + u·|mean| + 2⁻¹⁴⁹
+//	|got − mean| ≤ γ_N · Σ|wₖxₖ| / Σwₖ + u·|mean| + tiny
 //
-// the last term for results in float32's subnormal range.
-func weightedMean(bufs [][]float32, weights []float64, i int) (mean, bound float64) {
-	var sum, abs, wsum float64
+// the last term for results in T's subnormal range. The mean is summed
+// with Neumaier's compensation, so that for float64 its own error, which
+// the bound allows for with another 2u·|mean|, stays far below the ring's.
+func weightedMean[T float](bufs [][]T, weights []float64, i int) (mean, bound float64) {
+	var sum, comp, abs, wsum float64
 	for k, b := range bufs {
 		w := 1.0
 		if weights != nil {
 			w = weights[k]
 		}
 		v := w * float64(b[i])
-		sum += v
+		t := sum + v
+		if max(sum, -sum) >= max(v, -v) {
+			comp += (sum - t) + v
+		} else {
+			comp += (v - t) + sum
+		}
+		sum = t
 		abs += max(v, -v) // not math.Abs: under -race, checkptr makes it slow
 		wsum += w
 	}
 	if wsum == 0 {
 		return 0, 0
 	}
-	mean = sum / wsum
-	return mean, gamma(len(bufs))*abs/wsum + u*max(mean, -mean) + 0x1p-149
+	u, tiny := unit[T]()
+	mean = (sum + comp) / wsum
+	return mean, gamma(len(bufs), u)*abs/wsum + 3*u*max(mean, -mean) + tiny
 }
 
 // hardValues fills b with values whose sums need care: magnitudes from
@@ -60,14 +74,14 @@ func hardValues(r *rand.Rand, b []float32) {
 
 // checkMean checks that every member holds the same bits and that they are
 // within the bound of the exact weighted mean of inputs.
-func checkMean(t *testing.T, name string, inputs, got [][]float32, weights []float64) {
+func checkMean[T float](t *testing.T, name string, inputs, got [][]T, weights []float64) {
 	t.Helper()
 	for k := 1; k < len(got); k++ {
 		if bytes.Equal(bytesOf(got[k]), bytesOf(got[0])) {
 			continue
 		}
 		for i := range got[0] {
-			if math.Float32bits(got[k][i]) != math.Float32bits(got[0][i]) {
+			if !bytes.Equal(bytesOf(got[k][i:i+1]), bytesOf(got[0][i:i+1])) {
 				t.Fatalf("%s: element %d: member %d has %v, member 0 has %v: want identical bits", name, i, k, got[k][i], got[0][i])
 			}
 		}
@@ -80,10 +94,10 @@ func checkMean(t *testing.T, name string, inputs, got [][]float32, weights []flo
 	}
 }
 
-func clone(bufs [][]float32) [][]float32 {
-	out := make([][]float32, len(bufs))
+func clone[T float](bufs [][]T) [][]T {
+	out := make([][]T, len(bufs))
 	for i, b := range bufs {
-		out[i] = append([]float32(nil), b...)
+		out[i] = append([]T(nil), b...)
 	}
 	return out
 }
@@ -142,6 +156,55 @@ func TestAllReduceMean(t *testing.T) {
 					}
 				}
 				checkMean(t, name, inputs, got, nil)
+			}
+		}
+	}
+}
+
+// randomBufs64 is randomBufs in float64, with magnitudes from 1e-200 to
+// 1e200: sums that float32 could not even hold.
+func randomBufs64(seed uint64, n, size int) [][]float64 {
+	r := rand.New(rand.NewPCG(seed, 2))
+	mags := []float64{1e-200, 1e-7, 1, 1e7, 1e200}
+	bufs := make([][]float64, n)
+	for i := range bufs {
+		bufs[i] = make([]float64, size)
+		for j := range bufs[i] {
+			v := mags[r.IntN(len(mags))] * (0.5 + r.Float64())
+			if r.IntN(2) == 0 {
+				v = -v
+			}
+			bufs[i][j] = v
+		}
+	}
+	return bufs
+}
+
+func TestAllReduce64(t *testing.T) {
+	for n := 1; n <= 8; n++ {
+		for _, chunk := range []int{24, DefaultChunkBytes} {
+			rings := memRings(t, NewNetwork(uint64(n)), "mean64", 1, n, WithChunkBytes(chunk))
+			for _, size := range []int{0, 1, n - 1, 7*n + 3, 1000, 300_000} {
+				if chunk == 24 && size > 1000 {
+					continue
+				}
+				for _, weighted := range []bool{false, true} {
+					var weights []float64
+					if weighted {
+						for i := range n {
+							weights = append(weights, float64(i*37%11)+0.25)
+						}
+					}
+					name := fmt.Sprintf("N=%d chunk=%d size=%d weighted=%v", n, chunk, size, weighted)
+					inputs := randomBufs64(uint64(size), n, size)
+					got := clone(inputs)
+					for k, err := range AllReduceAll(context.Background(), rings, got, weights) {
+						if err != nil {
+							t.Fatalf("%s: member %d: %v", name, k, err)
+						}
+					}
+					checkMean(t, name, inputs, got, weights)
+				}
 			}
 		}
 	}

@@ -42,10 +42,10 @@ func FormRings(ctx context.Context, transports []Transport, job string, generati
 	return rings, nil
 }
 
-// AllReduceAll calls AllReduceWeighted on every ring at once, ring i
-// reducing bufs[i] with weights[i] (1 if weights is nil), and returns each
-// member's error.
-func AllReduceAll(ctx context.Context, rings []*Ring, bufs [][]float32, weights []float64) []error {
+// AllReduceAll calls AllReduceWeighted (or AllReduceWeighted64) on every
+// ring at once, ring i reducing bufs[i] with weights[i] (1 if weights is
+// nil), and returns each member's error.
+func AllReduceAll[T float32 | float64](ctx context.Context, rings []*Ring, bufs [][]T, weights []float64) []error {
 	errs := make([]error, len(rings))
 	var wg sync.WaitGroup
 	for i, r := range rings {
@@ -53,7 +53,14 @@ func AllReduceAll(ctx context.Context, rings []*Ring, bufs [][]float32, weights 
 		if weights != nil {
 			w = weights[i]
 		}
-		wg.Go(func() { errs[i] = r.AllReduceWeighted(ctx, bufs[i], w) })
+		wg.Go(func() {
+			switch b := any(bufs[i]).(type) {
+			case []float32:
+				errs[i] = r.AllReduceWeighted(ctx, b, w)
+			case []float64:
+				errs[i] = r.AllReduceWeighted64(ctx, b, w)
+			}
+		})
 	}
 	wg.Wait()
 	return errs

@@ -16,12 +16,13 @@ const (
 
 // Frame is the unit that travels along a ring edge. Which fields are set
 // depends on Kind: every frame has Job and Generation; data frames have the
-// rest but Abort; heartbeats have Call; aborts have Abort.
+// rest but Abort; heartbeats have Call; aborts have Abort and Call.
 type Frame struct {
 	Kind       Kind
 	Job        string
 	Generation uint64
-	// Call counts the all-reduce calls made on the ring, from 0.
+	// Call counts the all-reduce calls made on the ring, from 0. In an
+	// abort it is how many calls the sender had completed.
 	Call uint64
 	// Step is 0 .. N-2 in the reduce-scatter and N-1 .. 2N-3 in the
 	// all-gather.
@@ -32,9 +33,11 @@ type Frame struct {
 	// Weight is, during the reduce-scatter, one member's weight on its way
 	// round the ring.
 	Weight float64
+	// Precision is the type of the payload's values.
+	Precision Precision
 	// Data is the payload of a frame being sent. A received frame's payload
 	// goes where the Sink says instead.
-	Data []float32
+	Data Values
 	// Abort names the member at fault. Its Addr may be empty: the ring fills
 	// it in from its membership.
 	Abort *PeerError
@@ -44,9 +47,10 @@ type Frame struct {
 // calls Place with the frame's header and payload length before it reads
 // any payload, so a frame of another ring is refused before it can write.
 type Sink interface {
-	// Place returns the destination of f's n values and whether they are
-	// added to it (reduce-scatter) or copied over it (all-gather).
-	Place(f *Frame, n int) (dst []float32, add bool, err error)
+	// Place returns the destination of f's n values, of f.Precision, and
+	// whether they are added to it (reduce-scatter) or copied over it
+	// (all-gather).
+	Place(f *Frame, n int) (dst Values, add bool, err error)
 }
 
 // A Link is one edge of a ring as one of its two ends sees it. Data,

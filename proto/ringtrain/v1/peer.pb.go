@@ -25,6 +25,54 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Precision is the type of a chunk's values.
+type Precision int32
+
+const (
+	// float32, the default: what training sends.
+	Precision_PRECISION_FLOAT32 Precision = 0
+	Precision_PRECISION_FLOAT64 Precision = 1
+)
+
+// Enum value maps for Precision.
+var (
+	Precision_name = map[int32]string{
+		0: "PRECISION_FLOAT32",
+		1: "PRECISION_FLOAT64",
+	}
+	Precision_value = map[string]int32{
+		"PRECISION_FLOAT32": 0,
+		"PRECISION_FLOAT64": 1,
+	}
+)
+
+func (x Precision) Enum() *Precision {
+	p := new(Precision)
+	*p = x
+	return p
+}
+
+func (x Precision) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Precision) Descriptor() protoreflect.EnumDescriptor {
+	return file_ringtrain_v1_peer_proto_enumTypes[0].Descriptor()
+}
+
+func (Precision) Type() protoreflect.EnumType {
+	return &file_ringtrain_v1_peer_proto_enumTypes[0]
+}
+
+func (x Precision) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Precision.Descriptor instead.
+func (Precision) EnumDescriptor() ([]byte, []int) {
+	return file_ringtrain_v1_peer_proto_rawDescGZIP(), []int{0}
+}
+
 // AbortReason classifies a failure.
 type AbortReason int32
 
@@ -77,11 +125,11 @@ func (x AbortReason) String() string {
 }
 
 func (AbortReason) Descriptor() protoreflect.EnumDescriptor {
-	return file_ringtrain_v1_peer_proto_enumTypes[0].Descriptor()
+	return file_ringtrain_v1_peer_proto_enumTypes[1].Descriptor()
 }
 
 func (AbortReason) Type() protoreflect.EnumType {
-	return &file_ringtrain_v1_peer_proto_enumTypes[0]
+	return &file_ringtrain_v1_peer_proto_enumTypes[1]
 }
 
 func (x AbortReason) Number() protoreflect.EnumNumber {
@@ -90,7 +138,7 @@ func (x AbortReason) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use AbortReason.Descriptor instead.
 func (AbortReason) EnumDescriptor() ([]byte, []int) {
-	return file_ringtrain_v1_peer_proto_rawDescGZIP(), []int{0}
+	return file_ringtrain_v1_peer_proto_rawDescGZIP(), []int{1}
 }
 
 // LinkRequest is a message from a member to its successor.
@@ -418,8 +466,8 @@ type Chunk struct {
 	Call uint64 `protobuf:"varint,3,opt,name=call,proto3" json:"call,omitempty"`
 	// step is 0 .. N-2 for the reduce-scatter, N-1 .. 2N-3 for the all-gather.
 	Step uint32 `protobuf:"varint,4,opt,name=step,proto3" json:"step,omitempty"`
-	// offset is the index, in float32 elements, of data's first element in
-	// the whole buffer being reduced.
+	// offset is the index, in elements, of data's first element in the whole
+	// buffer being reduced.
 	Offset uint64 `protobuf:"varint,5,opt,name=offset,proto3" json:"offset,omitempty"`
 	// total is the length of the whole buffer, in elements: members whose
 	// buffers differ in length fail instead of mixing unrelated values.
@@ -427,12 +475,16 @@ type Chunk struct {
 	// weight is, during the reduce-scatter, the weight of one member passed
 	// along the ring so that every member learns every weight.
 	Weight float64 `protobuf:"fixed64,7,opt,name=weight,proto3" json:"weight,omitempty"`
-	// pad holds 0 to 3 ignored bytes: the sender sizes it so that data starts
-	// 4-aligned in the receiver's buffers, where it can be added in place.
+	// precision is the type of data's values; every member of a call must
+	// use the same.
+	Precision Precision `protobuf:"varint,8,opt,name=precision,proto3,enum=ringtrain.v1.Precision" json:"precision,omitempty"`
+	// pad holds 0 to 7 ignored bytes: the sender sizes it so that data starts
+	// aligned to its values' size in the receiver's buffers, where it can be
+	// added in place.
 	Pad []byte `protobuf:"bytes,14,opt,name=pad,proto3" json:"pad,omitempty"`
-	// data holds float32 values, little-endian IEEE 754, 4 bytes each. It is
-	// the last field, so a receiver can add it into place straight from the
-	// transport's buffers.
+	// data holds the values, little-endian IEEE 754, 4 bytes each for
+	// float32 and 8 for float64. It is the last field, so a receiver can add
+	// it into place straight from the transport's buffers.
 	Data          []byte `protobuf:"bytes,15,opt,name=data,proto3" json:"data,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -515,6 +567,13 @@ func (x *Chunk) GetWeight() float64 {
 		return x.Weight
 	}
 	return 0
+}
+
+func (x *Chunk) GetPrecision() Precision {
+	if x != nil {
+		return x.Precision
+	}
+	return Precision_PRECISION_FLOAT32
 }
 
 func (x *Chunk) GetPad() []byte {
@@ -604,11 +663,15 @@ type Abort struct {
 	// culprit_rank is the member that could not be reached or that left.
 	CulpritRank uint32 `protobuf:"varint,3,opt,name=culprit_rank,json=culpritRank,proto3" json:"culprit_rank,omitempty"`
 	// reporter_rank is the member that detected the failure.
-	ReporterRank  uint32      `protobuf:"varint,4,opt,name=reporter_rank,json=reporterRank,proto3" json:"reporter_rank,omitempty"`
-	Reason        AbortReason `protobuf:"varint,5,opt,name=reason,proto3,enum=ringtrain.v1.AbortReason" json:"reason,omitempty"`
-	Detail        string      `protobuf:"bytes,6,opt,name=detail,proto3" json:"detail,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ReporterRank uint32      `protobuf:"varint,4,opt,name=reporter_rank,json=reporterRank,proto3" json:"reporter_rank,omitempty"`
+	Reason       AbortReason `protobuf:"varint,5,opt,name=reason,proto3,enum=ringtrain.v1.AbortReason" json:"reason,omitempty"`
+	Detail       string      `protobuf:"bytes,6,opt,name=detail,proto3" json:"detail,omitempty"`
+	// completed_calls is how many calls the sender had completed. A
+	// neighbour still inside one of those calls finishes it first: nothing
+	// it still needs for that call depends on the sender.
+	CompletedCalls uint64 `protobuf:"varint,7,opt,name=completed_calls,json=completedCalls,proto3" json:"completed_calls,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Abort) Reset() {
@@ -683,6 +746,13 @@ func (x *Abort) GetDetail() string {
 	return ""
 }
 
+func (x *Abort) GetCompletedCalls() uint64 {
+	if x != nil {
+		return x.CompletedCalls
+	}
+	return 0
+}
+
 var File_ringtrain_v1_peer_proto protoreflect.FileDescriptor
 
 const file_ringtrain_v1_peer_proto_rawDesc = "" +
@@ -706,7 +776,7 @@ const file_ringtrain_v1_peer_proto_rawDesc = "" +
 	"\tfrom_rank\x18\x03 \x01(\rR\bfromRank\x12\x17\n" +
 	"\ato_rank\x18\x04 \x01(\rR\x06toRank\x12\x12\n" +
 	"\x04size\x18\x05 \x01(\rR\x04size\"\x0e\n" +
-	"\fLinkAccepted\"\xcd\x01\n" +
+	"\fLinkAccepted\"\x84\x02\n" +
 	"\x05Chunk\x12\x10\n" +
 	"\x03job\x18\x01 \x01(\tR\x03job\x12\x1e\n" +
 	"\n" +
@@ -716,7 +786,8 @@ const file_ringtrain_v1_peer_proto_rawDesc = "" +
 	"\x04step\x18\x04 \x01(\rR\x04step\x12\x16\n" +
 	"\x06offset\x18\x05 \x01(\x04R\x06offset\x12\x14\n" +
 	"\x05total\x18\x06 \x01(\x04R\x05total\x12\x16\n" +
-	"\x06weight\x18\a \x01(\x01R\x06weight\x12\x10\n" +
+	"\x06weight\x18\a \x01(\x01R\x06weight\x125\n" +
+	"\tprecision\x18\b \x01(\x0e2\x17.ringtrain.v1.PrecisionR\tprecision\x12\x10\n" +
 	"\x03pad\x18\x0e \x01(\fR\x03pad\x12\x12\n" +
 	"\x04data\x18\x0f \x01(\fR\x04data\"Q\n" +
 	"\tHeartbeat\x12\x10\n" +
@@ -724,7 +795,7 @@ const file_ringtrain_v1_peer_proto_rawDesc = "" +
 	"\n" +
 	"generation\x18\x02 \x01(\x04R\n" +
 	"generation\x12\x12\n" +
-	"\x04call\x18\x03 \x01(\x04R\x04call\"\xcc\x01\n" +
+	"\x04call\x18\x03 \x01(\x04R\x04call\"\xf5\x01\n" +
 	"\x05Abort\x12\x10\n" +
 	"\x03job\x18\x01 \x01(\tR\x03job\x12\x1e\n" +
 	"\n" +
@@ -733,7 +804,11 @@ const file_ringtrain_v1_peer_proto_rawDesc = "" +
 	"\fculprit_rank\x18\x03 \x01(\rR\vculpritRank\x12#\n" +
 	"\rreporter_rank\x18\x04 \x01(\rR\freporterRank\x121\n" +
 	"\x06reason\x18\x05 \x01(\x0e2\x19.ringtrain.v1.AbortReasonR\x06reason\x12\x16\n" +
-	"\x06detail\x18\x06 \x01(\tR\x06detail*\xce\x01\n" +
+	"\x06detail\x18\x06 \x01(\tR\x06detail\x12'\n" +
+	"\x0fcompleted_calls\x18\a \x01(\x04R\x0ecompletedCalls*9\n" +
+	"\tPrecision\x12\x15\n" +
+	"\x11PRECISION_FLOAT32\x10\x00\x12\x15\n" +
+	"\x11PRECISION_FLOAT64\x10\x01*\xce\x01\n" +
 	"\vAbortReason\x12\x1c\n" +
 	"\x18ABORT_REASON_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14ABORT_REASON_TIMEOUT\x10\x01\x12\x1d\n" +
@@ -757,33 +832,35 @@ func file_ringtrain_v1_peer_proto_rawDescGZIP() []byte {
 	return file_ringtrain_v1_peer_proto_rawDescData
 }
 
-var file_ringtrain_v1_peer_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_ringtrain_v1_peer_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_ringtrain_v1_peer_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_ringtrain_v1_peer_proto_goTypes = []any{
-	(AbortReason)(0),     // 0: ringtrain.v1.AbortReason
-	(*LinkRequest)(nil),  // 1: ringtrain.v1.LinkRequest
-	(*LinkResponse)(nil), // 2: ringtrain.v1.LinkResponse
-	(*LinkHello)(nil),    // 3: ringtrain.v1.LinkHello
-	(*LinkAccepted)(nil), // 4: ringtrain.v1.LinkAccepted
-	(*Chunk)(nil),        // 5: ringtrain.v1.Chunk
-	(*Heartbeat)(nil),    // 6: ringtrain.v1.Heartbeat
-	(*Abort)(nil),        // 7: ringtrain.v1.Abort
+	(Precision)(0),       // 0: ringtrain.v1.Precision
+	(AbortReason)(0),     // 1: ringtrain.v1.AbortReason
+	(*LinkRequest)(nil),  // 2: ringtrain.v1.LinkRequest
+	(*LinkResponse)(nil), // 3: ringtrain.v1.LinkResponse
+	(*LinkHello)(nil),    // 4: ringtrain.v1.LinkHello
+	(*LinkAccepted)(nil), // 5: ringtrain.v1.LinkAccepted
+	(*Chunk)(nil),        // 6: ringtrain.v1.Chunk
+	(*Heartbeat)(nil),    // 7: ringtrain.v1.Heartbeat
+	(*Abort)(nil),        // 8: ringtrain.v1.Abort
 }
 var file_ringtrain_v1_peer_proto_depIdxs = []int32{
-	3, // 0: ringtrain.v1.LinkRequest.hello:type_name -> ringtrain.v1.LinkHello
-	5, // 1: ringtrain.v1.LinkRequest.chunk:type_name -> ringtrain.v1.Chunk
-	6, // 2: ringtrain.v1.LinkRequest.heartbeat:type_name -> ringtrain.v1.Heartbeat
-	7, // 3: ringtrain.v1.LinkRequest.abort:type_name -> ringtrain.v1.Abort
-	4, // 4: ringtrain.v1.LinkResponse.accepted:type_name -> ringtrain.v1.LinkAccepted
-	7, // 5: ringtrain.v1.LinkResponse.abort:type_name -> ringtrain.v1.Abort
-	0, // 6: ringtrain.v1.Abort.reason:type_name -> ringtrain.v1.AbortReason
-	1, // 7: ringtrain.v1.PeerService.Link:input_type -> ringtrain.v1.LinkRequest
-	2, // 8: ringtrain.v1.PeerService.Link:output_type -> ringtrain.v1.LinkResponse
-	8, // [8:9] is the sub-list for method output_type
-	7, // [7:8] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	4, // 0: ringtrain.v1.LinkRequest.hello:type_name -> ringtrain.v1.LinkHello
+	6, // 1: ringtrain.v1.LinkRequest.chunk:type_name -> ringtrain.v1.Chunk
+	7, // 2: ringtrain.v1.LinkRequest.heartbeat:type_name -> ringtrain.v1.Heartbeat
+	8, // 3: ringtrain.v1.LinkRequest.abort:type_name -> ringtrain.v1.Abort
+	5, // 4: ringtrain.v1.LinkResponse.accepted:type_name -> ringtrain.v1.LinkAccepted
+	8, // 5: ringtrain.v1.LinkResponse.abort:type_name -> ringtrain.v1.Abort
+	0, // 6: ringtrain.v1.Chunk.precision:type_name -> ringtrain.v1.Precision
+	1, // 7: ringtrain.v1.Abort.reason:type_name -> ringtrain.v1.AbortReason
+	2, // 8: ringtrain.v1.PeerService.Link:input_type -> ringtrain.v1.LinkRequest
+	3, // 9: ringtrain.v1.PeerService.Link:output_type -> ringtrain.v1.LinkResponse
+	9, // [9:10] is the sub-list for method output_type
+	8, // [8:9] is the sub-list for method input_type
+	8, // [8:8] is the sub-list for extension type_name
+	8, // [8:8] is the sub-list for extension extendee
+	0, // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_ringtrain_v1_peer_proto_init() }
@@ -806,7 +883,7 @@ func file_ringtrain_v1_peer_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ringtrain_v1_peer_proto_rawDesc), len(file_ringtrain_v1_peer_proto_rawDesc)),
-			NumEnums:      1,
+			NumEnums:      2,
 			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   1,
