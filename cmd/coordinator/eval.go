@@ -25,7 +25,7 @@ func newEvalCmd() *cobra.Command {
 			if output != "text" && output != "json" {
 				return fmt.Errorf("--output: %q is not text or json", output)
 			}
-			m, err := checkpoint.LoadModel[float32](modelPath)
+			prec, err := checkpoint.FilePrecision(modelPath)
 			if err != nil {
 				return err
 			}
@@ -41,7 +41,13 @@ func newEvalCmd() *cobra.Command {
 			if ds == nil {
 				return fmt.Errorf("--split: job %s has no %q set (have train, test%s)", spec.Name, split, map[bool]string{true: ", val"}[sets.Val != nil])
 			}
-			met, err := evaluate(m, ds)
+			// In the precision the model was trained in, so that the
+			// figures are the ones its training reported.
+			evalFile := evaluateFile[float32]
+			if prec == "float64" {
+				evalFile = evaluateFile[float64]
+			}
+			met, labels, err := evalFile(modelPath, ds)
 			if err != nil {
 				return fmt.Errorf("evaluate %s on %s: %w", modelPath, split, err)
 			}
@@ -50,9 +56,9 @@ func newEvalCmd() *cobra.Command {
 					Split  string     `json:"split"`
 					Labels []string   `json:"labels,omitempty"`
 					Result nn.Metrics `json:"result"`
-				}{split, m.Labels, met})
+				}{split, labels, met})
 			}
-			printMetrics(cmd.OutOrStdout(), split, met, m.Labels)
+			printMetrics(cmd.OutOrStdout(), split, met, labels)
 			return nil
 		},
 	}
@@ -65,19 +71,30 @@ func newEvalCmd() *cobra.Command {
 	return cmd
 }
 
+// evaluateFile scores the model at path on ds in precision T, and returns
+// the model's class names too.
+func evaluateFile[T nn.Float](path string, ds *data.Dataset) (nn.Metrics, []string, error) {
+	m, err := checkpoint.LoadModel[T](path)
+	if err != nil {
+		return nn.Metrics{}, nil, err
+	}
+	met, err := evaluate(m, ds)
+	return met, m.Labels, err
+}
+
 // evaluate scores model m on ds after checking that they fit each other.
-func evaluate(m *checkpoint.Model[float32], ds *data.Dataset) (nn.Metrics, error) {
+func evaluate[T nn.Float](m *checkpoint.Model[T], ds *data.Dataset) (nn.Metrics, error) {
 	if ds.Features != m.Arch.Inputs || ds.TargetWidth() != m.Arch.Outputs() {
 		return nn.Metrics{}, fmt.Errorf("model takes %d inputs and gives %d outputs; data has %d features and %d targets",
 			m.Arch.Inputs, m.Arch.Outputs(), ds.Features, ds.TargetWidth())
 	}
-	net, err := nn.New[float32](m.Arch)
+	net, err := nn.New[T](m.Arch)
 	if err != nil {
 		return nn.Metrics{}, err
 	}
 	copy(net.Params(), m.Params)
-	xy := train.Tensors[float32](ds)
-	return net.Evaluate(nn.NewWorkspace[float32](m.Arch, 1024), xy[0], xy[1], ds.Len()), nil
+	xy := train.Tensors[T](ds)
+	return net.Evaluate(nn.NewWorkspace[T](m.Arch, 1024), xy[0], xy[1], ds.Len()), nil
 }
 
 func printMetrics(w io.Writer, split string, m nn.Metrics, labels []string) {

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ringtrain/ringtrain/pkg/checkpoint"
 )
 
 // execRoot runs the coordinator CLI with args and returns its output.
@@ -42,11 +44,11 @@ model: {layers: [{units: 8, activation: tanh}, {units: 2, activation: softmax}]}
 training: {optimizer: {kind: momentum, learning_rate: 0.1}, batch_size: 16, epochs: 30, seed: 7, target_accuracy: 0.99}`
 
 func TestRunEvalPredict(t *testing.T) {
-	for _, workers := range []string{"0", "2"} {
-		t.Run("workers="+workers, func(t *testing.T) {
+	for _, tc := range []struct{ workers, precision string }{{"0", "float32"}, {"2", "float32"}, {"0", "float64"}, {"2", "float64"}} {
+		t.Run("workers="+tc.workers+"/"+tc.precision, func(t *testing.T) {
 			dir := t.TempDir()
-			spec := writeLocalSpec(t, dir, xorSpec)
-			out, err := execRoot(t, "run", "-f", spec, "--workers", workers)
+			spec := writeLocalSpec(t, dir, strings.Replace(xorSpec, "seed: 7", "seed: 7, precision: "+tc.precision, 1))
+			out, err := execRoot(t, "run", "-f", spec, "--workers", tc.workers)
 			if err != nil {
 				t.Fatalf("run: %v\n%s", err, out)
 			}
@@ -56,6 +58,9 @@ func TestRunEvalPredict(t *testing.T) {
 				}
 			}
 			model := filepath.Join(dir, "out", "model.safetensors")
+			if got, err := checkpoint.FilePrecision(model); got != tc.precision || err != nil {
+				t.Errorf("model saved as %q (%v), want %s", got, err, tc.precision)
+			}
 			out, err = execRoot(t, "eval", "-m", model, "-f", spec, "-o", "json")
 			if err != nil {
 				t.Fatalf("eval: %v\n%s", err, out)

@@ -13,6 +13,7 @@ import (
 	"github.com/ringtrain/ringtrain/pkg/checkpoint"
 	"github.com/ringtrain/ringtrain/pkg/data"
 	"github.com/ringtrain/ringtrain/pkg/nn"
+	"github.com/ringtrain/ringtrain/pkg/train"
 )
 
 func newPredictCmd() *cobra.Command {
@@ -25,7 +26,7 @@ func newPredictCmd() *cobra.Command {
 			"probability, or the predicted targets of a regression model.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			m, err := checkpoint.LoadModel[float32](modelPath)
+			prec, err := checkpoint.FilePrecision(modelPath)
 			if err != nil {
 				return err
 			}
@@ -47,9 +48,6 @@ func newPredictCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if ds.Features != m.Arch.Inputs {
-				return fmt.Errorf("%s has %d features per input; model %s takes %d", input, ds.Features, modelPath, m.Arch.Inputs)
-			}
 			w := cmd.OutOrStdout()
 			if output != "" && output != "-" {
 				f, err := os.Create(output)
@@ -60,7 +58,11 @@ func newPredictCmd() *cobra.Command {
 				w = f
 			}
 			bw := bufio.NewWriter(w)
-			if err := predict(bw, m, ds); err != nil {
+			predictFile := predictWith[float32]
+			if prec == "float64" {
+				predictFile = predictWith[float64]
+			}
+			if err := predictFile(bw, modelPath, input, ds); err != nil {
 				return err
 			}
 			if err := bw.Flush(); err != nil {
@@ -78,15 +80,28 @@ func newPredictCmd() *cobra.Command {
 	return cmd
 }
 
+// predictWith loads the model at path in precision T, the one it was
+// trained in, and predicts the inputs of ds, read from input.
+func predictWith[T nn.Float](w io.Writer, path, input string, ds *data.Dataset) error {
+	m, err := checkpoint.LoadModel[T](path)
+	if err != nil {
+		return err
+	}
+	if ds.Features != m.Arch.Inputs {
+		return fmt.Errorf("%s has %d features per input; model %s takes %d", input, ds.Features, path, m.Arch.Inputs)
+	}
+	return predict(w, m, ds)
+}
+
 // predict writes one CSV row per input of ds, in batches.
-func predict(w io.Writer, m *checkpoint.Model[float32], ds *data.Dataset) error {
-	net, err := nn.New[float32](m.Arch)
+func predict[T nn.Float](w io.Writer, m *checkpoint.Model[T], ds *data.Dataset) error {
+	net, err := nn.New[T](m.Arch)
 	if err != nil {
 		return err
 	}
 	copy(net.Params(), m.Params)
 	const rows = 1024
-	ws := nn.NewWorkspace[float32](m.Arch, rows)
+	ws := nn.NewWorkspace[T](m.Arch, rows)
 	outs := m.Arch.Outputs()
 	classes := m.Arch.Layers[len(m.Arch.Layers)-1].Activation == "softmax" || m.Arch.Cost != "mse"
 	if classes {
@@ -99,9 +114,10 @@ func predict(w io.Writer, m *checkpoint.Model[float32], ds *data.Dataset) error 
 		fmt.Fprintln(w, strings.Join(cols, ","))
 	}
 	pred := make([]int, rows)
+	x := train.Tensors[T](ds)[0]
 	for lo := 0; lo < ds.Len(); lo += rows {
 		n := min(rows, ds.Len()-lo)
-		out := net.Forward(ws, ds.X[lo*ds.Features:(lo+n)*ds.Features], n)
+		out := net.Forward(ws, x[lo*ds.Features:(lo+n)*ds.Features], n)
 		if !classes {
 			for i := range n {
 				fmt.Fprint(w, lo+i)

@@ -39,9 +39,6 @@ func newRunCmd() *cobra.Command {
 				return fmt.Errorf("--workers: %d, want >= 0", workers)
 			}
 			if workers > 0 {
-				if spec.Training.Precision != "float32" {
-					return fmt.Errorf("training.precision: %s needs --workers 0; the ring carries float32", spec.Training.Precision)
-				}
 				return runCluster(cmd, file, spec, workers, dataDir, p)
 			}
 			sets, err := train.LoadData(spec)

@@ -251,6 +251,31 @@ func WriteFile(path string, b []byte) error {
 	return nil
 }
 
+// FilePrecision returns "float32" or "float64": the type the parameters of
+// the model or checkpoint file at path are stored in, which is the
+// precision it was trained in and the one to evaluate it in.
+func FilePrecision(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("load model: %w", err)
+	}
+	f, err := safetensors.Read(bytes.NewReader(b))
+	if err != nil {
+		return "", fmt.Errorf("load model %s: %w", path, err)
+	}
+	t, ok := f.Tensor("layers.0.weight")
+	if !ok {
+		return "", fmt.Errorf("load model %s: no tensor layers.0.weight", path)
+	}
+	switch t.DType {
+	case safetensors.F32:
+		return "float32", nil
+	case safetensors.F64:
+		return "float64", nil
+	}
+	return "", fmt.Errorf("load model %s: tensor layers.0.weight has dtype %s, want F32 or F64", path, t.DType)
+}
+
 // LoadModel reads the model file at path.
 func LoadModel[T nn.Float](path string) (*Model[T], error) {
 	b, err := os.ReadFile(path)

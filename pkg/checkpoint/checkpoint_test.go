@@ -51,6 +51,31 @@ func TestModelRoundTrip(t *testing.T) {
 	}
 }
 
+func TestFilePrecision(t *testing.T) {
+	dir := t.TempDir()
+	p32, p64 := filepath.Join(dir, "m32"), filepath.Join(dir, "m64")
+	if err := SaveModel(p32, &Model[float32]{Arch: arch, Params: params(arch.NumParams())}); err != nil {
+		t.Fatal(err)
+	}
+	wide := make([]float64, arch.NumParams())
+	if err := SaveModel(p64, &Model[float64]{Arch: arch, Params: wide}); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{p32: "float32", p64: "float64"} {
+		if got, err := FilePrecision(path); got != want || err != nil {
+			t.Errorf("%s: got %q, %v want %q", filepath.Base(path), got, err, want)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "junk"), []byte("not a model"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{filepath.Join(dir, "junk"), filepath.Join(dir, "missing")} {
+		if _, err := FilePrecision(bad); err == nil || !strings.Contains(err.Error(), "load model") {
+			t.Errorf("%s: got %v, want a load model error", filepath.Base(bad), err)
+		}
+	}
+}
+
 func TestCheckpointRoundTrip(t *testing.T) {
 	c := &Checkpoint[float64]{Model: Model[float64]{Arch: arch, Params: make([]float64, arch.NumParams())},
 		OptimizerState: []float64{1, 2, 3}, Steps: 1 << 40, Epoch: 7, Seed: 1<<64 - 1}

@@ -16,6 +16,7 @@ import (
 	"github.com/ringtrain/ringtrain/pkg/epoch"
 	"github.com/ringtrain/ringtrain/pkg/etcdkeys"
 	"github.com/ringtrain/ringtrain/pkg/membership"
+	"github.com/ringtrain/ringtrain/pkg/nn"
 	"github.com/ringtrain/ringtrain/pkg/shard"
 	"github.com/ringtrain/ringtrain/pkg/train"
 	ringtrainv1 "github.com/ringtrain/ringtrain/proto/ringtrain/v1"
@@ -84,8 +85,16 @@ func (s *Server) putState(ctx context.Context, j *job) {
 	}
 }
 
-// train runs the job's epochs over the cluster and saves its model.
+// train runs the job's epochs over the cluster, in the precision its spec
+// names, and saves its model.
 func (s *Server) train(ctx context.Context, j *job) (*train.Result, error) {
+	if j.spec.Training.Precision == "float64" {
+		return trainIn[float64](ctx, s, j)
+	}
+	return trainIn[float32](ctx, s, j)
+}
+
+func trainIn[T nn.Float](ctx context.Context, s *Server, j *job) (*train.Result, error) {
 	spec := j.spec
 	sets, err := train.LoadData(spec)
 	if err != nil {
@@ -95,7 +104,7 @@ func (s *Server) train(ctx context.Context, j *job) (*train.Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep, err := train.NewReplica[float32](spec, train.ShapeOf(sets.Train), sets.Train.Len(), 1)
+	rep, err := train.NewReplica[T](spec, train.ShapeOf(sets.Train), sets.Train.Len(), 1)
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +114,7 @@ func (s *Server) train(ctx context.Context, j *job) (*train.Result, error) {
 	j.mu.Lock()
 	j.dataset = enc
 	j.mu.Unlock()
-	sum, err := s.saveCheckpoint(j, rep, 0)
+	sum, err := saveCheckpoint(s, j, rep, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +130,7 @@ func (s *Server) train(ctx context.Context, j *job) (*train.Result, error) {
 			}
 			members, err := s.waitWorkers(ctx, j)
 			if err != nil {
-				return s.saveModel(j, rep, track, sets.Labels, err)
+				return saveModel(s, j, rep, track, sets.Labels, err)
 			}
 			plan := &epoch.Plan{Job: j.id, Epoch: ep, Generation: s.nextGeneration(), Members: members, Checksum: sum}
 			if !slices.Equal(prev, members) {
@@ -134,7 +143,7 @@ func (s *Server) train(ctx context.Context, j *job) (*train.Result, error) {
 			out, err = s.attempt(ctx, j, plan)
 			if err != nil {
 				if ctx.Err() != nil {
-					return s.saveModel(j, rep, track, sets.Labels, errCanceled)
+					return saveModel(s, j, rep, track, sets.Labels, errCanceled)
 				}
 				if errors.Is(err, errFatal) {
 					return nil, fmt.Errorf("epoch %d: %w", ep+1, err)
@@ -145,7 +154,7 @@ func (s *Server) train(ctx context.Context, j *job) (*train.Result, error) {
 				prev = nil
 			}
 		}
-		c, err := checkpoint.DecodeCheckpoint[float32](out.checkpoint)
+		c, err := checkpoint.DecodeCheckpoint[T](out.checkpoint)
 		if err != nil {
 			return nil, fmt.Errorf("epoch %d: checkpoint from %s: %w", ep+1, out.worker, err)
 		}
@@ -156,7 +165,7 @@ func (s *Server) train(ctx context.Context, j *job) (*train.Result, error) {
 		if err := rep.Opt.Restore(c.OptimizerState, c.Steps); err != nil {
 			return nil, fmt.Errorf("epoch %d: %w", ep+1, err)
 		}
-		if sum, err = s.saveCheckpoint(j, rep, ep+1); err != nil {
+		if sum, err = saveCheckpoint(s, j, rep, ep+1); err != nil {
 			return nil, err
 		}
 		er := train.EpochReport{Epoch: ep + 1, Epochs: spec.Training.Epochs, TrainLoss: out.result.GetTrainLoss(),
@@ -182,13 +191,13 @@ func (s *Server) train(ctx context.Context, j *job) (*train.Result, error) {
 			break
 		}
 	}
-	return s.saveModel(j, rep, track, sets.Labels, nil)
+	return saveModel(s, j, rep, track, sets.Labels, nil)
 }
 
 // saveModel writes the tracked model, if any epoch completed, and returns
 // the run's result with cause, the error that ended the run (nil when it
 // completed). A cancelled job keeps what it learned, as a local run does.
-func (s *Server) saveModel(j *job, rep *train.Replica[float32], track *train.Tracker[float32], labels []string, cause error) (*train.Result, error) {
+func saveModel[T nn.Float](s *Server, j *job, rep *train.Replica[T], track *train.Tracker[T], labels []string, cause error) (*train.Result, error) {
 	res := track.Result()
 	if res.Epochs == 0 {
 		return res, cause
@@ -197,7 +206,7 @@ func (s *Server) saveModel(j *job, rep *train.Replica[float32], track *train.Tra
 		res.Stopped = "completed"
 	}
 	res.ModelPath = filepath.Join(j.dir, "model.safetensors")
-	m := &checkpoint.Model[float32]{Arch: rep.Net.Arch(), Params: track.Params(), Labels: labels}
+	m := &checkpoint.Model[T]{Arch: rep.Net.Arch(), Params: track.Params(), Labels: labels}
 	if err := checkpoint.SaveModel(res.ModelPath, m); err != nil {
 		return nil, errors.Join(cause, err)
 	}
@@ -222,9 +231,9 @@ func summary(er *train.EpochReport, workers int) *ringtrainv1.EpochSummary {
 // saveCheckpoint stores the replica's state as the checkpoint after epochs
 // completed epochs, in memory for workers and on disk, and returns its
 // checksum.
-func (s *Server) saveCheckpoint(j *job, rep *train.Replica[float32], epochs int) (string, error) {
-	c := &checkpoint.Checkpoint[float32]{
-		Model:          checkpoint.Model[float32]{Arch: rep.Net.Arch(), Params: rep.Net.Params()},
+func saveCheckpoint[T nn.Float](s *Server, j *job, rep *train.Replica[T], epochs int) (string, error) {
+	c := &checkpoint.Checkpoint[T]{
+		Model:          checkpoint.Model[T]{Arch: rep.Net.Arch(), Params: rep.Net.Params()},
 		OptimizerState: rep.Opt.State(), Steps: rep.Opt.Steps(), Epoch: epochs, Seed: j.spec.Training.Seed,
 	}
 	b, err := c.Encode()

@@ -108,9 +108,6 @@ func (s *Server) SubmitJob(_ context.Context, req *ringtrainv1.SubmitJobRequest)
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "job spec: %v", err)
 	}
-	if spec.Training.Precision != "float32" {
-		return nil, status.Errorf(codes.InvalidArgument, "job spec: training.precision: %s runs only in one process (coordinator run --workers 0); the ring carries float32", spec.Training.Precision)
-	}
 	if req.GetMinWorkers() < 0 {
 		return nil, status.Errorf(codes.InvalidArgument, "min_workers: %d, want >= 0", req.GetMinWorkers())
 	}

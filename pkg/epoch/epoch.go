@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"unsafe"
 )
 
 // Member is one worker of a ring, at the index of its rank.
@@ -73,19 +74,25 @@ func Unmarshal(b []byte) (*Plan, error) {
 
 // Checksum is a digest of a replica's state: its parameters, its optimiser
 // state and its step count. Equal checksums mean bitwise-equal replicas.
-func Checksum(params, optState []float32, steps int64) string {
+func Checksum[T ~float32 | ~float64](params, optState []T, steps int64) string {
 	h := sha256.New()
 	var buf [8]byte
-	write := func(v []float32) {
+	wide := unsafe.Sizeof(T(0)) == 8
+	write := func(v []T) {
 		binary.LittleEndian.PutUint64(buf[:], uint64(len(v)))
 		h.Write(buf[:])
-		b := make([]byte, 4*1024)
+		b := make([]byte, 0, 8*1024)
 		for len(v) > 0 {
 			n := min(len(v), 1024)
-			for i, x := range v[:n] {
-				binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
+			b = b[:0]
+			for _, x := range v[:n] {
+				if wide {
+					b = binary.LittleEndian.AppendUint64(b, math.Float64bits(float64(x)))
+				} else {
+					b = binary.LittleEndian.AppendUint32(b, math.Float32bits(float32(x)))
+				}
 			}
-			h.Write(b[:4*n])
+			h.Write(b)
 			v = v[n:]
 		}
 	}

@@ -43,3 +43,19 @@ func TestChecksum(t *testing.T) {
 		}
 	}
 }
+
+// TestChecksum64: float64 state is hashed at full width, so a difference
+// float32 would round away still shows.
+func TestChecksum64(t *testing.T) {
+	p := []float64{1, 2, 3}
+	base := Checksum(p, nil, 10)
+	if Checksum([]float64{1, 2, 3}, nil, 10) != base {
+		t.Error("same float64 state: checksums differ")
+	}
+	if Checksum([]float64{1, 2, math.Nextafter(3, 4)}, nil, 10) == base {
+		t.Error("float64 state one ulp apart: same checksum")
+	}
+	if Checksum([]float32{1, 2, 3}, nil, 10) == base {
+		t.Error("float32 and float64 state: same checksum")
+	}
+}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/ringtrain/ringtrain/pkg/allreduce"
 	"github.com/ringtrain/ringtrain/pkg/barrier"
-	"github.com/ringtrain/ringtrain/pkg/checkpoint"
 	"github.com/ringtrain/ringtrain/pkg/data"
 	"github.com/ringtrain/ringtrain/pkg/epoch"
 	"github.com/ringtrain/ringtrain/pkg/etcdkeys"
@@ -26,11 +25,9 @@ type jobState struct {
 	id    string
 	spec  *jobspec.Spec
 	ds    *data.Dataset
-	rep   *train.Replica[float32]
+	rep   replica
 	plan  *shard.Plan
 	sched optim.Schedule
-	// buf is the all-reduce buffer: the gradient, then the loss.
-	buf []float32
 	// sum is the checksum of rep's state, or "" when an epoch was cut
 	// short and the state is no longer a checkpoint's.
 	sum string
@@ -63,17 +60,14 @@ func (w *Worker) load(ctx context.Context, id string) (*jobState, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := spec.Training.BatchSize
-	rep, err := train.NewReplica[float32](spec, train.ShapeOf(ds), ds.Len(), b)
+	rep, err := newReplica(spec, ds)
 	if err != nil {
 		return nil, err
 	}
-	js := &jobState{id: id, spec: spec, ds: ds, rep: rep, plan: shard.NewPlan(spec.Training.Seed, 0, ds.Len(), b)}
+	js := &jobState{id: id, spec: spec, ds: ds, rep: rep, plan: shard.NewPlan(spec.Training.Seed, 0, ds.Len(), spec.Training.BatchSize)}
 	js.sched = train.Schedule(spec, js.plan.Steps())
-	js.buf = make([]float32, rep.Net.NumParams()+1)
-	rep.Grads = js.buf[:rep.Net.NumParams()]
 	w.job = js
-	w.log.Info("loaded job", "job", id, "samples", ds.Len(), "params", rep.Net.NumParams())
+	w.log.Info("loaded job", "job", id, "samples", ds.Len(), "params", rep.numParams(), "precision", spec.Training.Precision)
 	return js, nil
 }
 
@@ -107,26 +101,14 @@ func (w *Worker) restore(ctx context.Context, js *jobState, p *epoch.Plan) error
 	if err != nil {
 		return fmt.Errorf("fetch checkpoint: %w", err)
 	}
-	c, err := checkpoint.DecodeCheckpoint[float32](raw)
-	if err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
+	if err := js.rep.restore(raw); err != nil {
+		return err
 	}
-	if len(c.Params) != js.rep.Net.NumParams() {
-		return fmt.Errorf("checkpoint has %d parameters, the job's network %d", len(c.Params), js.rep.Net.NumParams())
-	}
-	copy(js.rep.Net.Params(), c.Params)
-	if err := js.rep.Opt.Restore(c.OptimizerState, c.Steps); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	js.sum = js.checksum()
+	js.sum = js.rep.checksum()
 	if js.sum != p.Checksum {
 		return fmt.Errorf("checkpoint checksum %s, plan says %s", js.sum, p.Checksum)
 	}
 	return nil
-}
-
-func (js *jobState) checksum() string {
-	return epoch.Checksum(js.rep.Net.Params(), js.rep.Opt.State(), js.rep.Opt.Steps())
 }
 
 // runPlan runs one plan and reports a failure unless it was cancelled.
@@ -188,7 +170,7 @@ func (w *Worker) runEpoch(ctx context.Context, reg *membership.Registration, p *
 		return ring, err
 	}
 	seconds := time.Since(start).Seconds()
-	sum := js.checksum()
+	sum := js.rep.checksum()
 	if sums, err = bar.Leave(ctx, reg, sum); err != nil {
 		return ring, fmt.Errorf("leave barrier: %w", err)
 	}
@@ -224,22 +206,21 @@ func agree(sums map[string]string) error {
 func (w *Worker) steps(ctx context.Context, js *jobState, ring *allreduce.Ring, p *epoch.Plan, rank int, start time.Time) (float64, int, error) {
 	t := js.spec.Training
 	js.plan.Reset(t.Seed, p.Epoch)
-	n := js.rep.Net.NumParams()
 	members := len(p.Members)
 	lossSum, samples := 0.0, 0
 	lastReport := start
 	for k := range js.plan.Steps() {
 		batch := js.plan.Batch(k)
 		part := shard.Split(batch, members, rank)
-		js.buf[n] = float32(js.rep.Gradients(js.ds, part, p.Epoch))
-		if err := ring.AllReduceWeighted(ctx, js.buf, float64(len(part))); err != nil {
+		js.rep.gradient(js.ds, part, p.Epoch)
+		loss, err := js.rep.allReduce(ctx, ring, float64(len(part)))
+		if err != nil {
 			return 0, 0, fmt.Errorf("all-reduce at step %d: %w", k+1, err)
 		}
-		loss := float64(js.buf[n])
 		if err := train.CheckLoss(loss, p.Epoch, k); err != nil {
 			return 0, 0, err
 		}
-		js.rep.Step(js.sched.At(js.rep.Opt.Steps(), p.Epoch))
+		js.rep.step(js.sched, p.Epoch)
 		lossSum += loss * float64(len(batch))
 		samples += len(batch)
 		if rank == 0 && time.Since(lastReport) > time.Second {
@@ -268,11 +249,7 @@ func (w *Worker) progress(ctx context.Context, js *jobState, p *epoch.Plan, step
 
 // upload sends the epoch's result and checkpoint to the coordinator.
 func (w *Worker) upload(ctx context.Context, js *jobState, p *epoch.Plan, res *ringtrainv1.EpochResult) error {
-	c := &checkpoint.Checkpoint[float32]{
-		Model:          checkpoint.Model[float32]{Arch: js.rep.Net.Arch(), Params: js.rep.Net.Params()},
-		OptimizerState: js.rep.Opt.State(), Steps: js.rep.Opt.Steps(), Epoch: p.Epoch + 1, Seed: js.spec.Training.Seed,
-	}
-	b, err := c.Encode()
+	b, err := js.rep.encode(p.Epoch+1, js.spec.Training.Seed)
 	if err != nil {
 		return err
 	}

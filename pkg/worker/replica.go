@@ -1,0 +1,106 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ringtrain/ringtrain/pkg/allreduce"
+	"github.com/ringtrain/ringtrain/pkg/checkpoint"
+	"github.com/ringtrain/ringtrain/pkg/data"
+	"github.com/ringtrain/ringtrain/pkg/epoch"
+	"github.com/ringtrain/ringtrain/pkg/jobspec"
+	"github.com/ringtrain/ringtrain/pkg/nn"
+	"github.com/ringtrain/ringtrain/pkg/optim"
+	"github.com/ringtrain/ringtrain/pkg/train"
+)
+
+// replica is a job's model in the precision its spec names, with the
+// all-reduce buffer its gradient goes through, so that the epoch loop is
+// written once for float32 and float64 jobs.
+type replica interface {
+	// gradient computes the mean gradient and loss of the samples idx of
+	// ds into the all-reduce buffer.
+	gradient(ds *data.Dataset, idx []int, epoch int)
+	// allReduce averages the buffer over ring, this member weighing
+	// weight, and returns the mean loss.
+	allReduce(ctx context.Context, ring *allreduce.Ring, weight float64) (loss float64, err error)
+	// step applies the averaged gradient at the schedule's learning rate.
+	step(sched optim.Schedule, epoch int)
+	// checksum digests parameters, optimiser state and step count.
+	checksum() string
+	// restore loads an encoded checkpoint; encode makes one.
+	restore(raw []byte) error
+	encode(epochs int, seed uint64) ([]byte, error)
+	numParams() int
+}
+
+func newReplica(spec *jobspec.Spec, ds *data.Dataset) (replica, error) {
+	if spec.Training.Precision == "float64" {
+		return newTypedReplica[float64](spec, ds)
+	}
+	return newTypedReplica[float32](spec, ds)
+}
+
+type typedReplica[T nn.Float] struct {
+	rep *train.Replica[T]
+	buf []T // the gradient, then the loss: one all-reduce carries both
+}
+
+func newTypedReplica[T nn.Float](spec *jobspec.Spec, ds *data.Dataset) (*typedReplica[T], error) {
+	rep, err := train.NewReplica[T](spec, train.ShapeOf(ds), ds.Len(), spec.Training.BatchSize)
+	if err != nil {
+		return nil, err
+	}
+	n := rep.Net.NumParams()
+	r := &typedReplica[T]{rep: rep, buf: make([]T, n+1)}
+	rep.Grads = r.buf[:n]
+	return r, nil
+}
+
+func (r *typedReplica[T]) numParams() int { return r.rep.Net.NumParams() }
+
+func (r *typedReplica[T]) gradient(ds *data.Dataset, idx []int, epoch int) {
+	r.buf[len(r.buf)-1] = T(r.rep.Gradients(ds, idx, epoch))
+}
+
+func (r *typedReplica[T]) allReduce(ctx context.Context, ring *allreduce.Ring, weight float64) (float64, error) {
+	var err error
+	switch b := any(r.buf).(type) {
+	case []float32:
+		err = ring.AllReduceWeighted(ctx, b, weight)
+	case []float64:
+		err = ring.AllReduceWeighted64(ctx, b, weight)
+	}
+	return float64(r.buf[len(r.buf)-1]), err
+}
+
+func (r *typedReplica[T]) step(sched optim.Schedule, epoch int) {
+	r.rep.Step(sched.At(r.rep.Opt.Steps(), epoch))
+}
+
+func (r *typedReplica[T]) checksum() string {
+	return epoch.Checksum(r.rep.Net.Params(), r.rep.Opt.State(), r.rep.Opt.Steps())
+}
+
+func (r *typedReplica[T]) restore(raw []byte) error {
+	c, err := checkpoint.DecodeCheckpoint[T](raw)
+	if err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	if len(c.Params) != r.rep.Net.NumParams() {
+		return fmt.Errorf("checkpoint has %d parameters, the job's network %d", len(c.Params), r.rep.Net.NumParams())
+	}
+	copy(r.rep.Net.Params(), c.Params)
+	if err := r.rep.Opt.Restore(c.OptimizerState, c.Steps); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	return nil
+}
+
+func (r *typedReplica[T]) encode(epochs int, seed uint64) ([]byte, error) {
+	c := &checkpoint.Checkpoint[T]{
+		Model:          checkpoint.Model[T]{Arch: r.rep.Net.Arch(), Params: r.rep.Net.Params()},
+		OptimizerState: r.rep.Opt.State(), Steps: r.rep.Opt.Steps(), Epoch: epochs, Seed: seed,
+	}
+	return c.Encode()
+}
