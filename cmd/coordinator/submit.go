@@ -24,7 +24,7 @@ func newSubmitCmd() *cobra.Command {
 	}
 	f := addClusterFlags(cmd, true, true)
 	cmd.Flags().StringVarP(&file, "file", "f", "", "job spec (YAML)")
-	cmd.Flags().Int32Var(&minWorkers, "min-workers", 0, "workers the job waits for before it starts (0: one)")
+	cmd.Flags().Int32Var(&minWorkers, "min-workers", 0, "workers the job needs to run an epoch: it waits for them to start, and again if workers die below it (0: one)")
 	cmd.Flags().BoolVar(&watch, "watch", false, "follow the job until it ends")
 	cmd.MarkFlagRequired("file")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -24,6 +25,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if args := os.Getenv(workerProcessEnv); args != "" {
+		os.Exit(runWorkerProcess(args))
+	}
 	goleak.VerifyTestMain(m,
 		// The etcd client's and grpc's process-wide helpers outlive tests.
 		goleak.IgnoreTopFunction("google.golang.org/grpc/internal/grpcsync.(*CallbackSerializer).run"),
