@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages ringtrain needs, skipping those already there:
-# the Fashion-MNIST data, OpenBLAS for the fast build, protoc for `make proto`.
+# the Fashion-MNIST data, OpenBLAS for the fast build, protoc for `make proto`,
+# and any packages named as arguments (`make bench` adds python3-torch, for
+# PyTorch's Gloo all-reduce, the baseline of the all-reduce benchmarks).
 set -euo pipefail
 
-pkgs=(dataset-fashion-mnist libopenblas-dev protobuf-compiler gcc make)
+pkgs=(dataset-fashion-mnist libopenblas-dev protobuf-compiler gcc make "$@")
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

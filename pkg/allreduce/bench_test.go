@@ -50,20 +50,27 @@ func BenchmarkAllReduce(b *testing.B) {
 			}
 			for _, s := range benchSizes {
 				b.Run("S="+s.name, func(b *testing.B) {
-					t, cpu, err := timeProcs(procs, s.elems, max(b.N, benchMinRuns))
-					if err != nil {
-						b.Fatal(err)
-					}
-					b.ReportMetric(float64(cpu.Nanoseconds())/1e6, "cpu-ms/op")
-					algbw := float64(4*s.elems) / t.Seconds() / 1e9
-					b.ReportMetric(float64(t.Nanoseconds()), "ns/op")
-					b.ReportMetric(float64(t.Nanoseconds())/1e6, "ms/op-median")
-					b.ReportMetric(algbw, "algbw-GB/s")
-					b.ReportMetric(algbw*2*float64(n-1)/float64(n), "busbw-GB/s")
+					reportProcs(b, procs, s.elems)
 				})
 			}
 		})
 	}
+}
+
+// reportProcs times calls on elems float32 values in member processes of
+// a ring of len(procs) and reports the figures of BenchmarkAllReduce.
+func reportProcs(b *testing.B, procs []*proc, elems int) {
+	t, cpu, err := timeProcs(procs, elems, max(b.N, benchMinRuns))
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := float64(len(procs))
+	algbw := float64(4*elems) / t.Seconds() / 1e9
+	b.ReportMetric(float64(t.Nanoseconds()), "ns/op")
+	b.ReportMetric(float64(t.Nanoseconds())/1e6, "ms/op-median")
+	b.ReportMetric(float64(cpu.Nanoseconds())/1e6, "cpu-ms/op")
+	b.ReportMetric(algbw, "algbw-GB/s")
+	b.ReportMetric(algbw*2*(n-1)/n, "busbw-GB/s")
 }
 
 // timeProcs has every member process time runs calls on elems elements and

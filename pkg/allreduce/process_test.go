@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"iter"
 	"net"
 	"os"
 	"os/exec"
@@ -35,6 +36,8 @@ func TestHelperProcess(t *testing.T) {
 		os.Exit(runMember(os.Stdin, os.Stdout))
 	case "sink":
 		os.Exit(runSink(os.Stdout))
+	case "tcpring":
+		os.Exit(runTCPRing(os.Stdin, os.Stdout))
 	default:
 		t.Fatalf("unknown helper role %q", os.Getenv(helperEnv))
 	}
@@ -64,12 +67,7 @@ func runMember(in io.Reader, out io.Writer) int {
 			ring.Close()
 		}
 	}()
-	sc := bufio.NewScanner(in)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) == 0 {
-			continue
-		}
+	for f := range commands(in) {
 		switch f[0] {
 		case "ring":
 			gen, _ := strconv.ParseUint(f[2], 10, 64)
@@ -92,16 +90,17 @@ func runMember(in io.Reader, out io.Writer) int {
 			elems, _ := strconv.Atoi(f[1])
 			warmup, _ := strconv.Atoi(f[2])
 			runs, _ := strconv.Atoi(f[3])
-			times, cpu, err := timeCalls(ring, elems, warmup, runs)
+			buf := make([]float32, elems)
+			for i := range buf {
+				buf[i] = float32(i % 1000)
+			}
+			call := func() error { return ring.AllReduce(context.Background(), buf) }
+			times, cpu, err := timeCalls(call, warmup, runs)
 			if err != nil {
 				reply(out, "err %v", err)
 				continue
 			}
-			ns := make([]string, len(times))
-			for i, d := range times {
-				ns[i] = strconv.FormatInt(d.Nanoseconds(), 10)
-			}
-			reply(out, "result %d %s", cpu.Nanoseconds(), strings.Join(ns, ","))
+			replyResult(out, times, cpu)
 		case "loop":
 			elems, _ := strconv.Atoi(f[1])
 			buf := make([]float32, elems)
@@ -119,14 +118,22 @@ func runMember(in io.Reader, out io.Writer) int {
 	return 0
 }
 
-// timeCalls times runs calls on a buffer of elems elements, after warmup
-// untimed ones, and returns their times and the CPU time (user and system)
-// the process spent per call.
-func timeCalls(ring *Ring, elems, warmup, runs int) ([]time.Duration, time.Duration, error) {
-	buf := make([]float32, elems)
-	for i := range buf {
-		buf[i] = float32(i % 1000)
+// commands yields the fields of each non-empty line of in.
+func commands(in io.Reader) iter.Seq[[]string] {
+	return func(yield func([]string) bool) {
+		sc := bufio.NewScanner(in)
+		for sc.Scan() {
+			if f := strings.Fields(sc.Text()); len(f) > 0 && !yield(f) {
+				return
+			}
+		}
 	}
+}
+
+// timeCalls times runs calls of call, after warmup untimed ones, and
+// returns their times and the CPU time (user and system) the process spent
+// per call.
+func timeCalls(call func() error, warmup, runs int) ([]time.Duration, time.Duration, error) {
 	times := make([]time.Duration, 0, runs)
 	var cpu0 time.Duration
 	for i := range warmup + runs {
@@ -134,7 +141,7 @@ func timeCalls(ring *Ring, elems, warmup, runs int) ([]time.Duration, time.Durat
 			cpu0 = cpuTime()
 		}
 		t0 := time.Now()
-		if err := ring.AllReduce(context.Background(), buf); err != nil {
+		if err := call(); err != nil {
 			return nil, 0, err
 		}
 		if i >= warmup {
@@ -142,6 +149,15 @@ func timeCalls(ring *Ring, elems, warmup, runs int) ([]time.Duration, time.Durat
 		}
 	}
 	return times, (cpuTime() - cpu0) / time.Duration(runs), nil
+}
+
+// replyResult answers a run command: result CPUNS NS,NS,...
+func replyResult(out io.Writer, times []time.Duration, cpu time.Duration) {
+	ns := make([]string, len(times))
+	for i, d := range times {
+		ns[i] = strconv.FormatInt(d.Nanoseconds(), 10)
+	}
+	reply(out, "result %d %s", cpu.Nanoseconds(), strings.Join(ns, ","))
 }
 
 // cpuTime returns the user and system CPU time of the process so far.
@@ -204,6 +220,19 @@ func startProc(tb testing.TB, role string) *proc {
 	tb.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
 	cmd.Env = append(os.Environ(), helperEnv+"="+role)
+	p := startCmd(tb, cmd)
+	a, err := p.expect("addr")
+	if err != nil {
+		tb.Fatalf("start %s process: %v", role, err)
+	}
+	p.addr = a
+	return p
+}
+
+// startCmd starts a process that obeys commands on stdin and replies on
+// stdout; it is stopped when the test ends.
+func startCmd(tb testing.TB, cmd *exec.Cmd) *proc {
+	tb.Helper()
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {
@@ -214,7 +243,7 @@ func startProc(tb testing.TB, role string) *proc {
 		tb.Fatal(err)
 	}
 	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
+		tb.Fatalf("start %s: %v", cmd.Path, err)
 	}
 	p := &proc{cmd: cmd, in: in, out: bufio.NewScanner(out)}
 	p.out.Buffer(nil, 16<<20)
@@ -232,11 +261,6 @@ func startProc(tb testing.TB, role string) *proc {
 			<-done
 		}
 	})
-	a, err := p.expect("addr")
-	if err != nil {
-		tb.Fatalf("start %s process: %v", role, err)
-	}
-	p.addr = a
 	return p
 }
 
