@@ -16,6 +16,8 @@ import (
 //
 // After an error buf is undefined and the ring has failed, but for
 // ErrWeight and a ctx done before the call, which leave both untouched.
+// Once a call has returned nil the ring no longer reads buf; after a
+// failed call it may, until Close returns.
 func (r *Ring) AllReduce(ctx context.Context, buf []float32) error {
 	return r.AllReduceWeighted(ctx, buf, 1)
 }
@@ -81,6 +83,14 @@ func (r *Ring) allReduce(ctx context.Context, buf Values, prec Precision, weight
 		err = serr
 	}
 	if err != nil {
+		return r.Err()
+	}
+	// The last frames may still be on their way out of buf, held up by a
+	// successor that has stopped reading: the send timeout covers them.
+	r.sendTimer.Reset(r.opts.timeout)
+	settled := r.next.Settle(r.failed)
+	r.sendTimer.Stop()
+	if !settled {
 		return r.Err()
 	}
 	r.completed.Store(r.calls)
@@ -203,23 +213,13 @@ func (x *exchange) sendFrame(f *Frame) error {
 }
 
 // receive receives every frame of the call from the predecessor, adding or
-// copying its payload into place, and scales each chunk of the segment this
-// member owns once its sum is complete.
+// copying its payload into place (see Place).
 func (x *exchange) receive() error {
 	p := x.plan
 	for k := range p.frames() {
 		x.expect = k
 		if err := x.recvData(); err != nil {
 			return err
-		}
-		if t := k / p.chunks; t == p.n-2 {
-			if k%p.chunks == 0 {
-				x.inv = x.inverseWeight()
-			}
-			if x.inv != 1 {
-				lo, hi := p.recvRange(k)
-				x.buf.slice(lo, hi).scale(x.inv)
-			}
 		}
 		x.received.Store(int64(k + 1))
 		select {
@@ -278,37 +278,51 @@ func (x *exchange) checkHeader(f *Frame) error {
 
 // Place implements Sink: it checks that f is the frame expected next and
 // returns where its payload goes.
-func (x *exchange) Place(f *Frame, n int) (Values, bool, error) {
+//
+// In the reduce-scatter the payload is added; at its last step the sum is
+// complete, and this member, which owns the segment, scales it into the
+// mean in the same pass. In the all-gather the payload is copied.
+func (x *exchange) Place(f *Frame, n int) (Values, Op, error) {
 	if err := x.checkHeader(f); err != nil {
-		return Values{}, false, err
+		return Values{}, Op{}, err
 	}
 	p := x.plan
 	if f.Total != p.size {
-		return Values{}, false, fmt.Errorf("%w: %d elements there, %d here", ErrMismatch, f.Total, p.size)
+		return Values{}, Op{}, fmt.Errorf("%w: %d elements there, %d here", ErrMismatch, f.Total, p.size)
 	}
 	if f.Precision != x.prec {
-		return Values{}, false, fmt.Errorf("%w: %s there, %s here", ErrMismatch, f.Precision, x.prec)
+		return Values{}, Op{}, fmt.Errorf("%w: %s there, %s here", ErrMismatch, f.Precision, x.prec)
 	}
 	t := x.expect / p.chunks
 	lo, hi := p.recvRange(x.expect)
 	if f.Step != t || f.Offset != lo || n != hi-lo {
-		return Values{}, false, fmt.Errorf("%w: got step %d elements [%d,%d), want step %d elements [%d,%d)",
+		return Values{}, Op{}, fmt.Errorf("%w: got step %d elements [%d,%d), want step %d elements [%d,%d)",
 			ErrProtocol, f.Step, f.Offset, f.Offset+n, t, lo, hi)
 	}
-	if p.reducing(t) {
-		// Every chunk of a step carries the same weight; the sender reads it
-		// from the first on, so it is written once.
-		w, i := f.Weight, p.mod(p.rank-1-t)
-		switch {
-		case math.IsNaN(w) || math.IsInf(w, 0) || w < 0:
-			return Values{}, false, fmt.Errorf("%w: received weight %v", ErrProtocol, w)
-		case x.expect%p.chunks == 0:
-			x.weights[i] = w
-		case x.weights[i] != w:
-			return Values{}, false, fmt.Errorf("%w: weight %v changed to %v within a step", ErrProtocol, x.weights[i], w)
-		}
+	if !p.reducing(t) {
+		return x.buf.slice(lo, hi), Op{}, nil
 	}
-	return x.buf.slice(lo, hi), p.reducing(t), nil
+	// Every chunk of a step carries the same weight; the sender reads it
+	// from the first on, so it is written once.
+	w, i := f.Weight, p.mod(p.rank-1-t)
+	first := x.expect%p.chunks == 0
+	switch {
+	case math.IsNaN(w) || math.IsInf(w, 0) || w < 0:
+		return Values{}, Op{}, fmt.Errorf("%w: received weight %v", ErrProtocol, w)
+	case first:
+		x.weights[i] = w
+	case x.weights[i] != w:
+		return Values{}, Op{}, fmt.Errorf("%w: weight %v changed to %v within a step", ErrProtocol, x.weights[i], w)
+	}
+	op := Op{Add: true}
+	if t == p.n-2 {
+		if first {
+			// The last weight has just arrived.
+			x.inv = x.inverseWeight()
+		}
+		op.Scale, op.K = x.inv != 1, x.inv
+	}
+	return x.buf.slice(lo, hi), op, nil
 }
 
 // inverseWeight returns 1/Σ weights, summed in rank order so that every

@@ -107,6 +107,12 @@ func chunkLayout(f *Frame, n int) (head, pad int) {
 
 // appendChunk appends f to b as a LinkRequest: header, then payload.
 func appendChunk(b []byte, f *Frame) []byte {
+	return appendValues(appendChunkHeader(b, f), f.Data)
+}
+
+// appendChunkHeader appends the bytes of f's LinkRequest that come before
+// its payload.
+func appendChunkHeader(b []byte, f *Frame) []byte {
 	n := f.Precision.Size() * f.Data.Len()
 	head, pad := chunkLayout(f, n)
 	b = protowire.AppendTag(b, fieldRequestChunk, protowire.BytesType)
@@ -135,8 +141,7 @@ func appendChunk(b []byte, f *Frame) []byte {
 		b = append(b, zeros[:pad]...)
 	}
 	b = protowire.AppendTag(b, fieldData, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(n))
-	return appendValues(b, f.Data)
+	return protowire.AppendVarint(b, uint64(n))
 }
 
 // chunkSize is the length of f encoded by appendChunk.
@@ -222,14 +227,14 @@ func (d *frameDecoder) decodeChunk(data mem.BufferSlice, h []byte, n int) error 
 			if d.sink == nil {
 				return fmt.Errorf("%w: data frame on a link that carries none", ErrProtocol)
 			}
-			dst, add, err := d.sink.Place(f, int(size/width))
+			dst, op, err := d.sink.Place(f, int(size/width))
 			if err != nil {
 				return err
 			}
 			if f.Precision == Float64 {
-				place(dst.F64, add, data, off)
+				place(dst.F64, op, data, off)
 			} else {
-				place(dst.F32, add, data, off)
+				place(dst.F32, op, data, off)
 			}
 			return nil
 		}
@@ -291,9 +296,9 @@ func (d *frameDecoder) job(v []byte) string {
 	return string(v)
 }
 
-// place adds or copies the payload, which starts off bytes into data, into
-// dst. A value may straddle two of gRPC's buffers.
-func place[T float](dst []T, add bool, data mem.BufferSlice, off int) {
+// place applies op to dst with the payload, which starts off bytes into
+// data. A value may straddle two of gRPC's buffers.
+func place[T float](dst []T, op Op, data mem.BufferSlice, off int) {
 	size := int(unsafe.Sizeof(T(0)))
 	var carry [8]byte
 	nc, i := 0, 0
@@ -311,20 +316,11 @@ func place[T float](dst []T, add bool, data mem.BufferSlice, off int) {
 			if nc < size {
 				continue
 			}
-			v := fromWire[T](carry[:])
-			if add {
-				dst[i] += v
-			} else {
-				dst[i] = v
-			}
+			placeBytes(dst[i:i+1], carry[:size], op)
 			i, nc = i+1, 0
 		}
 		whole := len(b) / size
-		if add {
-			addFloats(dst[i:i+whole], b[:size*whole])
-		} else {
-			copyFloats(dst[i:i+whole], b[:size*whole])
-		}
+		placeBytes(dst[i:i+whole], b[:size*whole], op)
 		i += whole
 		nc = copy(carry[:], b[size*whole:])
 	}

@@ -15,9 +15,38 @@ import (
 )
 
 // sinkFunc adapts a function to Sink.
-type sinkFunc func(f *Frame, n int) (Values, bool, error)
+type sinkFunc func(f *Frame, n int) (Values, Op, error)
 
-func (s sinkFunc) Place(f *Frame, n int) (Values, bool, error) { return s(f, n) }
+func (s sinkFunc) Place(f *Frame, n int) (Values, Op, error) { return s(f, n) }
+
+// decodeOps are the ops a decoded chunk is checked under: a copy, an add,
+// and adds whose sums are then scaled by a factor exact in float32 and by
+// one that is not.
+var decodeOps = []Op{{}, {Add: true}, {Add: true, Scale: true, K: 0.25}, {Add: true, Scale: true, K: 1.0 / 3}}
+
+// unfused computes what op leaves in dst, element by element and, for a
+// scaled add, as an add followed by Values.scale.
+func unfused(dst, src Values, op Op) Values {
+	want := Values{F32: slices.Clone(dst.F32), F64: slices.Clone(dst.F64)}
+	for i := range want.F32 {
+		if op.Add {
+			want.F32[i] += src.F32[i]
+		} else {
+			want.F32[i] = src.F32[i]
+		}
+	}
+	for i := range want.F64 {
+		if op.Add {
+			want.F64[i] += src.F64[i]
+		} else {
+			want.F64[i] = src.F64[i]
+		}
+	}
+	if op.Scale {
+		want.scale(op.K)
+	}
+	return want
+}
 
 // split cuts b into buffers of the given sizes, cycling, as gRPC's reader
 // may: a value can straddle two buffers.
@@ -135,14 +164,15 @@ func TestDecodeChunk(t *testing.T) {
 		}
 		for name, w := range map[string][]byte{"ours": appendChunk(nil, f), "generated": generated} {
 			for _, sizes := range [][]int{{1 << 20}, {1}, {3, 5, 7}, {16379, 16384}} {
-				for _, add := range []bool{false, true} {
+				for _, op := range decodeOps {
 					dst := valuesLike(f, 1)
+					want := unfused(dst, f.Data, op)
 					var got Frame
-					d := frameDecoder{f: &got, linkJob: f.Job, sink: sinkFunc(func(g *Frame, n int) (Values, bool, error) {
+					d := frameDecoder{f: &got, linkJob: f.Job, sink: sinkFunc(func(g *Frame, n int) (Values, Op, error) {
 						if n != f.Data.Len() || g.Precision != prec {
 							t.Fatalf("%s %s: Place with %d values of %s, want %d of %s", prec, name, n, g.Precision, f.Data.Len(), prec)
 						}
-						return dst, add, nil
+						return dst, op, nil
 					})}
 					if err := d.decode(split(w, sizes...)); err != nil {
 						t.Fatalf("%s %s %v: %v", prec, name, sizes, err)
@@ -151,13 +181,8 @@ func TestDecodeChunk(t *testing.T) {
 						got.Offset != f.Offset || got.Total != f.Total || got.Weight != f.Weight || got.Precision != prec {
 						t.Fatalf("%s %s %v: header %+v, want %+v", prec, name, sizes, got, f)
 					}
-					want := valuesLike(f, 0)
-					want.copyFrom(f.Data)
-					if add {
-						want.add(valuesLike(f, 1))
-					}
 					if !slices.Equal(dst.F32, want.F32) || !slices.Equal(dst.F64, want.F64) {
-						t.Fatalf("%s %s %v add=%v: got %v, want %v", prec, name, sizes, add, dst, want)
+						t.Fatalf("%s %s %v %+v: got %v, want %v", prec, name, sizes, op, dst, want)
 					}
 				}
 			}
@@ -171,8 +196,8 @@ func TestDecodeRefused(t *testing.T) {
 	f := testFrame(8, Float32)
 	wire := appendChunk(nil, f)
 	dst := make([]float32, 8)
-	refuse := sinkFunc(func(*Frame, int) (Values, bool, error) { return Values{}, false, ErrGeneration })
-	accept := sinkFunc(func(*Frame, int) (Values, bool, error) { return Values{F32: dst}, false, nil })
+	refuse := sinkFunc(func(*Frame, int) (Values, Op, error) { return Values{}, Op{}, ErrGeneration })
+	accept := sinkFunc(func(*Frame, int) (Values, Op, error) { return Values{F32: dst}, Op{}, nil })
 	unknown, err := proto.Marshal(&ringtrainv1.LinkRequest{Frame: &ringtrainv1.LinkRequest_Chunk{Chunk: &ringtrainv1.Chunk{
 		Job: f.Job, Total: 8, Precision: 7, Data: make([]byte, 32)}}})
 	if err != nil {
@@ -251,7 +276,7 @@ func BenchmarkDecodeChunk(b *testing.B) {
 			bufs := split(wire, 16384-grpcPrefix, 16384)
 			dst := valuesLike(f, 0)
 			var got Frame
-			d := frameDecoder{f: &got, linkJob: f.Job, sink: sinkFunc(func(*Frame, int) (Values, bool, error) { return dst, true, nil })}
+			d := frameDecoder{f: &got, linkJob: f.Job, sink: sinkFunc(func(*Frame, int) (Values, Op, error) { return dst, Op{Add: true}, nil })}
 			b.SetBytes(int64(len(wire)))
 			for b.Loop() {
 				if err := d.decode(bufs); err != nil {

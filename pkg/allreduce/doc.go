@@ -16,8 +16,9 @@
 //     and adds the segment r−t−1 it receives into its own buffer. A
 //     segment's partial sum thus travels once round the ring, gaining one
 //     member's values per hop, and after N−1 steps member r holds the
-//     complete sum of segment r+1. It then divides that segment by the
-//     total weight (N for a plain mean): the segment is final.
+//     complete sum of segment r+1, which it divides by the total weight
+//     (N for a plain mean) in the same pass as the last add: the segment
+//     is final.
 //   - All-gather, steps N−1 … 2N−3: every member passes the final segment
 //     it owns, then the final segments it receives, round the ring, copying
 //     each into its buffer.
@@ -42,9 +43,11 @@
 // sending, receiving and adding overlap across the ring, and a message
 // never comes near gRPC's 4 MiB limit. On the wire a chunk is a protobuf
 // LinkRequest (proto/ringtrain/v1/peer.proto) whose payload is the float32
-// values as raw little-endian bytes, written from and added into the
-// caller's buffer without per-element encoding. A Ring allocates nothing
-// per call in proportion to S.
+// values as raw little-endian bytes, handed to gRPC straight from the
+// caller's buffer and added into it straight from gRPC's receive buffers,
+// without per-element encoding. A call that succeeds returns once gRPC has
+// finished reading the buffer; after a failed call it may read it until
+// Close returns. A Ring allocates nothing per call in proportion to S.
 //
 // # Weights
 //

@@ -48,44 +48,91 @@ func (v Values) slice(lo, hi int) Values {
 	return Values{F32: v.F32[lo:hi]}
 }
 
-// add adds src to v element-wise; copyFrom sets v to src. Both have the
-// same precision and length.
-func (v Values) add(src Values) {
+// apply applies op to v with the values of src, of the same precision
+// and length.
+func (v Values) apply(src Values, op Op) {
 	if v.F64 != nil {
-		for i, x := range src.F64 {
-			v.F64[i] += x
-		}
+		applyFloats(v.F64, src.F64, op)
 		return
 	}
-	for i, x := range src.F32 {
-		v.F32[i] += x
-	}
-}
-
-func (v Values) copyFrom(src Values) {
-	copy(v.F32, src.F32)
-	copy(v.F64, src.F64)
+	applyFloats(v.F32, src.F32, op)
 }
 
 // scale multiplies v by k, rounding once per element.
 func (v Values) scale(k float64) {
 	if v.F64 != nil {
-		for i := range v.F64 {
-			v.F64[i] *= k
+		scaleFloats(v.F64, k)
+		return
+	}
+	scaleFloats(v.F32, k)
+}
+
+// scaleFloats multiplies s by k, rounding once per element.
+func scaleFloats[T float](s []T, k float64) {
+	if unsafe.Sizeof(T(0)) == 8 {
+		kt := T(k)
+		for i := range s {
+			s[i] *= kt
 		}
 		return
 	}
-	if k32 := float32(k); float64(k32) == k {
-		// The product of two float32s is exact in float64, so rounding it
-		// to float32 is what a float32 multiply does, only slower. This is
-		// the case of unweighted means over 2, 4, 8... members.
-		for i := range v.F32 {
-			v.F32[i] *= k32
+	if k32, ok := exact32(k); ok {
+		kt := T(k32)
+		for i := range s {
+			s[i] *= kt
 		}
 		return
 	}
-	for i, x := range v.F32 {
-		v.F32[i] = float32(float64(x) * k)
+	for i, x := range s {
+		s[i] = T(float64(x) * k)
+	}
+}
+
+// exact32 returns k as a float32 if it is one. The product of two float32s
+// is exact in float64, so rounding it to float32 is what a float32
+// multiply does, only slower: the case of unweighted means over 2, 4, 8...
+// members.
+func exact32(k float64) (float32, bool) {
+	k32 := float32(k)
+	return k32, float64(k32) == k
+}
+
+// applyFloats applies op to dst with the values of src.
+func applyFloats[T float](dst, src []T, op Op) {
+	switch {
+	case !op.Add:
+		copy(dst, src)
+	case !op.Scale:
+		for i, v := range src {
+			dst[i] += v
+		}
+	default:
+		addScaled(dst, src, op.K)
+	}
+}
+
+// addScaled sets dst[i] to (dst[i] + src[i])·k, rounding the sum and then
+// the product exactly as an add followed by Values.scale would: the
+// conversions forbid the compiler to fuse the two.
+func addScaled[T float](dst, src []T, k float64) {
+	if unsafe.Sizeof(T(0)) == 8 {
+		for i, v := range src {
+			s := T(dst[i] + v)
+			dst[i] = T(s * T(k))
+		}
+		return
+	}
+	if k32, ok := exact32(k); ok {
+		kt := T(k32)
+		for i, v := range src {
+			s := T(dst[i] + v)
+			dst[i] = T(s * kt)
+		}
+		return
+	}
+	for i, v := range src {
+		s := T(dst[i] + v)
+		dst[i] = T(float64(s) * k)
 	}
 }
 
@@ -107,6 +154,17 @@ func fromWire[T float](b []byte) T {
 		return T(math.Float64frombits(binary.LittleEndian.Uint64(b)))
 	}
 	return T(math.Float32frombits(binary.LittleEndian.Uint32(b)))
+}
+
+// wireBytes returns the memory of v, if it is already in wire order.
+func wireBytes(v Values) ([]byte, bool) {
+	switch {
+	case !littleEndian:
+		return nil, false
+	case v.F64 != nil:
+		return bytesOf(v.F64), true
+	}
+	return bytesOf(v.F32), true
 }
 
 // appendValues appends v to b in wire order.
@@ -131,34 +189,31 @@ func appendFloats[T float](b []byte, s []T) []byte {
 	return b
 }
 
-// copyFloats sets dst[i] to the i-th value of b, len(b) == size·len(dst).
-func copyFloats[T float](dst []T, b []byte) {
-	if littleEndian {
-		copy(bytesOf(dst), b)
-		return
-	}
-	size := int(unsafe.Sizeof(T(0)))
-	for i := range dst {
-		dst[i] = fromWire[T](b[size*i:])
-	}
-}
-
-// addFloats adds the i-th value of b to dst[i], len(b) == size·len(dst).
-func addFloats[T float](dst []T, b []byte) {
+// placeBytes applies op to dst with the wire values in b,
+// len(b) == size·len(dst).
+func placeBytes[T float](dst []T, b []byte, op Op) {
 	if len(dst) == 0 {
 		return
 	}
-	size := unsafe.Sizeof(T(0))
-	if littleEndian && uintptr(unsafe.Pointer(&b[0]))%size == 0 {
-		// Aligned: the bytes are values already. The chunk encoder pads
-		// headers so that this is the usual case.
-		src := unsafe.Slice((*T)(unsafe.Pointer(&b[0])), len(dst))
-		for i, v := range src {
-			dst[i] += v
+	size := int(unsafe.Sizeof(T(0)))
+	if littleEndian && (!op.Add || uintptr(unsafe.Pointer(&b[0]))%uintptr(size) == 0) {
+		// The bytes are values already, aligned for arithmetic (the chunk
+		// encoder pads headers so that this is the usual case) or only
+		// copied.
+		if !op.Add {
+			copy(bytesOf(dst), b)
+			return
 		}
+		applyFloats(dst, unsafe.Slice((*T)(unsafe.Pointer(&b[0])), len(dst)), op)
 		return
 	}
-	for i := range dst {
-		dst[i] += fromWire[T](b[int(size)*i:])
+	var tmp [256]T
+	for len(dst) > 0 {
+		n := min(len(dst), len(tmp))
+		for i := range n {
+			tmp[i] = fromWire[T](b[size*i:])
+		}
+		applyFloats(dst[:n], tmp[:n], op)
+		dst, b = dst[n:], b[size*n:]
 	}
 }

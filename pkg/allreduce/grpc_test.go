@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+	"golang.org/x/sync/errgroup"
 )
 
 func grpcRings(t *testing.T, nodes []*Node, addrs []string, job string, gen uint64, opts ...Option) []*Ring {
@@ -254,5 +256,92 @@ func TestGRPCAllocations(t *testing.T) {
 		perMember, 100*perMember/(4*size), 4*size, float64(after.Mallocs-before.Mallocs)/calls/2)
 	if perMember > 0.02*4*size {
 		t.Errorf("allocated %.0f bytes per member per call, over 2%% of the buffer", perMember)
+	}
+}
+
+// TestGRPCBufferReusedAtOnce overwrites each member's buffer the moment its
+// call returns, as a worker does with the next step's gradient. gRPC writes
+// chunks straight from the buffer: under the race detector this checks
+// that a call returns only after gRPC's last read of it, and any run checks
+// that no overwrite reached a peer's result.
+func TestGRPCBufferReusedAtOnce(t *testing.T) {
+	const n, size, calls = 3, 200_001, 20
+	nodes, addrs := StartNodes(t, n, WithNodeLogger(quiet))
+	rings := grpcRings(t, nodes, addrs, "reuse", 1, WithChunkBytes(16<<10))
+	var g errgroup.Group
+	for k, r := range rings {
+		g.Go(func() error {
+			buf := make([]float32, size)
+			for c := range calls {
+				for i := range buf {
+					buf[i] = float32(1000*k + c)
+				}
+				if err := r.AllReduce(context.Background(), buf); err != nil {
+					return fmt.Errorf("member %d, call %d: %w", k, c, err)
+				}
+				sum := float32(1000*(n-1)*n/2 + n*c)
+				want := float32(float64(sum) * (1.0 / n))
+				for i, v := range buf {
+					if v != want {
+						return fmt.Errorf("member %d, call %d: element %d is %v, want %v", k, c, i, v, want)
+					}
+				}
+				for i := range buf {
+					buf[i] = float32(math.NaN())
+				}
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestUnsent checks the bookkeeping behind Settle: a wait ends when gRPC
+// has released every payload it was handed, or when stop is closed, and a
+// wait that stop ended leaves nothing behind to fool the next one.
+func TestUnsent(t *testing.T) {
+	var u unsent
+	if !u.wait(nil) {
+		t.Fatal("wait with nothing handed to gRPC: false, want true at once")
+	}
+	payload := make([]byte, 4096)
+	a, b := u.track(payload), u.track(payload)
+	stop := make(chan struct{})
+	close(stop)
+	if u.wait(stop) {
+		t.Fatal("wait with two payloads unreleased and stop closed: true, want false")
+	}
+	a.Free()
+	done := make(chan bool)
+	go func() { done <- u.wait(make(chan struct{})) }()
+	select {
+	case v := <-done:
+		t.Fatalf("wait returned %v with a payload unreleased", v)
+	case <-time.After(50 * time.Millisecond):
+	}
+	b.Free()
+	select {
+	case v := <-done:
+		if !v {
+			t.Fatal("wait after the last release: false, want true")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("wait did not return after the last release")
+	}
+	// The handles are reused, and hold no reference to released memory.
+	c := u.track(payload)
+	if len(u.free) != 1 {
+		t.Errorf("%d free handles after reusing one of two, want 1", len(u.free))
+	}
+	c.Free()
+	for i, p := range u.free {
+		if *p != nil {
+			t.Errorf("free handle %d still refers to a payload", i)
+		}
+	}
+	if !u.wait(nil) {
+		t.Error("wait after every release: false, want true")
 	}
 }

@@ -28,6 +28,7 @@ type clientLink struct {
 	sendMu    sync.Mutex
 	halfClose bool // guarded by sendMu
 	out       encodedChunk
+	unsent    unsent
 	resp      ringtrainv1.LinkResponse // used by Recv only
 	ended     chan struct{}            // closed when Recv has seen the stream end
 	endOnce   sync.Once
@@ -62,13 +63,23 @@ func (l *clientLink) Send(f *Frame) error {
 	return err
 }
 
-// encode copies f into a pooled buffer that gRPC returns to the pool once
-// it has written it to the socket: the caller may reuse f.Data at once.
+// encode turns f into the buffers SendMsg writes. A payload large enough
+// for gRPC to release it when written is not copied: gRPC writes it from
+// f.Data, and Settle waits for the release. The header, and a payload too
+// small for that, are copied into a pooled buffer.
 func (l *clientLink) encode(f *Frame) mem.BufferSlice {
+	if b, ok := wireBytes(f.Data); ok && !mem.IsBelowBufferPoolingThreshold(len(b)) {
+		h := l.pool.Get(maxHeader)
+		*h = appendChunkHeader((*h)[:0], f)
+		return mem.BufferSlice{mem.NewBuffer(h, l.pool), l.unsent.track(b)}
+	}
 	p := l.pool.Get(chunkSize(f))
 	*p = appendChunk((*p)[:0], f)
 	return mem.BufferSlice{mem.NewBuffer(p, l.pool)}
 }
+
+// Settle implements Link.
+func (l *clientLink) Settle(stop <-chan struct{}) bool { return l.unsent.wait(stop) }
 
 // Recv implements Link: only an abort comes back from the successor.
 func (l *clientLink) Recv(f *Frame, _ Sink) error {
@@ -158,11 +169,93 @@ func (l *serverLink) Recv(f *Frame, s Sink) error {
 	return err
 }
 
+// Settle implements Link: a server link sends no data.
+func (l *serverLink) Settle(<-chan struct{}) bool { return true }
+
 // Close implements Link: the handler returns, which ends the stream after
 // anything already sent.
 func (l *serverLink) Close() error {
 	l.once.Do(func() { close(l.released) })
 	return nil
+}
+
+// unsent tracks the payloads a link has handed to gRPC without a copy, as
+// a mem.BufferPool: gRPC puts each back once it has written it to the
+// socket, or has dropped it with its stream.
+type unsent struct {
+	mu      sync.Mutex
+	n       int       // payloads not yet put back
+	waiting bool      // a wait is under way
+	idle    chan bool // wakes the wait when n drops to 0
+	free    []*[]byte // handles for payloads, to reuse
+}
+
+// track returns b as a gRPC buffer that gRPC releases to u.
+func (u *unsent) track(b []byte) mem.Buffer {
+	u.mu.Lock()
+	var p *[]byte
+	if k := len(u.free); k > 0 {
+		p = u.free[k-1]
+		u.free = u.free[:k-1]
+	} else {
+		p = new([]byte)
+	}
+	u.n++
+	u.mu.Unlock()
+	*p = b
+	return mem.NewBuffer(p, u)
+}
+
+// Get implements mem.BufferPool; gRPC only puts what track gave it.
+func (u *unsent) Get(n int) *[]byte {
+	b := make([]byte, n)
+	return &b
+}
+
+// Put implements mem.BufferPool.
+func (u *unsent) Put(p *[]byte) {
+	*p = nil // the caller's memory
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if len(u.free) < 64 {
+		u.free = append(u.free, p)
+	}
+	u.n--
+	if u.n == 0 && u.waiting {
+		u.waiting = false
+		select {
+		case u.idle <- true:
+		default:
+		}
+	}
+}
+
+// wait waits until every tracked payload is put back, or stop is closed,
+// and reports whether the former.
+func (u *unsent) wait(stop <-chan struct{}) bool {
+	u.mu.Lock()
+	if u.n == 0 {
+		u.mu.Unlock()
+		return true
+	}
+	if u.idle == nil {
+		u.idle = make(chan bool, 1)
+	}
+	select {
+	case <-u.idle: // from a wait that stop ended
+	default:
+	}
+	u.waiting = true
+	u.mu.Unlock()
+	select {
+	case <-u.idle:
+		return true
+	case <-stop:
+		u.mu.Lock()
+		u.waiting = false
+		u.mu.Unlock()
+		return false
+	}
 }
 
 // slotPool recycles the buffers chunks are encoded into. gRPC calls Put

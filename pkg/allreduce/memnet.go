@@ -346,15 +346,11 @@ func (l *memLink) Recv(f *Frame, s Sink) error {
 		if s == nil {
 			return fmt.Errorf("%w: data frame on a link that carries none", ErrProtocol)
 		}
-		dst, add, err := s.Place(f, data.Len())
+		dst, op, err := s.Place(f, data.Len())
 		if err != nil {
 			return err
 		}
-		if add {
-			dst.add(data)
-		} else {
-			dst.copyFrom(data)
-		}
+		dst.apply(data, op)
 	}
 	select {
 	case p.free <- data:
@@ -381,6 +377,9 @@ func (l *memLink) sleepUntil(p *pipe, at time.Time) error {
 		return errCut
 	}
 }
+
+// Settle implements Link: Send copies the data.
+func (l *memLink) Settle(<-chan struct{}) bool { return true }
 
 // Close implements Link. The other end reads what is queued and then EOF;
 // its sends fail. A paused member cannot close its links until resumed.

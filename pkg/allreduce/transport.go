@@ -48,9 +48,20 @@ type Frame struct {
 // any payload, so a frame of another ring is refused before it can write.
 type Sink interface {
 	// Place returns the destination of f's n values, of f.Precision, and
-	// whether they are added to it (reduce-scatter) or copied over it
-	// (all-gather).
-	Place(f *Frame, n int) (dst Values, add bool, err error)
+	// what to do there.
+	Place(f *Frame, n int) (dst Values, op Op, err error)
+}
+
+// An Op says what becomes of a received payload at its destination.
+type Op struct {
+	// Add adds the payload to the destination (the reduce-scatter) rather
+	// than copying it over it (the all-gather).
+	Add bool
+	// Scale, with Add, then multiplies each sum by K, rounding as
+	// Values.scale does: the owner of a segment turns its last partial sum
+	// into the mean in the same pass over memory.
+	Scale bool
+	K     float64
 }
 
 // A Link is one edge of a ring as one of its two ends sees it. Data,
@@ -58,14 +69,19 @@ type Sink interface {
 // flow back.
 //
 // Send is safe for concurrent use and returns once it no longer needs f,
-// including f.Data. Recv is called by one goroutine at a time, possibly
-// while another goroutine is in Send or Close. Close makes pending and
-// later Send and Recv calls return; a frame already sent still reaches the
-// other end if the other end can take it within a short grace period, so
-// that an Abort sent just before Close is not lost. Close is idempotent.
+// but for f.Data, which it may go on reading (to write it to the network
+// without a copy) until Settle has reported true or Close has returned.
+// Recv is called by one goroutine at a time, possibly while another
+// goroutine is in Send or Close. Settle waits until no data of a frame sent
+// so far is read any more, or until stop is closed, and reports whether
+// the former. Close makes pending and later Send and Recv calls return; a
+// frame already sent still reaches the other end if the other end can take
+// it within a short grace period, so that an Abort sent just before Close
+// is not lost. Close is idempotent.
 type Link interface {
 	Send(f *Frame) error
 	Recv(f *Frame, s Sink) error
+	Settle(stop <-chan struct{}) bool
 	Close() error
 }
 
