@@ -104,8 +104,10 @@ func timeProcs(procs []*proc, elems, runs int) (slowest, cpu time.Duration, err 
 
 // BenchmarkLoopbackTCP measures the limit that the ring's links work
 // against: one TCP stream over 127.0.0.1 from this process to a sink in
-// another process, 256 MiB at a time in 256 KiB writes, median of
-// max(b.N, 5) transfers after one untimed, in 10⁹ bytes per second.
+// another process, 256 MiB at a time in writes and reads of tcpRingIO
+// bytes (the size that costs the kernel least; see BenchmarkTCPRing),
+// median of max(b.N, 5) transfers after one untimed, in 10⁹ bytes per
+// second.
 func BenchmarkLoopbackTCP(b *testing.B) {
 	sink := startProc(b, "sink")
 	c, err := net.Dial("tcp", sink.addr)
@@ -114,7 +116,7 @@ func BenchmarkLoopbackTCP(b *testing.B) {
 	}
 	defer c.Close()
 	const size = 256 << 20
-	buf := make([]byte, 256<<10)
+	buf := make([]byte, tcpRingIO)
 	transfer := func() (time.Duration, error) {
 		t0 := time.Now()
 		var hdr [8]byte

@@ -184,7 +184,7 @@ func runSink(out io.Writer) int {
 		return 1
 	}
 	defer c.Close()
-	buf := make([]byte, 256<<10)
+	buf := make([]byte, tcpRingIO)
 	var hdr [8]byte
 	for {
 		if _, err := io.ReadFull(c, hdr[:]); err != nil {
