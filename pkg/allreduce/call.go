@@ -17,7 +17,9 @@ import (
 // After an error buf is undefined and the ring has failed, but for
 // ErrWeight and a ctx done before the call, which leave both untouched.
 // Once a call has returned nil the ring no longer reads buf; after a
-// failed call it may, until Close returns.
+// failed call gRPC may, until Close returns (and, if the connection was
+// already breaking, finish copying one 16 KiB frame of it into that
+// connection as Close returns).
 func (r *Ring) AllReduce(ctx context.Context, buf []float32) error {
 	return r.AllReduceWeighted(ctx, buf, 1)
 }

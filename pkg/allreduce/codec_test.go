@@ -24,6 +24,13 @@ func (s sinkFunc) Place(f *Frame, n int) (Values, Op, error) { return s(f, n) }
 // one that is not.
 var decodeOps = []Op{{}, {Add: true}, {Add: true, Scale: true, K: 0.25}, {Add: true, Scale: true, K: 1.0 / 3}}
 
+// sameBits reports whether a and b hold the same bits: unlike ==, it tells
+// -0 from 0 and a NaN equals itself.
+func sameBits(a, b Values) bool {
+	return slices.EqualFunc(a.F32, b.F32, func(x, y float32) bool { return math.Float32bits(x) == math.Float32bits(y) }) &&
+		slices.EqualFunc(a.F64, b.F64, func(x, y float64) bool { return math.Float64bits(x) == math.Float64bits(y) })
+}
+
 // unfused computes what op leaves in dst, element by element and, for a
 // scaled add, as an add followed by Values.scale.
 func unfused(dst, src Values, op Op) Values {
@@ -181,7 +188,7 @@ func TestDecodeChunk(t *testing.T) {
 						got.Offset != f.Offset || got.Total != f.Total || got.Weight != f.Weight || got.Precision != prec {
 						t.Fatalf("%s %s %v: header %+v, want %+v", prec, name, sizes, got, f)
 					}
-					if !slices.Equal(dst.F32, want.F32) || !slices.Equal(dst.F64, want.F64) {
+					if !sameBits(dst, want) {
 						t.Fatalf("%s %s %v %+v: got %v, want %v", prec, name, sizes, op, dst, want)
 					}
 				}

@@ -112,8 +112,7 @@ func applyFloats[T float](dst, src []T, op Op) {
 }
 
 // addScaled sets dst[i] to (dst[i] + src[i])·k, rounding the sum and then
-// the product exactly as an add followed by Values.scale would: the
-// conversions forbid the compiler to fuse the two.
+// the product exactly as an add followed by Values.scale would.
 func addScaled[T float](dst, src []T, k float64) {
 	if unsafe.Sizeof(T(0)) == 8 {
 		for i, v := range src {

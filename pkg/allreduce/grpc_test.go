@@ -299,8 +299,7 @@ func TestGRPCBufferReusedAtOnce(t *testing.T) {
 }
 
 // TestUnsent checks the bookkeeping behind Settle: a wait ends when gRPC
-// has released every payload it was handed, or when stop is closed, and a
-// wait that stop ended leaves nothing behind to fool the next one.
+// has released every payload it was handed, or when stop is closed.
 func TestUnsent(t *testing.T) {
 	var u unsent
 	if !u.wait(nil) {
@@ -343,5 +342,32 @@ func TestUnsent(t *testing.T) {
 	}
 	if !u.wait(nil) {
 		t.Error("wait after every release: false, want true")
+	}
+}
+
+// TestUnsentStaleWakeup leaves behind the wake-up of a wait that stop
+// ended (the last Put saw the wait under way and signalled it after the
+// wait had chosen stop): the next wait, with a payload unreleased, must
+// not take it for its own.
+func TestUnsentStaleWakeup(t *testing.T) {
+	var u unsent
+	payload := make([]byte, 4096)
+	a := u.track(payload)
+	u.mu.Lock()
+	u.idle = make(chan bool, 1)
+	u.waiting = true // as the losing side of wait's select leaves it
+	u.mu.Unlock()
+	a.Free() // signals a wait that is no longer there
+	b := u.track(payload)
+	done := make(chan bool, 1)
+	go func() { done <- u.wait(make(chan struct{})) }()
+	select {
+	case v := <-done:
+		t.Fatalf("wait returned %v with a payload unreleased", v)
+	case <-time.After(100 * time.Millisecond):
+	}
+	b.Free()
+	if !<-done {
+		t.Fatal("wait after the last release: false, want true")
 	}
 }

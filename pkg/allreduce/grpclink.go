@@ -203,7 +203,13 @@ func (u *unsent) track(b []byte) mem.Buffer {
 	u.n++
 	u.mu.Unlock()
 	*p = b
-	return mem.NewBuffer(p, u)
+	buf := mem.NewBuffer(p, u)
+	if _, unpooled := buf.(mem.SliceBuffer); unpooled {
+		// gRPC never releases a buffer too small to pool. encode hands
+		// over none, but its threshold is gRPC's to change.
+		u.Put(p)
+	}
+	return buf
 }
 
 // Get implements mem.BufferPool; gRPC only puts what track gave it.

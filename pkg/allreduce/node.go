@@ -236,6 +236,10 @@ func (n *Node) dial(ctx context.Context, m Membership) (*clientLink, error) {
 	if err := stream.SendMsg(hello); err != nil && err != io.EOF {
 		return fail(err)
 	}
+	// Receiving the answer also commits the stream: until then gRPC keeps
+	// a reference to every message sent, for retries, and the data a link
+	// hands it without a copy (clientLink.encode) must be released as soon
+	// as it is written, or Settle waits for nothing.
 	var resp ringtrainv1.LinkResponse
 	if err := stream.RecvMsg(&resp); err != nil {
 		if status.Code(err) == codes.FailedPrecondition {

@@ -113,7 +113,8 @@ func (r *Ring) Err() error {
 
 // Close tells the neighbours that this member is leaving, interrupts a call
 // in progress (which returns ErrClosed), and returns once every goroutine
-// of the ring has exited and no caller's buffer is read any more.
+// of the ring has exited and its connections are closed. A failed call's
+// buffer may be read until then (see AllReduce).
 func (r *Ring) Close() error {
 	r.fail(ErrClosed)
 	r.mu.Lock() // a call in progress returns once the links are closed
