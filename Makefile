@@ -45,14 +45,14 @@ unit:
 	$(GO) test -race -count=1 ./...
 	$(GO) test -race -count=1 -tags openblas ./...
 
-# PyTorch is only the all-reduce's baseline: without it BenchmarkGloo skips.
+# PyTorch is only a baseline: without it BenchmarkGloo and BenchmarkDDP skip.
 bench: deps
 	-@bash scripts/deps.sh python3-torch
 	$(GO) test -run '^$$' -bench . -cpu 1,2 ./pkg/nn/
 	$(GO) test -tags openblas -run '^$$' -bench . -cpu 1,2 ./pkg/nn/
 	$(GO) test -tags '$(TAGS)' -run '^$$' -bench . -benchtime $(BENCHTIME) ./pkg/optim/ ./pkg/augment/ ./pkg/data/
 	$(GO) test -run '^$$' -bench 'AllReduce|Gloo|TCPRing|Loopback' -benchtime 1x ./pkg/allreduce/
-	$(GO) test -tags '$(TAGS)' -run '^$$' -bench 'Engine|Cluster' -benchtime 1x -count 3 ./pkg/localcluster/
+	$(GO) test -tags '$(TAGS)' -run '^$$' -bench 'Engine|Cluster|DDP' -benchtime 1x -count 3 ./pkg/localcluster/
 	$(GO) test -tags '$(TAGS)' -run '^$$' -bench 'TimeTo90' -benchtime 1x -timeout 30m ./pkg/localcluster/
 
 bench-accuracy: deps

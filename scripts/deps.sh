@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages ringtrain needs, skipping those already there:
 # the Fashion-MNIST data, OpenBLAS for the fast build, protoc for `make proto`,
-# and any packages named as arguments (`make bench` adds python3-torch, for
-# PyTorch's Gloo all-reduce, the baseline of the all-reduce benchmarks).
+# and any packages named as arguments (`make bench` adds python3-torch:
+# PyTorch's Gloo all-reduce and DDP are baselines of the benchmarks).
 set -euo pipefail
 
 pkgs=(dataset-fashion-mnist libopenblas-dev protobuf-compiler gcc make "$@")

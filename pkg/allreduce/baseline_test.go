@@ -1,18 +1,17 @@
 package allreduce
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/ringtrain/ringtrain/internal/pytorch"
 )
 
 // The baselines BenchmarkAllReduce is compared with, measured in the same
@@ -20,39 +19,15 @@ import (
 // issue's yardstick, and the TCP traffic of a ring all-reduce without any
 // of its work, the limit of every all-reduce over TCP on this machine.
 
-// glooPython is the interpreter that has PyTorch: Debian's python3-torch
-// installs into the system python3, which a python3 earlier in PATH (a
-// pyenv one, say) does not see. RINGTRAIN_GLOO_PYTHON overrides it.
-func glooPython() (string, error) {
-	candidates := []string{"/usr/bin/python3", "python3"}
-	if p := os.Getenv("RINGTRAIN_GLOO_PYTHON"); p != "" {
-		candidates = []string{p}
-	}
-	var errs []error
-	for _, py := range candidates {
-		out, err := exec.Command(py, "-c", "import torch.distributed as d; assert d.is_gloo_available()").CombinedOutput()
-		if err == nil {
-			return py, nil
-		}
-		errs = append(errs, fmt.Errorf("%s: %v: %s", py, err, lastLine(out)))
-	}
-	return "", errors.Join(errs...)
-}
-
-func lastLine(b []byte) string {
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	return lines[len(lines)-1]
-}
-
 // BenchmarkGloo runs PyTorch's torch.distributed all_reduce with the gloo
 // backend (a ring; SUM, without our division by N) in N processes over
 // 127.0.0.1, timed and reported like BenchmarkAllReduce. It needs Debian's
 // python3-torch (PyTorch 1.13, the baseline) and is skipped
 // without it.
 func BenchmarkGloo(b *testing.B) {
-	py, err := glooPython()
+	py, err := pytorch.Python()
 	if err != nil {
-		b.Skipf("no PyTorch with gloo (apt-get install python3-torch): %v", err)
+		b.Skip(err)
 	}
 	script, err := filepath.Abs(filepath.Join("testdata", "gloo_member.py"))
 	if err != nil {

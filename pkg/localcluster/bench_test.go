@@ -3,19 +3,27 @@ package localcluster
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/ringtrain/ringtrain/internal/blas"
+	"github.com/ringtrain/ringtrain/internal/pytorch"
 	"github.com/ringtrain/ringtrain/pkg/data"
 	"github.com/ringtrain/ringtrain/pkg/jobspec"
 	"github.com/ringtrain/ringtrain/pkg/train"
 	ringtrainv1 "github.com/ringtrain/ringtrain/proto/ringtrain/v1"
 )
 
-// ddpJob is the job PyTorch DistributedDataParallel was measured with here:
+// ddpJob is the job BenchmarkDDP trains with PyTorch DistributedDataParallel:
 // the same network, global batch 128, SGD with momentum, no dropout or
 // augmentation.
 const ddpJob = `
@@ -187,4 +195,78 @@ func BenchmarkTimeTo90(b *testing.B) {
 	}
 	b.ReportMetric(to90, "s-to-90%")
 	b.ReportMetric(100*best, "best-test-%")
+}
+
+// BenchmarkDDP is BenchmarkCluster's baseline, measured in the same run:
+// PyTorch 1.13 DistributedDataParallel with the gloo backend training
+// ddpJob's network the same way (testdata/ddp_worker.py: global batch 128
+// split over N processes on 127.0.0.1, one thread each, as the issue
+// measured it). samples/s is the best epoch's step rate as rank 0 timed it,
+// like BenchmarkCluster's samples/s. It needs Debian's python3-torch and is
+// skipped without it.
+func BenchmarkDDP(b *testing.B) {
+	needFashion(b)
+	py, err := pytorch.Python()
+	if err != nil {
+		b.Skip(err)
+	}
+	dir := os.Getenv("RINGTRAIN_DATA")
+	if dir == "" {
+		dir = data.DefaultFashionMNISTDir
+	}
+	script, err := filepath.Abs(filepath.Join("testdata", "ddp_worker.py"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, n := range []int{2, 4} {
+		b.Run(fmt.Sprintf("workers=%d", n), func(b *testing.B) {
+			var rate float64
+			for b.Loop() {
+				rate = 0
+				for _, line := range ddpRun(b, py, script, dir, n, 3) {
+					var epoch int
+					var r float64
+					if _, err := fmt.Sscanf(line, "@@ epoch %d %g", &epoch, &r); err == nil {
+						rate = max(rate, r)
+					}
+				}
+			}
+			if rate == 0 {
+				b.Fatal("rank 0 reported no epoch")
+			}
+			b.ReportMetric(rate, "samples/s")
+		})
+	}
+}
+
+// ddpRun runs the DDP job in n processes and returns rank 0's output lines.
+func ddpRun(b *testing.B, py, script, dir string, n, epochs int) []string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	g, ctx := errgroup.WithContext(ctx)
+	var out []byte
+	for rank := range n {
+		cmd := exec.CommandContext(ctx, py, script, strconv.Itoa(rank), strconv.Itoa(n), strconv.Itoa(port), strconv.Itoa(epochs), dir)
+		cmd.Stderr = os.Stderr
+		g.Go(func() error {
+			o, err := cmd.Output()
+			if err != nil {
+				return fmt.Errorf("DDP rank %d: %w", rank, err)
+			}
+			if rank == 0 {
+				out = o
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		b.Fatal(err)
+	}
+	return strings.Split(strings.TrimSpace(string(out)), "\n")
 }
