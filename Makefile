@@ -4,7 +4,9 @@
 GO      ?= go
 BIN     ?= bin
 # The OpenBLAS build is used wherever the library links; pure Go otherwise.
-OPENBLAS := $(shell printf 'int main(void){return 0;}' | cc -x c - -lopenblas -o /dev/null >/dev/null 2>&1 && echo openblas)
+# Deferred (=, not :=): the link is tried when a recipe expands $(TAGS),
+# after `deps` has installed OpenBLAS, not when make reads this file.
+OPENBLAS = $(shell printf 'int main(void){return 0;}' | cc -x c - -lopenblas -o /dev/null >/dev/null 2>&1 && echo openblas)
 TAGS    ?= $(OPENBLAS)
 BENCHTIME ?= 2s
 WORKERS ?= 3

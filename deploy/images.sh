@@ -51,7 +51,7 @@ static_go "$BUILD_DIR/coordinator/coordinator" ./cmd/coordinator
 # The images' health checks run the binaries' own healthcheck subcommand.
 for name in coordinator worker; do
 	if ! "$BUILD_DIR/$name/$name" healthcheck --help >/dev/null 2>&1; then
-		echo "$name has no healthcheck subcommand: newHealthcheckCmd() must be registered in cmd/$name/main.go's newRoot" >&2
+		echo "$name has no healthcheck subcommand: cmd/$name/main.go's newRoot must add healthcheck.Command (internal/healthcheck)" >&2
 		exit 1
 	fi
 done

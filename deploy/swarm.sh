@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Prints docker-compose.yml (and, with RINGTRAIN_ETCD3=1, the etcd3
-# override merged in by `docker stack deploy` itself: pass it as a second
-# -c) in the form `docker stack deploy` accepts. Its loader (docker/cli)
+# Prints the compose file named as $1 (default docker-compose.yml; convert
+# the etcd3 override the same way and pass it to `docker stack deploy` as a
+# second -c) in the form `docker stack deploy` accepts. Its loader (docker/cli)
 # validates `depends_on` as a plain list, so the conditions go: Swarm
 # ignores depends_on anyway, and the services retry until their
 # dependencies answer. See docs/deploy.md.

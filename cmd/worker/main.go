@@ -1,5 +1,3 @@
-// Command worker joins a ringtrain cluster: it registers in etcd, serves
-// the ring peer service, and trains the epochs the coordinator plans for it.
 package main
 
 import (

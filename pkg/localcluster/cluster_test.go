@@ -177,9 +177,12 @@ func TestJobTrainsAndModelEvaluatesAsReported(t *testing.T) {
 // same parameters: the global batch's gradient does not depend on how it
 // is split. The bound is float rounding: sums of the batch's parts in
 // another order, compounded over the steps, so float64 must be far tighter.
+// Each bound is about 10x the largest difference seen with either BLAS
+// build (3.4e-6 and 8.9e-15): room for another CPU's kernels, not for a
+// real change in the gradient.
 func TestWorkerCountDoesNotChangeTheModel(t *testing.T) {
-	t.Run("float32", func(t *testing.T) { sameModel[float32](t, 1e-4) })
-	t.Run("float64", func(t *testing.T) { sameModel[float64](t, 1e-10) })
+	t.Run("float32", func(t *testing.T) { sameModel[float32](t, 3e-5) })
+	t.Run("float64", func(t *testing.T) { sameModel[float64](t, 1e-13) })
 }
 
 func sameModel[T nn.Float](t *testing.T, tolerance float64) {

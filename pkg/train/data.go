@@ -51,7 +51,9 @@ func LoadData(spec *jobspec.Spec) (*Datasets, error) {
 		return nil, fmt.Errorf("load dataset %s: %w", d.Name, err)
 	}
 	if d.Validation > 0 {
-		sets.Train, sets.Val = sets.Train.Split(d.Validation, spec.Training.Seed)
+		if err := sets.holdOut(d.Validation, spec.Training.Seed); err != nil {
+			return nil, err
+		}
 	}
 	if sets.Train.Len() == 0 {
 		return nil, fmt.Errorf("dataset %s: no training samples", d.Name)
@@ -67,4 +69,17 @@ func LoadData(spec *jobspec.Spec) (*Datasets, error) {
 		}
 	}
 	return &sets, nil
+}
+
+// holdOut moves a fraction of the training set to Val. It refuses a
+// fraction that holds out no sample: every epoch would score 0 on an empty
+// Val, so the first epoch's model would be kept whatever came after.
+func (s *Datasets) holdOut(fraction float64, seed uint64) error {
+	n := s.Train.Len()
+	s.Train, s.Val = s.Train.Split(fraction, seed)
+	if n > 0 && s.Val.Len() == 0 {
+		return fmt.Errorf("dataset.validation: %g of %d training samples holds out none; want at least %.3g (one sample)",
+			fraction, n, 1/float64(n))
+	}
+	return nil
 }
