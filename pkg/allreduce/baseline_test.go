@@ -1,13 +1,17 @@
 package allreduce
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -16,8 +20,10 @@ import (
 
 // The baselines BenchmarkAllReduce is compared with, measured in the same
 // run and reported with the same figures: Gloo's ring all-reduce, the
-// issue's yardstick, and the TCP traffic of a ring all-reduce without any
-// of its work, the limit of every all-reduce over TCP on this machine.
+// issue's yardstick; the TCP traffic of a ring all-reduce without any of
+// its work, the limit of every all-reduce over TCP on this machine; and
+// the same traffic through our gRPC links, the limit of every all-reduce
+// over them.
 
 // BenchmarkGloo runs PyTorch's torch.distributed all_reduce with the gloo
 // backend (a ring; SUM, without our division by N) in N processes over
@@ -185,4 +191,143 @@ func runTCPRing(in io.Reader, out io.Writer) int {
 		}
 	}
 	return 0
+}
+
+// BenchmarkGRPCLinks is the limit of a ring all-reduce over our gRPC links
+// here: the ring of BenchmarkAllReduce, formed the same way, with the same
+// chunks, but each member sends its successor the 2(N−1)/N·S bytes of an
+// all-reduce at once, without waiting for a previous step, and copies
+// every chunk it receives into place without adding it. What it costs
+// beyond BenchmarkTCPRing is gRPC-Go's (HTTP/2 framing, its copies and
+// flow control) and the links'; what BenchmarkAllReduce costs beyond it is
+// the algorithm's: the adds, and each step waiting for the one before.
+// Timed and reported like BenchmarkAllReduce, with S the all-reduce's size.
+func BenchmarkGRPCLinks(b *testing.B) {
+	for _, n := range []int{2, 4} {
+		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
+			procs := make([]*proc, n)
+			addrs := make([]string, n)
+			for i := range procs {
+				procs[i] = startProc(b, "links")
+				addrs[i] = procs[i].addr
+			}
+			for i, p := range procs {
+				p.send("connect %d %s", i, strings.Join(addrs, ","))
+			}
+			for _, p := range procs {
+				if _, err := p.expect("ok"); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for _, s := range benchSizes {
+				b.Run("S="+s.name, func(b *testing.B) { reportProcs(b, procs, s.elems) })
+			}
+		})
+	}
+}
+
+// runLinks is a member process of BenchmarkGRPCLinks. It obeys:
+//
+//	connect RANK ADDR,ADDR,...  open the links of a ring over them → ok
+//	run ELEMS WARMUP RUNS       time RUNS exchanges of the values a ring
+//	                            moves per member for ELEMS float32
+//	                            → result CPUNS NS,NS,...
+func runLinks(in io.Reader, out io.Writer) int {
+	node, addr, stop, err := ServeNode("127.0.0.1:0", WithNodeLogger(quiet))
+	if err != nil {
+		reply(out, "err %v", err)
+		return 1
+	}
+	defer stop()
+	reply(out, "addr %s", addr)
+	var (
+		m          Membership
+		prev, next Link
+		call       uint64
+	)
+	defer func() {
+		for _, l := range []Link{prev, next} {
+			if l != nil {
+				l.Close()
+			}
+		}
+	}()
+	chunk := DefaultChunkBytes / Float32.Size()
+	exchange := func(send []float32, sink *copySink) error {
+		c := call
+		call++
+		var g errgroup.Group
+		g.Go(func() error {
+			var f Frame
+			for lo := 0; lo < len(send); lo += chunk {
+				hi := min(lo+chunk, len(send))
+				f = Frame{Kind: KindData, Job: m.Job, Generation: m.Generation, Call: c,
+					Offset: lo, Total: len(send), Precision: Float32, Data: Values{F32: send[lo:hi]}}
+				if err := next.Send(&f); err != nil {
+					return err
+				}
+			}
+			if !next.Settle(nil) {
+				return errors.New("links: send did not settle")
+			}
+			return nil
+		})
+		sink.call, sink.got = c, 0
+		var f Frame
+		for sink.got < len(sink.dst) {
+			if err := prev.Recv(&f, sink); err != nil {
+				return err
+			}
+		}
+		return g.Wait()
+	}
+	for f := range commands(in) {
+		switch f[0] {
+		case "connect":
+			rank, _ := strconv.Atoi(f[1])
+			m = Membership{Job: "links", Generation: 1, Rank: rank, Addrs: strings.Split(f[2], ",")}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			prev, next, err = node.Connect(ctx, m)
+			cancel()
+			if err != nil {
+				reply(out, "err %v", err)
+				return 1
+			}
+			reply(out, "ok")
+		case "run":
+			elems, _ := strconv.Atoi(f[1])
+			warmup, _ := strconv.Atoi(f[2])
+			runs, _ := strconv.Atoi(f[3])
+			n := m.Size()
+			moved := elems * 2 * (n - 1) / n
+			send, sink := make([]float32, moved), &copySink{dst: make([]float32, moved)}
+			times, cpu, err := timeCalls(func() error { return exchange(send, sink) }, warmup, runs)
+			if err != nil {
+				reply(out, "err %v", err)
+				return 1
+			}
+			replyResult(out, times, cpu)
+		case "exit":
+			return 0
+		}
+	}
+	return 0
+}
+
+// copySink is the Sink of runLinks: it copies each chunk of one exchange
+// into dst, in order.
+type copySink struct {
+	dst  []float32
+	call uint64
+	got  int
+}
+
+// Place implements Sink.
+func (s *copySink) Place(f *Frame, n int) (Values, Op, error) {
+	if f.Call != s.call || f.Offset != s.got || f.Total != len(s.dst) || n > len(s.dst)-s.got {
+		return Values{}, Op{}, fmt.Errorf("%w: chunk of call %d at [%d,%d) of %d, want call %d at %d of %d",
+			ErrProtocol, f.Call, f.Offset, f.Offset+n, f.Total, s.call, s.got, len(s.dst))
+	}
+	s.got += n
+	return Values{F32: s.dst[f.Offset : f.Offset+n]}, Op{}, nil
 }

@@ -53,6 +53,11 @@ func BenchmarkAllReduce(b *testing.B) {
 					reportProcs(b, procs, s.elems)
 				})
 			}
+			// Training weighs each member by its micro-batch, so its calls
+			// are weighted: member i weighs its buffer by 64+i.
+			b.Run("S=mlp-weighted", func(b *testing.B) {
+				reportWeighted(b, procs, benchSizes[1].elems, func(i int) float64 { return float64(64 + i) })
+			})
 		})
 	}
 }
@@ -60,7 +65,13 @@ func BenchmarkAllReduce(b *testing.B) {
 // reportProcs times calls on elems float32 values in member processes of
 // a ring of len(procs) and reports the figures of BenchmarkAllReduce.
 func reportProcs(b *testing.B, procs []*proc, elems int) {
-	t, cpu, err := timeProcs(procs, elems, max(b.N, benchMinRuns))
+	reportWeighted(b, procs, elems, func(int) float64 { return 1 })
+}
+
+// reportWeighted is reportProcs with member i weighing its buffer by
+// weight(i).
+func reportWeighted(b *testing.B, procs []*proc, elems int, weight func(i int) float64) {
+	t, cpu, err := timeProcs(procs, elems, max(b.N, benchMinRuns), weight)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -73,12 +84,13 @@ func reportProcs(b *testing.B, procs []*proc, elems int) {
 	b.ReportMetric(algbw*2*(n-1)/n, "busbw-GB/s")
 }
 
-// timeProcs has every member process time runs calls on elems elements and
-// returns the largest of their medians and the mean CPU time a member
-// process spent per call.
-func timeProcs(procs []*proc, elems, runs int) (slowest, cpu time.Duration, err error) {
-	for _, p := range procs {
-		p.send("run %d %d %d", elems, benchWarmup, runs)
+// timeProcs has every member process time runs calls on elems elements,
+// member i weighing its buffer by weight(i) (members other than ours
+// ignore weights), and returns the largest of their medians and the mean
+// CPU time a member process spent per call.
+func timeProcs(procs []*proc, elems, runs int, weight func(i int) float64) (slowest, cpu time.Duration, err error) {
+	for i, p := range procs {
+		p.send("run %d %d %d %g", elems, benchWarmup, runs, weight(i))
 	}
 	for _, p := range procs {
 		line, err := p.expect("result")

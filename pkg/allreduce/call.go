@@ -71,9 +71,6 @@ func (r *Ring) allReduce(ctx context.Context, buf Values, prec Precision, weight
 	x := &r.x
 	x.start(buf, prec, weight, call)
 	defer x.finish()
-	if weight != 1 {
-		buf.scale(weight)
-	}
 	var g errgroup.Group
 	g.Go(x.send)
 	err := x.receive()
@@ -281,9 +278,10 @@ func (x *exchange) checkHeader(f *Frame) error {
 // Place implements Sink: it checks that f is the frame expected next and
 // returns where its payload goes.
 //
-// In the reduce-scatter the payload is added; at its last step the sum is
-// complete, and this member, which owns the segment, scales it into the
-// mean in the same pass. In the all-gather the payload is copied.
+// In the reduce-scatter the payload is added, with the weights applied in
+// the same pass; at its last step the sum is complete, and this member,
+// which owns the segment, scales it into the mean in the same pass. In the
+// all-gather the payload is copied.
 func (x *exchange) Place(f *Frame, n int) (Values, Op, error) {
 	if err := x.checkHeader(f); err != nil {
 		return Values{}, Op{}, err
@@ -317,6 +315,14 @@ func (x *exchange) Place(f *Frame, n int) (Values, Op, error) {
 		return Values{}, Op{}, fmt.Errorf("%w: weight %v changed to %v within a step", ErrProtocol, x.weights[i], w)
 	}
 	op := Op{Add: true}
+	// This member's values are weighed as they are added to, once each;
+	// the predecessor's first chunks are its own values, not yet weighed.
+	if own := x.weights[p.rank]; own != 1 || t == 0 && w != 1 {
+		op.Weigh, op.DstW, op.SrcW = true, own, 1
+		if t == 0 {
+			op.SrcW = w
+		}
+	}
 	if t == p.n-2 {
 		if first {
 			// The last weight has just arrived.

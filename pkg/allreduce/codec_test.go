@@ -20,9 +20,18 @@ type sinkFunc func(f *Frame, n int) (Values, Op, error)
 func (s sinkFunc) Place(f *Frame, n int) (Values, Op, error) { return s(f, n) }
 
 // decodeOps are the ops a decoded chunk is checked under: a copy, an add,
-// and adds whose sums are then scaled by a factor exact in float32 and by
-// one that is not.
-var decodeOps = []Op{{}, {Add: true}, {Add: true, Scale: true, K: 0.25}, {Add: true, Scale: true, K: 1.0 / 3}}
+// adds whose sums are then scaled by a factor exact in float32 and by one
+// that is not, and weighted adds, with weights of both kinds, with and
+// without the scaling.
+var decodeOps = []Op{
+	{},
+	{Add: true},
+	{Add: true, Scale: true, K: 0.25},
+	{Add: true, Scale: true, K: 1.0 / 3},
+	{Add: true, Weigh: true, DstW: 64, SrcW: 0.3},
+	{Add: true, Weigh: true, DstW: 0.1, SrcW: 1, Scale: true, K: 1.0 / 3},
+	{Add: true, Weigh: true, DstW: 3, SrcW: 5, Scale: true, K: 0.125},
+}
 
 // sameBits reports whether a and b hold the same bits: unlike ==, it tells
 // -0 from 0 and a NaN equals itself.
@@ -31,28 +40,46 @@ func sameBits(a, b Values) bool {
 		slices.EqualFunc(a.F64, b.F64, func(x, y float64) bool { return math.Float64bits(x) == math.Float64bits(y) })
 }
 
-// unfused computes what op leaves in dst, element by element and, for a
-// scaled add, as an add followed by Values.scale.
+// unfused computes what op leaves in dst the way the ring did before the
+// products were fused into the adds: a pass for each product, then a pass
+// for the sums, then one for the scaling.
 func unfused(dst, src Values, op Op) Values {
 	want := Values{F32: slices.Clone(dst.F32), F64: slices.Clone(dst.F64)}
+	if !op.Add {
+		copy(want.F32, src.F32)
+		copy(want.F64, src.F64)
+		return want
+	}
+	in := Values{F32: slices.Clone(src.F32), F64: slices.Clone(src.F64)}
+	if op.Weigh {
+		scaleRef(want, op.DstW)
+		scaleRef(in, op.SrcW)
+	}
 	for i := range want.F32 {
-		if op.Add {
-			want.F32[i] += src.F32[i]
-		} else {
-			want.F32[i] = src.F32[i]
-		}
+		want.F32[i] += in.F32[i]
 	}
 	for i := range want.F64 {
-		if op.Add {
-			want.F64[i] += src.F64[i]
-		} else {
-			want.F64[i] = src.F64[i]
-		}
+		want.F64[i] += in.F64[i]
 	}
 	if op.Scale {
-		want.scale(op.K)
+		scaleRef(want, op.K)
 	}
 	return want
+}
+
+// scaleRef multiplies v by k, rounding each product once: float32 values
+// are multiplied in float32 if k is a float32, and in float64 otherwise.
+func scaleRef(v Values, k float64) {
+	for i, x := range v.F32 {
+		if k32 := float32(k); float64(k32) == k {
+			v.F32[i] = float32(x * k32)
+		} else {
+			v.F32[i] = float32(float64(x) * k)
+		}
+	}
+	for i, x := range v.F64 {
+		v.F64[i] = x * k
+	}
 }
 
 // split cuts b into buffers of the given sizes, cycling, as gRPC's reader
@@ -273,23 +300,40 @@ func TestReasons(t *testing.T) {
 	}
 }
 
+// BenchmarkDecodeChunk decodes a 256 KiB chunk as gRPC delivers it into
+// place, under the ops a ring applies: add, the last add of a mean, and
+// both with integer weights, as training's calls have them (weigh, at a
+// step's first chunk, is what a weighted call adds on top of the pass it
+// saves: before the weights were fused into the adds, a weighted call
+// spent a pass over the whole buffer multiplying it by its weight).
 func BenchmarkDecodeChunk(b *testing.B) {
+	ops := []struct {
+		name string
+		op   Op
+	}{
+		{"add", Op{Add: true}},
+		{"add-mean", Op{Add: true, Scale: true, K: 1.0 / 3}},
+		{"weigh", Op{Add: true, Weigh: true, DstW: 64, SrcW: 65}},
+		{"weigh-mean", Op{Add: true, Weigh: true, DstW: 64, SrcW: 65, Scale: true, K: 1.0 / 129}},
+	}
 	for _, prec := range precisions {
-		b.Run(prec.String(), func(b *testing.B) {
-			f := testFrame(DefaultChunkBytes/prec.Size(), prec)
-			// As gRPC delivers it: after the 5-byte prefix in an aligned
-			// buffer, then 16 KiB frames.
-			wire := appendChunk(make([]byte, grpcPrefix, grpcPrefix+chunkSize(f)), f)[grpcPrefix:]
-			bufs := split(wire, 16384-grpcPrefix, 16384)
-			dst := valuesLike(f, 0)
-			var got Frame
-			d := frameDecoder{f: &got, linkJob: f.Job, sink: sinkFunc(func(*Frame, int) (Values, Op, error) { return dst, Op{Add: true}, nil })}
-			b.SetBytes(int64(len(wire)))
-			for b.Loop() {
-				if err := d.decode(bufs); err != nil {
-					b.Fatal(err)
+		for _, o := range ops {
+			b.Run(prec.String()+"/"+o.name, func(b *testing.B) {
+				f := testFrame(DefaultChunkBytes/prec.Size(), prec)
+				// As gRPC delivers it: after the 5-byte prefix in an aligned
+				// buffer, then 16 KiB frames.
+				wire := appendChunk(make([]byte, grpcPrefix, grpcPrefix+chunkSize(f)), f)[grpcPrefix:]
+				bufs := split(wire, 16384-grpcPrefix, 16384)
+				dst := valuesLike(f, 0)
+				var got Frame
+				d := frameDecoder{f: &got, linkJob: f.Job, sink: sinkFunc(func(*Frame, int) (Values, Op, error) { return dst, o.op, nil })}
+				b.SetBytes(int64(len(wire)))
+				for b.Loop() {
+					if err := d.decode(bufs); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 }

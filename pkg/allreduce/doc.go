@@ -52,10 +52,12 @@
 // # Weights
 //
 // AllReduceWeighted computes Σᵢ wᵢ·bufᵢ / Σᵢ wᵢ, for members whose
-// micro-batches differ in size. Each member scales its buffer by its own
-// weight before the reduce-scatter, and the weights travel round the ring
-// with the first steps' chunks, so that every member learns all of them
-// and sums them in rank order: the divisor is the same bits everywhere.
+// micro-batches differ in size. The weights travel round the ring with
+// the reduce-scatter's chunks, so that every member learns all of them and
+// sums them in rank order: the divisor is the same bits everywhere. No
+// pass over the buffer is spent on them: a member multiplies its own
+// values by its weight as it adds to them, and, at the first step, the
+// predecessor's values, which arrive as they are, by the predecessor's.
 //
 // # Failures
 //

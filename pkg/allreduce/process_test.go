@@ -38,6 +38,8 @@ func TestHelperProcess(t *testing.T) {
 		os.Exit(runSink(os.Stdout))
 	case "tcpring":
 		os.Exit(runTCPRing(os.Stdin, os.Stdout))
+	case "links":
+		os.Exit(runLinks(os.Stdin, os.Stdout))
 	default:
 		t.Fatalf("unknown helper role %q", os.Getenv(helperEnv))
 	}
@@ -50,7 +52,8 @@ func reply(w io.Writer, format string, args ...any) {
 // runMember serves a ring node and obeys:
 //
 //	ring JOB GEN RANK TIMEOUT CHUNKBYTES ADDR,ADDR,...   form a ring      → ok
-//	run ELEMS WARMUP RUNS    time RUNS calls after WARMUP → result CPUNS NS,NS,...
+//	run ELEMS WARMUP RUNS WEIGHT  time RUNS weighted calls after WARMUP
+//	                              → result CPUNS NS,NS,...
 //	loop ELEMS               call until the ring fails    → done I ... err MSG
 //	exit
 func runMember(in io.Reader, out io.Writer) int {
@@ -90,11 +93,12 @@ func runMember(in io.Reader, out io.Writer) int {
 			elems, _ := strconv.Atoi(f[1])
 			warmup, _ := strconv.Atoi(f[2])
 			runs, _ := strconv.Atoi(f[3])
+			weight, _ := strconv.ParseFloat(f[4], 64)
 			buf := make([]float32, elems)
 			for i := range buf {
 				buf[i] = float32(i % 1000)
 			}
-			call := func() error { return ring.AllReduce(context.Background(), buf) }
+			call := func() error { return ring.AllReduceWeighted(context.Background(), buf, weight) }
 			times, cpu, err := timeCalls(call, warmup, runs)
 			if err != nil {
 				reply(out, "err %v", err)

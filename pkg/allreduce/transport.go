@@ -57,11 +57,17 @@ type Op struct {
 	// Add adds the payload to the destination (the reduce-scatter) rather
 	// than copying it over it (the all-gather).
 	Add bool
-	// Scale, with Add, then multiplies each sum by K, rounding as
-	// Values.scale does: the owner of a segment turns its last partial sum
-	// into the mean in the same pass over memory.
+	// Weigh, with Add, first multiplies the destination by DstW and the
+	// payload by SrcW: a member weighs its own values, and those of the
+	// member that sent them at the first step, in the pass that adds them
+	// rather than in a pass of its own.
+	Weigh      bool
+	DstW, SrcW float64
+	// Scale, with Add, then multiplies each sum by K: the owner of a
+	// segment turns its last partial sum into the mean in the same pass.
 	Scale bool
 	K     float64
+	// Each product is rounded once, to the values' type; see applyFloats.
 }
 
 // A Link is one edge of a ring as one of its two ends sees it. Data,

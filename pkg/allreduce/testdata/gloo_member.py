@@ -9,7 +9,9 @@ Replies start with "@@ ". Commands, one per line on stdin:
     run ELEMS WARMUP RUNS   time RUNS all_reduce calls (gloo's ring, SUM) on
                             a float32 tensor of ELEMS after WARMUP untimed
                             ones -> "result CPUNS NS,NS,...": the process's
-                            CPU time per call and each call's elapsed time
+                            CPU time per call and each call's elapsed time;
+                            a fifth field, the weight our members take, is
+                            ignored: gloo has no weighted mean
     exit
 """
 import sys
