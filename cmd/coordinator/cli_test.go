@@ -43,6 +43,7 @@ type fakeJobService struct {
 	jobs      map[string]*ringtrainv1.Job
 	events    []*ringtrainv1.JobEvent // what WatchJob sends, then it ends
 	model     []byte
+	modelErr  error // GetModel's answer when set
 	workers   []*ringtrainv1.Worker
 	submitErr error // SubmitJob's answer when set
 	workerErr error // ListWorkers' answer when set
@@ -123,6 +124,9 @@ func (f *fakeJobService) CancelJob(_ context.Context, req *ringtrainv1.CancelJob
 func (f *fakeJobService) GetModel(req *ringtrainv1.GetModelRequest, stream ringtrainv1.JobService_GetModelServer) error {
 	if _, err := f.job(req.GetJobId()); err != nil {
 		return err
+	}
+	if f.modelErr != nil {
+		return f.modelErr
 	}
 	// Small chunks, so that the client has to put several together.
 	for b := f.model; len(b) > 0; {
@@ -268,9 +272,19 @@ func TestWriteJob(t *testing.T) {
 			"Created:             2025-03-01 12:00:00 (90s ago)\n" +
 			"Wall time:           1m1.3s\n" +
 			"Best test accuracy:  88.01% (epoch 2)\n" +
-			"Best model so far:   epoch 3, test accuracy 87.52%\n" +
+			"Best epoch:          epoch 3, test accuracy 87.52% (no model: the job failed)\n" +
 			"Target accuracy:     90.00%\n" +
 			"Error:               epoch 4 failed 3 times; giving up\n"},
+		{&ringtrainv1.Job{Id: "xor-2", Name: "xor", State: cancelled, Epoch: 2, Epochs: 5, Workers: 2, SavedEpoch: 2, Stopped: "cancelled",
+			CreatedUnixMs: created.UnixMilli()}, "" +
+			"ID:           xor-2\n" +
+			"Name:         xor\n" +
+			"State:        cancelled\n" +
+			"Epoch:        2/5\n" +
+			"Workers:      2 (needs 1)\n" +
+			"Created:      2025-03-01 12:00:00 (90s ago)\n" +
+			"Saved model:  epoch 2\n" +
+			"Stopped:      cancelled\n"},
 	}
 	for i, tc := range tests {
 		var buf bytes.Buffer
@@ -673,6 +687,106 @@ func TestModel(t *testing.T) {
 		}
 		if entries, _ := os.ReadDir(dir); len(entries) != 1 {
 			t.Errorf("test %d: directory holds %d entries, want only the model (no temp files)", i, len(entries))
+		}
+	}
+}
+
+// testModel is an encoded XOR-sized model.
+func testModel(t *testing.T) []byte {
+	t.Helper()
+	arch := nn.Architecture{Inputs: 2, Layers: []nn.Layer{{Units: 8, Activation: "tanh"}, {Units: 2, Activation: "softmax"}},
+		Cost: "categorical_cross_entropy", Init: "he"}
+	m := &checkpoint.Model[float32]{Arch: arch, Params: make([]float32, arch.NumParams()), Labels: []string{"0", "1"}}
+	b, err := m.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestSaveRun covers how `run --workers N` ends once its job has: the
+// model is downloaded only when the coordinator kept one, and the error is
+// the job's own.
+func TestSaveRun(t *testing.T) {
+	good := testModel(t)
+	old := []byte("an older run's model")
+	noModel := status.Error(codes.FailedPrecondition, "job xor-1 has no model yet")
+	tests := []struct {
+		job         *ringtrainv1.Job
+		interrupted bool
+		want        string // the error; "" for success
+		saved       bool   // the file holds the downloaded model, else the old one
+	}{
+		{&ringtrainv1.Job{State: succeeded, SavedEpoch: 2}, false, "", true},
+		{&ringtrainv1.Job{State: succeeded, SavedEpoch: 2, TargetAccuracy: 0.9, SavedTestAccuracy: 0.5},
+			false, "job xor-1: test accuracy 50.00% is below training.target_accuracy 90.00%", true},
+		{&ringtrainv1.Job{State: failed, SavedEpoch: 2, Error: "epoch 3: training cannot continue (worker w1: diverged)"},
+			false, "job xor-1 failed: epoch 3: training cannot continue (worker w1: diverged)", false},
+		{&ringtrainv1.Job{State: cancelled, SavedEpoch: 2}, true, "interrupted; the model so far is saved to ", true},
+		{&ringtrainv1.Job{State: cancelled}, true, "interrupted before an epoch completed; no model saved", false},
+		{&ringtrainv1.Job{State: cancelled, SavedEpoch: 1}, false, "job xor-1 was cancelled", true},
+	}
+	for i, tc := range tests {
+		tc.job.Id = "xor-1"
+		f := &fakeJobService{jobs: map[string]*ringtrainv1.Job{"xor-1": tc.job}, model: good}
+		if !hasModel(tc.job) {
+			f.modelErr = noModel // as the coordinator answers
+		}
+		conn, err := dial(serve(t, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		path := filepath.Join(t.TempDir(), "model.safetensors")
+		if err := os.WriteFile(path, old, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		if tc.interrupted {
+			cancel()
+		}
+		var out bytes.Buffer
+		err = saveRun(ctx, ringtrainv1.NewJobServiceClient(conn), tc.job, path, progress.New(&out, false))
+		cancel()
+		var ee *exitError
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("test %d: %v", i, err)
+		case tc.want != "" && (err == nil || !strings.HasPrefix(err.Error(), tc.want)):
+			t.Errorf("test %d: got error %v want one starting %q", i, err, tc.want)
+		case tc.interrupted != (errors.As(err, &ee) && ee.code == 130):
+			t.Errorf("test %d: got error %v, want exit code 130 only when interrupted", i, err)
+		}
+		got, _ := os.ReadFile(path)
+		if want := map[bool][]byte{true: good, false: old}[tc.saved]; !bytes.Equal(got, want) {
+			t.Errorf("test %d: file holds %q, want %q", i, got[:min(len(got), 20)], want[:20])
+		}
+		if said := strings.Contains(out.String(), "model saved to"); said != tc.saved {
+			t.Errorf("test %d: output %q, want \"model saved to\" only when it was", i, out.String())
+		}
+	}
+}
+
+func TestJoinErr(t *testing.T) {
+	first, second := errors.New("first"), errors.New("second")
+	tests := []struct {
+		err, release error
+		want         string
+	}{
+		{nil, nil, ""},
+		{first, nil, "first"},
+		{nil, second, "stop: second"},
+		{first, second, "first\nstop: second"},
+	}
+	for i, tc := range tests {
+		err := tc.err
+		joinErr(&err, "stop", func() error { return tc.release })
+		got := ""
+		if err != nil {
+			got = err.Error()
+		}
+		if got != tc.want || (tc.release != nil && !errors.Is(err, tc.release)) || (tc.err != nil && !errors.Is(err, tc.err)) {
+			t.Errorf("test %d: got %q want %q, wrapping both errors", i, got, tc.want)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -22,14 +23,14 @@ import (
 // runCluster trains the job on an in-process cluster of n workers: an
 // embedded etcd, the coordinator service and n workers, all talking real
 // gRPC over loopback.
-func runCluster(cmd *cobra.Command, file string, spec *jobspec.Spec, n int, dataDir string, p *progress.Printer) error {
+func runCluster(cmd *cobra.Command, file string, spec *jobspec.Spec, n int, dataDir string, p *progress.Printer) (err error) {
 	ctx := cmd.Context()
 	if dataDir == "" {
-		tmp, err := os.MkdirTemp("", "ringtrain-run-")
-		if err != nil {
-			return fmt.Errorf("data directory: %w", err)
+		tmp, terr := os.MkdirTemp("", "ringtrain-run-")
+		if terr != nil {
+			return fmt.Errorf("data directory: %w", terr)
 		}
-		defer os.RemoveAll(tmp)
+		defer joinErr(&err, "remove data directory", func() error { return os.RemoveAll(tmp) })
 		dataDir = tmp
 	}
 	// n workers share this machine's cores: give each its share of BLAS
@@ -44,7 +45,8 @@ func runCluster(cmd *cobra.Command, file string, spec *jobspec.Spec, n int, data
 	if err != nil {
 		return err
 	}
-	defer c.Close()
+	// A worker or the coordinator that failed shows here.
+	defer joinErr(&err, "stop the in-process cluster", c.Close)
 	jobs := ringtrainv1.NewJobServiceClient(c.Conn())
 	j, err := submitFile(ctx, jobs, file, int32(n))
 	if err != nil {
@@ -64,8 +66,14 @@ func runCluster(cmd *cobra.Command, file string, spec *jobspec.Spec, n int, data
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(spec.Output.Dir, "model.safetensors")
-	if final.GetSavedEpoch() > 0 {
+	return saveRun(ctx, jobs, final, filepath.Join(spec.Output.Dir, "model.safetensors"), p)
+}
+
+// saveRun downloads the model of the ended job j to path, if the job kept
+// one, and returns how the run ended: an interruption when ctx is done,
+// else the job's outcome.
+func saveRun(ctx context.Context, jobs ringtrainv1.JobServiceClient, j *ringtrainv1.Job, path string, p *progress.Printer) error {
+	if hasModel(j) {
 		b, err := downloadModel(context.WithoutCancel(ctx), jobs, j.GetId())
 		if err != nil {
 			return err
@@ -78,8 +86,20 @@ func runCluster(cmd *cobra.Command, file string, spec *jobspec.Spec, n int, data
 		}
 		p.Line("model saved to %s", path)
 	}
-	if final.GetState() == ringtrainv1.JobState_JOB_STATE_CANCELLED && ctx.Err() != nil {
+	if j.GetState() == ringtrainv1.JobState_JOB_STATE_CANCELLED && ctx.Err() != nil {
+		// Unlike --workers 0, a cluster keeps only completed epochs.
+		if !hasModel(j) {
+			return &exitError{code: 130, err: errors.New("interrupted before an epoch completed; no model saved")}
+		}
 		return &exitError{code: 130, err: fmt.Errorf("interrupted; the model so far is saved to %s", path)}
 	}
-	return jobOutcome(final)
+	return jobOutcome(j)
+}
+
+// joinErr calls release and adds its error, saying what was being done, to
+// *err: for deferred clean-ups, whose errors must not be lost.
+func joinErr(err *error, what string, release func() error) {
+	if rerr := release(); rerr != nil {
+		*err = errors.Join(*err, fmt.Errorf("%s: %w", what, rerr))
+	}
 }

@@ -192,16 +192,19 @@ func writeJob(w io.Writer, j *ringtrainv1.Job, now time.Time) error {
 		row("Best test accuracy", "%.2f%% (epoch %d)", 100*j.GetBestTestAccuracy(), j.GetBestTestEpoch())
 	}
 	if j.GetSavedEpoch() > 0 {
-		// A model is written when the job succeeds; until then this is the
-		// epoch that would be kept.
-		name := "Best model so far"
-		if j.GetState() == ringtrainv1.JobState_JOB_STATE_SUCCEEDED {
+		// A model is written when the job ends, unless it failed; until
+		// then this is the epoch that would be kept.
+		name, note := "Best model so far", ""
+		switch {
+		case hasModel(j):
 			name = "Saved model"
+		case j.GetState() == ringtrainv1.JobState_JOB_STATE_FAILED:
+			name, note = "Best epoch", " (no model: the job failed)"
 		}
 		if testAccuracy(j) {
-			row(name, "epoch %d, test accuracy %.2f%%", j.GetSavedEpoch(), 100*j.GetSavedTestAccuracy())
+			row(name, "epoch %d, test accuracy %.2f%%%s", j.GetSavedEpoch(), 100*j.GetSavedTestAccuracy(), note)
 		} else {
-			row(name, "epoch %d", j.GetSavedEpoch())
+			row(name, "epoch %d%s", j.GetSavedEpoch(), note)
 		}
 	}
 	if t := j.GetTargetAccuracy(); t > 0 {

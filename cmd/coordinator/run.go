@@ -27,7 +27,8 @@ func newRunCmd() *cobra.Command {
 			"With --workers N (default 2) this process runs a whole cluster: an embedded etcd, the\n" +
 			"coordinator service and N workers that average gradients by ring all-reduce over gRPC on\n" +
 			"loopback. With --workers 0 it runs the training engine directly, with no cluster.\n" +
-			"Ctrl-C stops the job and saves what was learned.",
+			"Ctrl-C stops the job and saves what was learned (with --workers N, in the epochs that\n" +
+			"completed). A job that fails saves no model.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			spec, err := jobspec.Load(file)

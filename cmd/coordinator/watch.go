@@ -126,6 +126,14 @@ func jobOutcome(j *ringtrainv1.Job) error {
 	return fmt.Errorf("job %s has not finished: it is %s", j.GetId(), stateName(j.GetState()))
 }
 
+// hasModel reports whether the coordinator kept a model of the ended job j:
+// it keeps the tracked epoch of a job that succeeded or was cancelled once
+// an epoch had completed, and nothing of a job that failed.
+func hasModel(j *ringtrainv1.Job) bool {
+	s := j.GetState()
+	return (s == ringtrainv1.JobState_JOB_STATE_SUCCEEDED || s == ringtrainv1.JobState_JOB_STATE_CANCELLED) && j.GetSavedEpoch() > 0
+}
+
 func finished(s ringtrainv1.JobState) bool {
 	return s == ringtrainv1.JobState_JOB_STATE_SUCCEEDED || s == ringtrainv1.JobState_JOB_STATE_FAILED || s == ringtrainv1.JobState_JOB_STATE_CANCELLED
 }
@@ -219,8 +227,7 @@ func printSummary(p *progress.Printer, j *ringtrainv1.Job) {
 	if j.GetClassifies() && j.GetBestTestEpoch() > 0 {
 		p.Line("best test accuracy %.2f%% (epoch %d)", 100*j.GetBestTestAccuracy(), j.GetBestTestEpoch())
 	}
-	// Only a job that succeeded has written its model.
-	if j.GetState() == ringtrainv1.JobState_JOB_STATE_SUCCEEDED && j.GetSavedEpoch() > 0 {
+	if hasModel(j) {
 		if testAccuracy(j) {
 			p.Line("saved model: epoch %d, test accuracy %.2f%%", j.GetSavedEpoch(), 100*j.GetSavedTestAccuracy())
 		} else {

@@ -66,10 +66,15 @@ func final(s ringtrainv1.JobState) bool {
 }
 
 // update changes the job's state under its lock and tells watchers, with
-// ev (which may be nil) as the event.
+// ev (which may be nil) as the event. A job that has ended stays as it
+// ended: a cancel that lands while runJob is starting the job must not be
+// overwritten by RUNNING, and its watchers are already gone.
 func (j *job) update(change func(pb *ringtrainv1.Job), ev *ringtrainv1.JobEvent) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	if final(j.pb.State) {
+		return
+	}
 	if change != nil {
 		change(j.pb)
 	}

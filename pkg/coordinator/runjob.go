@@ -51,6 +51,8 @@ func (s *Server) runJob(ctx context.Context, j *job) {
 		case err == nil:
 			pb.State, pb.Stopped = ringtrainv1.JobState_JOB_STATE_SUCCEEDED, res.Stopped
 		case errors.Is(err, errCanceled) || (ctx.Err() != nil && j.wasCanceled()):
+			// A step that the cancel interrupted may fail with its own
+			// error: the job was still cancelled.
 			pb.State, pb.Stopped = ringtrainv1.JobState_JOB_STATE_CANCELLED, "cancelled"
 		default:
 			pb.State, pb.Error = ringtrainv1.JobState_JOB_STATE_FAILED, err.Error()
@@ -194,12 +196,14 @@ func trainIn[T nn.Float](ctx context.Context, s *Server, j *job) (*train.Result,
 	return saveModel(s, j, rep, track, sets.Labels, nil)
 }
 
-// saveModel writes the tracked model, if any epoch completed, and returns
-// the run's result with cause, the error that ended the run (nil when it
-// completed). A cancelled job keeps what it learned, as a local run does.
+// saveModel returns the run's result with cause, the error that ended the
+// run (nil when it completed), and decides which runs keep a model: one
+// that completed or was cancelled keeps its tracked model, if any epoch
+// completed; one that failed keeps none, as a local run that fails saves
+// none.
 func saveModel[T nn.Float](s *Server, j *job, rep *train.Replica[T], track *train.Tracker[T], labels []string, cause error) (*train.Result, error) {
 	res := track.Result()
-	if res.Epochs == 0 {
+	if res.Epochs == 0 || (cause != nil && !errors.Is(cause, errCanceled)) {
 		return res, cause
 	}
 	if res.Stopped == "" {

@@ -124,12 +124,18 @@ func (s *Server) SubmitJob(_ context.Context, req *ringtrainv1.SubmitJobRequest)
 		return nil, status.Errorf(codes.Internal, "save job spec: %v", err)
 	}
 	j := newJob(id, spec, req.GetSpec(), dir, max(req.GetMinWorkers(), 1), time.Now().UnixMilli())
+	// A job is listed only once it is queued, and under the same lock, so
+	// that its workers find it as soon as it runs.
 	s.mu.Lock()
-	s.jobs[id] = j
-	s.mu.Unlock()
 	select {
 	case s.queue <- j:
+		s.jobs[id] = j
+		s.mu.Unlock()
 	default:
+		s.mu.Unlock()
+		if err := os.RemoveAll(dir); err != nil {
+			s.log.Warn("remove directory of refused job", "job", id, "error", err)
+		}
 		return nil, status.Error(codes.ResourceExhausted, "job queue is full")
 	}
 	s.log.Info("job submitted", "job", id, "name", spec.Name)

@@ -155,7 +155,3 @@ func Parse(b []byte) (*Spec, error) {
 	}
 	return &s, nil
 }
-
-// Marshal encodes the spec back to YAML, the form in which it travels to a
-// cluster.
-func (s *Spec) Marshal() ([]byte, error) { return yaml.Marshal(s) }

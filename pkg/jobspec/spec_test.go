@@ -4,6 +4,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"gopkg.in/yaml.v3"
 )
 
 const valid = `
@@ -42,7 +44,9 @@ func TestParseDefaults(t *testing.T) {
 			t.Errorf("%s: got %v want %v", tc.field, tc.got, tc.want)
 		}
 	}
-	out, err := s.Marshal()
+	// A spec with its defaults filled in is itself a valid spec: its yaml
+	// tags and defaults round-trip.
+	out, err := yaml.Marshal(s)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,155 @@
+package coordinator
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/ringtrain/ringtrain/pkg/checkpoint"
+	"github.com/ringtrain/ringtrain/pkg/jobspec"
+	"github.com/ringtrain/ringtrain/pkg/train"
+	ringtrainv1 "github.com/ringtrain/ringtrain/proto/ringtrain/v1"
+)
+
+const xorSpec = `
+name: xor
+dataset: {name: xor, samples: 40}
+model: {layers: [{units: 4, activation: tanh}, {units: 2, activation: softmax}]}
+training: {optimizer: {kind: sgd, learning_rate: 0.1}, batch_size: 8, epochs: 3}
+`
+
+// newTestServer is a server without etcd or a scheduler, whose queue holds
+// queueLen jobs: enough for the calls that touch neither.
+func newTestServer(t *testing.T, queueLen int) *Server {
+	t.Helper()
+	return &Server{cfg: Config{DataDir: t.TempDir()}, log: slog.New(slog.DiscardHandler),
+		jobs: map[string]*job{}, queue: make(chan *job, queueLen)}
+}
+
+func testJob(t *testing.T) *job {
+	t.Helper()
+	spec, err := jobspec.Parse([]byte(xorSpec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newJob("xor-1", spec, []byte(xorSpec), t.TempDir(), 1, 0)
+}
+
+func TestSubmitJobQueueFull(t *testing.T) {
+	s := newTestServer(t, 1)
+	tests := []struct {
+		want codes.Code
+		jobs int // listed after the call
+	}{
+		{codes.OK, 1},
+		{codes.ResourceExhausted, 1},
+	}
+	for i, tc := range tests {
+		_, err := s.SubmitJob(t.Context(), &ringtrainv1.SubmitJobRequest{Spec: []byte(xorSpec)})
+		if got := status.Code(err); got != tc.want {
+			t.Errorf("test %d: got %v (%v) want %v", i, got, err, tc.want)
+		}
+		resp, err := s.ListJobs(t.Context(), &ringtrainv1.ListJobsRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := len(resp.GetJobs()); got != tc.jobs {
+			t.Errorf("test %d: got %d jobs listed want %d", i, got, tc.jobs)
+		}
+		dirs, err := os.ReadDir(filepath.Join(s.cfg.DataDir, "jobs"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(dirs) != tc.jobs {
+			t.Errorf("test %d: got %d job directories want %d", i, len(dirs), tc.jobs)
+		}
+	}
+}
+
+// TestCancelWhileStarting cancels a job between runJob storing its cancel
+// function and marking it running.
+func TestCancelWhileStarting(t *testing.T) {
+	s := newTestServer(t, 1)
+	j := testJob(t)
+	s.jobs[j.id] = j
+	watch, _ := j.subscribe()
+	called := false
+	j.mu.Lock()
+	j.cancel = func() { called = true }
+	j.mu.Unlock()
+	if _, err := s.CancelJob(t.Context(), &ringtrainv1.CancelJobRequest{JobId: j.id}); err != nil {
+		t.Fatal(err)
+	}
+	j.update(func(pb *ringtrainv1.Job) { pb.State = ringtrainv1.JobState_JOB_STATE_RUNNING }, nil)
+	if got, want := j.snapshot().GetState(), ringtrainv1.JobState_JOB_STATE_CANCELLED; got != want {
+		t.Errorf("got state %v want %v", got, want)
+	}
+	if !called {
+		t.Error("the run's context was not cancelled")
+	}
+	for range watch {
+	} // closed by the cancel; a watcher then sees the job ended
+}
+
+func TestUpdateKeepsFinalState(t *testing.T) {
+	for _, end := range []ringtrainv1.JobState{ringtrainv1.JobState_JOB_STATE_SUCCEEDED, ringtrainv1.JobState_JOB_STATE_FAILED, ringtrainv1.JobState_JOB_STATE_CANCELLED} {
+		j := testJob(t)
+		j.update(func(pb *ringtrainv1.Job) { pb.State = end }, nil)
+		j.update(func(pb *ringtrainv1.Job) { pb.State, pb.Epoch = ringtrainv1.JobState_JOB_STATE_RUNNING, 2 }, nil)
+		if got := j.snapshot(); got.GetState() != end || got.GetEpoch() != 0 {
+			t.Errorf("%v: an update changed it to %v, epoch %d", end, got.GetState(), got.GetEpoch())
+		}
+	}
+}
+
+// TestSaveModel checks which ended runs keep a model.
+func TestSaveModel(t *testing.T) {
+	tests := []struct {
+		epochs int
+		cause  error
+		model  bool
+	}{
+		{1, nil, true},
+		{1, errCanceled, true},
+		{0, errCanceled, false},
+		{1, fmt.Errorf("wait for workers: %w", errors.New("etcd is gone")), false},
+		{2, fmt.Errorf("epoch 3: %w", errFatal), false},
+	}
+	for i, tc := range tests {
+		j := testJob(t)
+		sets, err := train.LoadData(j.spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := train.NewReplica[float32](j.spec, train.ShapeOf(sets.Train), sets.Train.Len(), 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		track := train.NewTracker(rep.Net.Params(), false, 0)
+		for ep := range tc.epochs {
+			track.Observe(&train.EpochReport{Epoch: ep + 1, Epochs: 3}, rep.Net.Params())
+		}
+		_, err = saveModel(nil, j, rep, track, sets.Labels, tc.cause)
+		if err != tc.cause {
+			t.Errorf("test %d: got error %v want %v", i, err, tc.cause)
+		}
+		j.mu.Lock()
+		path := j.model
+		j.mu.Unlock()
+		_, statErr := os.Stat(filepath.Join(j.dir, "model.safetensors"))
+		if got := path != "" && statErr == nil; got != tc.model {
+			t.Errorf("test %d: %d epochs, cause %v: got model %v (%q, %v) want %v", i, tc.epochs, tc.cause, got, path, statErr, tc.model)
+		}
+		if tc.model {
+			if _, err := checkpoint.LoadModel[float32](path); err != nil {
+				t.Errorf("test %d: %v", i, err)
+			}
+		}
+	}
+}
