@@ -98,6 +98,11 @@ func TestRunEvalPredict(t *testing.T) {
 
 func TestRunRejects(t *testing.T) {
 	dir := t.TempDir()
+	// A model that loads, so that eval gets as far as the --split check.
+	model := filepath.Join(dir, "model.safetensors")
+	if err := os.WriteFile(model, testModel(t), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		args []string
@@ -107,12 +112,62 @@ func TestRunRejects(t *testing.T) {
 		{"missing spec", []string{"run", "-f", filepath.Join(dir, "nope.yaml")}, "nope.yaml"},
 		{"negative workers", []string{"run", "-f", writeLocalSpec(t, dir, xorSpec), "--workers", "-1"}, "--workers"},
 		{"missing model", []string{"eval", "-m", filepath.Join(dir, "none.safetensors"), "-f", writeLocalSpec(t, dir, xorSpec)}, "none.safetensors"},
-		{"no val split", []string{"eval", "-m", "x", "-f", writeLocalSpec(t, dir, xorSpec), "--split", "val"}, ""},
+		{"no val split", []string{"eval", "-m", model, "-f", writeLocalSpec(t, dir, xorSpec), "--split", "val"}, `--split: job xor has no "val" set`},
 	}
 	for _, tc := range tests {
+		if tc.want == "" {
+			t.Fatalf("%s: want names nothing, so any error would pass", tc.name)
+		}
 		out, err := execRoot(t, tc.args...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: got %v (output %q), want an error naming %q", tc.name, err, out, tc.want)
+		}
+	}
+}
+
+// TestPredictOutput checks that predict -o replaces FILE whole, and leaves
+// it as it was when the inputs or the model are wrong.
+func TestPredictOutput(t *testing.T) {
+	dir := t.TempDir()
+	model := filepath.Join(dir, "model.safetensors")
+	if err := os.WriteFile(model, testModel(t), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	inputs := map[string]string{"good.csv": "0,0\n1,1\n", "wide.csv": "0,0,1\n1,1,0\n"}
+	for name, body := range inputs {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := "index,class,name,probability\n0,1,1,0.9000\n"
+	tests := []struct {
+		model, input string
+		want         string // the error contains it; "" for success
+	}{
+		{model, "good.csv", ""},
+		{model, "wide.csv", "wide.csv has 3 features per input; model " + model + " takes 2"},
+		{filepath.Join(dir, "none.safetensors"), "good.csv", "none.safetensors"},
+	}
+	for i, tc := range tests {
+		outDir := t.TempDir()
+		output := filepath.Join(outDir, "predictions.csv")
+		if err := os.WriteFile(output, []byte(old), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err := execRoot(t, "predict", "-m", tc.model, "-i", filepath.Join(dir, tc.input), "-o", output)
+		got, _ := os.ReadFile(output)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("test %d: %v\n%s", i, err, out)
+		case tc.want == "" && (!strings.HasPrefix(string(got), "index,class,name,probability\n0,") || strings.Count(string(got), "\n") != 3):
+			t.Errorf("test %d: file holds %q, want a header and 2 predictions", i, got)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("test %d: got error %v want one naming %q", i, err, tc.want)
+		case tc.want != "" && string(got) != old:
+			t.Errorf("test %d: a failed predict changed the file to %q", i, got)
+		}
+		if entries, _ := os.ReadDir(outDir); len(entries) != 1 {
+			t.Errorf("test %d: directory holds %d entries, want only the predictions (no temp files)", i, len(entries))
 		}
 	}
 }

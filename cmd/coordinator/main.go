@@ -1,6 +1,3 @@
-// Command coordinator trains ringtrain jobs: locally with `run`, and (with
-// `serve`) as the service that shards a job across workers. It is also the
-// CLI that evaluates models and makes predictions.
 package main
 
 import (

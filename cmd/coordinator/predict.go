@@ -1,10 +1,9 @@
 package main
 
 import (
-	"bufio"
+	"bytes"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 
@@ -48,24 +47,20 @@ func newPredictCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			w := cmd.OutOrStdout()
-			if output != "" && output != "-" {
-				f, err := os.Create(output)
-				if err != nil {
-					return fmt.Errorf("create predictions file: %w", err)
-				}
-				defer f.Close()
-				w = f
-			}
-			bw := bufio.NewWriter(w)
 			predictFile := predictWith[float32]
 			if prec == "float64" {
 				predictFile = predictWith[float64]
 			}
-			if err := predictFile(bw, modelPath, input, ds); err != nil {
+			// Predict in memory first: a model that does not fit the
+			// inputs, or any other failure, leaves the output file as it was.
+			var buf bytes.Buffer
+			if err := predictFile(&buf, modelPath, input, ds); err != nil {
 				return err
 			}
-			if err := bw.Flush(); err != nil {
+			if output != "" && output != "-" {
+				return checkpoint.WriteFile(output, buf.Bytes())
+			}
+			if _, err := buf.WriteTo(cmd.OutOrStdout()); err != nil {
 				return fmt.Errorf("write predictions: %w", err)
 			}
 			return nil
