@@ -17,13 +17,14 @@ import (
 	"github.com/ringtrain/ringtrain/pkg/checkpoint"
 	"github.com/ringtrain/ringtrain/pkg/jobspec"
 	"github.com/ringtrain/ringtrain/pkg/localcluster"
+	"github.com/ringtrain/ringtrain/pkg/worker"
 	ringtrainv1 "github.com/ringtrain/ringtrain/proto/ringtrain/v1"
 )
 
 // runCluster trains the job on an in-process cluster of n workers: an
 // embedded etcd, the coordinator service and n workers, all talking real
-// gRPC over loopback.
-func runCluster(cmd *cobra.Command, file string, spec *jobspec.Spec, n int, dataDir string, p *progress.Printer) (err error) {
+// gRPC over loopback, and the ring's data over TCP (or gRPC) on loopback.
+func runCluster(cmd *cobra.Command, file string, spec *jobspec.Spec, n int, transport worker.RingTransport, dataDir string, p *progress.Printer) (err error) {
 	ctx := cmd.Context()
 	if dataDir == "" {
 		tmp, terr := os.MkdirTemp("", "ringtrain-run-")
@@ -41,7 +42,7 @@ func runCluster(cmd *cobra.Command, file string, spec *jobspec.Spec, n int, data
 	if !log.Enabled(ctx, slog.LevelDebug) {
 		log = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	c, err := localcluster.Start(ctx, localcluster.Config{Dir: dataDir, Workers: n, Logger: log})
+	c, err := localcluster.Start(ctx, localcluster.Config{Dir: dataDir, Workers: n, Logger: log, RingTransport: transport})
 	if err != nil {
 		return err
 	}

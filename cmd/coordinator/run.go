@@ -12,12 +12,14 @@ import (
 	"github.com/ringtrain/ringtrain/pkg/jobspec"
 	"github.com/ringtrain/ringtrain/pkg/nn"
 	"github.com/ringtrain/ringtrain/pkg/train"
+	"github.com/ringtrain/ringtrain/pkg/worker"
 )
 
 func newRunCmd() *cobra.Command {
 	var (
 		file, dataDir string
 		workers       int
+		transport     worker.RingTransport
 	)
 	cmd := &cobra.Command{
 		Use:   "run -f JOB.yaml [--workers N]",
@@ -25,8 +27,8 @@ func newRunCmd() *cobra.Command {
 		Long: "Train the job the spec describes on this machine and save the model (the best on validation,\n" +
 			"or the last without a validation split) under output.dir.\n\n" +
 			"With --workers N (default 2) this process runs a whole cluster: an embedded etcd, the\n" +
-			"coordinator service and N workers that average gradients by ring all-reduce over gRPC on\n" +
-			"loopback. With --workers 0 it runs the training engine directly, with no cluster.\n" +
+			"coordinator service and N workers that average gradients by ring all-reduce over TCP on\n" +
+			"loopback (over gRPC with --ring-transport grpc). With --workers 0 it runs the training engine directly, with no cluster.\n" +
 			"Ctrl-C stops the job and saves what was learned (with --workers N, in the epochs that\n" +
 			"completed). A job that fails saves no model.",
 		Args: cobra.NoArgs,
@@ -40,7 +42,7 @@ func newRunCmd() *cobra.Command {
 				return fmt.Errorf("--workers: %d, want >= 0", workers)
 			}
 			if workers > 0 {
-				return runCluster(cmd, file, spec, workers, dataDir, p)
+				return runCluster(cmd, file, spec, workers, transport, dataDir, p)
 			}
 			sets, err := train.LoadData(spec)
 			if err != nil {
@@ -61,6 +63,7 @@ func newRunCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "job spec (YAML)")
 	cmd.Flags().IntVar(&workers, "workers", 2, "workers in the in-process ring; 0 trains without a cluster")
+	cmd.Flags().Var(&transport, "ring-transport", "data plane of the workers' ring: tcp or grpc")
 	cmd.Flags().StringVar(&dataDir, "data-dir", "", "keep the cluster's etcd data, checkpoints and job files here (default: a temporary directory)")
 	cmd.MarkFlagRequired("file")
 	return cmd

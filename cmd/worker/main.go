@@ -46,6 +46,8 @@ func env(name, def string) string {
 func newRoot() *cobra.Command {
 	var (
 		coord, etcd, listen, advertise, id string
+		ringListen, ringAdvertise          string
+		ringTransport                      worker.RingTransport
 		ringTimeout, ttl                   time.Duration
 		threads                            int
 		verbose                            bool
@@ -77,6 +79,12 @@ func newRoot() *cobra.Command {
 					return err
 				}
 			}
+			if ringListen == "" && ringTransport != worker.GRPC {
+				if ringListen, err = worker.NextPort(lis.Addr().String()); err != nil {
+					lis.Close()
+					return fmt.Errorf("--ring-listen: %w", err)
+				}
+			}
 			cli, err := clientv3.New(clientv3.Config{Endpoints: strings.Split(etcd, ","), DialTimeout: 5 * time.Second, Logger: embedetcd.ZapLogger(log)})
 			if err != nil {
 				lis.Close()
@@ -89,16 +97,21 @@ func newRoot() *cobra.Command {
 				return fmt.Errorf("coordinator client for %s: %w", coord, err)
 			}
 			defer conn.Close()
-			log.Info("worker starting", "id", id, "listen", lis.Addr().String(), "advertise", advertise, "coordinator", coord, "etcd", etcd, "blas", blas.Backend())
+			log.Info("worker starting", "id", id, "listen", lis.Addr().String(), "advertise", advertise,
+				"ring_transport", ringTransport, "ring_listen", ringListen, "coordinator", coord, "etcd", etcd, "blas", blas.Backend())
 			return worker.Serve(cmd.Context(), lis, worker.Config{ID: id, Advertise: advertise, Etcd: cli, Coordinator: conn,
+				RingTransport: ringTransport, RingListen: ringListen, RingAdvertise: ringAdvertise,
 				Logger: log, RingTimeout: ringTimeout, TTL: ttl})
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&coord, "coordinator", env("RINGTRAIN_COORDINATOR", "localhost:7070"), "coordinator gRPC address (env RINGTRAIN_COORDINATOR)")
 	f.StringVar(&etcd, "etcd", env("RINGTRAIN_ETCD", "localhost:2379"), "etcd endpoints, comma-separated (env RINGTRAIN_ETCD)")
-	f.StringVar(&listen, "listen", ":7071", "address of this worker's ring peer service")
+	f.StringVar(&listen, "listen", ":7071", "address of this worker's gRPC server: the ring's peer service")
 	f.StringVar(&advertise, "advertise", "", "address peers dial to reach this worker (default: this host's IP and the listen port)")
+	f.Var(&ringTransport, "ring-transport", "data plane of the all-reduce ring: tcp, or grpc where only the gRPC port is open (every worker must use the same)")
+	f.StringVar(&ringListen, "ring-listen", "", "address of the TCP data plane (default: the --listen port + 1)")
+	f.StringVar(&ringAdvertise, "ring-advertise", "", "address peers connect to for ring data (default: the --advertise host and the --ring-listen port)")
 	f.StringVar(&id, "id", "", "worker ID, unique in the cluster (default: hostname and a random suffix)")
 	f.DurationVar(&ringTimeout, "ring-timeout", 5*time.Second, "how long an all-reduce waits for a silent peer")
 	f.DurationVar(&ttl, "ttl", 5*time.Second, "lease of the worker's registration: a dead worker disappears after it")

@@ -332,14 +332,16 @@ func requestFrame(req *ringtrainv1.LinkRequest, f *Frame) error {
 	case *ringtrainv1.LinkRequest_Heartbeat:
 		*f = Frame{Kind: KindHeartbeat, Job: x.Heartbeat.Job, Generation: x.Heartbeat.Generation, Call: x.Heartbeat.Call}
 	case *ringtrainv1.LinkRequest_Abort:
-		abortFrame(x.Abort, f)
+		AbortFrame(x.Abort, f)
 	default:
 		return fmt.Errorf("%w: unexpected %T on an open link", ErrProtocol, req.Frame)
 	}
 	return nil
 }
 
-func abortFrame(a *ringtrainv1.Abort, f *Frame) {
+// AbortFrame sets f to the abort frame that a carries, for transports that
+// carry aborts as the protobuf message (AbortMessage makes it).
+func AbortFrame(a *ringtrainv1.Abort, f *Frame) {
 	*f = Frame{Kind: KindAbort, Job: a.Job, Generation: a.Generation, Call: a.CompletedCalls, Abort: &PeerError{
 		Rank:     int(a.CulpritRank),
 		Reporter: int(a.ReporterRank),
@@ -347,7 +349,10 @@ func abortFrame(a *ringtrainv1.Abort, f *Frame) {
 	}}
 }
 
-func abortProto(f *Frame) *ringtrainv1.Abort {
+// AbortMessage returns the abort frame f as its protobuf message: its
+// culprit, reporter, cause (one of the package's sentinel errors, and the
+// text) and completed calls.
+func AbortMessage(f *Frame) *ringtrainv1.Abort {
 	return &ringtrainv1.Abort{
 		Job:            f.Job,
 		Generation:     f.Generation,

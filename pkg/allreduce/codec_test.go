@@ -264,7 +264,7 @@ func TestDecodeRefused(t *testing.T) {
 func TestDecodeAbortAndHeartbeat(t *testing.T) {
 	abort := &Frame{Kind: KindAbort, Job: "j", Generation: 3, Abort: &PeerError{Rank: 2, Reporter: 1,
 		Err: &remoteError{sentinel: ErrTimeout, text: "allreduce: peer timed out: nothing received for 5s"}}}
-	wire, err := proto.Marshal(&ringtrainv1.LinkRequest{Frame: &ringtrainv1.LinkRequest_Abort{Abort: abortProto(abort)}})
+	wire, err := proto.Marshal(&ringtrainv1.LinkRequest{Frame: &ringtrainv1.LinkRequest_Abort{Abort: AbortMessage(abort)}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -208,17 +208,19 @@ func TestCloseAfterLastCall(t *testing.T) {
 			}
 		}
 	})
-	t.Run("grpc", func(t *testing.T) {
-		nodes, addrs := StartNodes(t, 3, WithNodeLogger(quiet))
-		for gen := range uint64(20) {
-			rings := grpcRings(t, nodes, addrs, "leave", gen+1, WithChunkBytes(4<<10))
-			for k, err := range leaveAfterCall(rings, 100_000) {
-				if err != nil {
-					t.Fatalf("generation %d: member %d: %v", gen+1, k, err)
+	for _, kind := range kinds {
+		t.Run(kind, func(t *testing.T) {
+			nodes, addrs := startTransports(t, kind, 3)
+			for gen := range uint64(20) {
+				rings := linkRings(t, nodes, addrs, "leave", gen+1, WithChunkBytes(4<<10))
+				for k, err := range leaveAfterCall(rings, 100_000) {
+					if err != nil {
+						t.Fatalf("generation %d: member %d: %v", gen+1, k, err)
+					}
 				}
 			}
-		}
-	})
+		})
+	}
 	t.Run("next call", func(t *testing.T) {
 		rings := memRings(t, NewNetwork(14), "leave-next", 1, 3)
 		for k, err := range AllReduceAll(context.Background(), rings, make([][]float32, 3), nil) {

@@ -41,6 +41,24 @@ type Values struct {
 // Len returns the number of values.
 func (v Values) Len() int { return len(v.F32) + len(v.F64) }
 
+// WireBytes returns the memory of v when it is already the wire's bytes
+// (little-endian IEEE 754, as on every host ringtrain is built for), so
+// that a transport can write or read it without a copy; false otherwise.
+func (v Values) WireBytes() ([]byte, bool) { return wireBytes(v) }
+
+// AppendWire appends v to b in wire order.
+func (v Values) AppendWire(b []byte) []byte { return appendValues(b, v) }
+
+// ApplyWire applies op to v with the wire values in b, which holds v.Len()
+// values of v's precision: what a transport does with a received payload.
+func (v Values) ApplyWire(b []byte, op Op) {
+	if v.F64 != nil {
+		placeBytes(v.F64, b, op)
+		return
+	}
+	placeBytes(v.F32, b, op)
+}
+
 func (v Values) slice(lo, hi int) Values {
 	if v.F64 != nil {
 		return Values{F64: v.F64[lo:hi]}

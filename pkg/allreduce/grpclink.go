@@ -52,7 +52,7 @@ func (l *clientLink) Send(f *Frame) error {
 		err = l.stream.SendMsg(&ringtrainv1.LinkRequest{Frame: &ringtrainv1.LinkRequest_Heartbeat{
 			Heartbeat: &ringtrainv1.Heartbeat{Job: f.Job, Generation: f.Generation, Call: f.Call}}})
 	case KindAbort:
-		err = l.stream.SendMsg(&ringtrainv1.LinkRequest{Frame: &ringtrainv1.LinkRequest_Abort{Abort: abortProto(f)}})
+		err = l.stream.SendMsg(&ringtrainv1.LinkRequest{Frame: &ringtrainv1.LinkRequest_Abort{Abort: AbortMessage(f)}})
 	default:
 		return fmt.Errorf("%w: frame kind %d", ErrProtocol, f.Kind)
 	}
@@ -94,7 +94,7 @@ func (l *clientLink) Recv(f *Frame, _ Sink) error {
 	if a == nil {
 		return fmt.Errorf("%w: unexpected %T from successor", ErrProtocol, l.resp.Frame)
 	}
-	abortFrame(a, f)
+	AbortFrame(a, f)
 	return nil
 }
 
@@ -152,7 +152,7 @@ func (l *serverLink) Send(f *Frame) error {
 		return errLinkClosed
 	default:
 	}
-	return l.stream.SendMsg(&ringtrainv1.LinkResponse{Frame: &ringtrainv1.LinkResponse_Abort{Abort: abortProto(f)}})
+	return l.stream.SendMsg(&ringtrainv1.LinkResponse{Frame: &ringtrainv1.LinkResponse_Abort{Abort: AbortMessage(f)}})
 }
 
 // Recv implements Link.

@@ -32,8 +32,8 @@ func TestHelperProcess(t *testing.T) {
 	switch os.Getenv(helperEnv) {
 	case "":
 		t.Skip("only runs as a member process of other tests")
-	case "member":
-		os.Exit(runMember(os.Stdin, os.Stdout))
+	case "member-tcp", "member-tcp-tls", "member-grpc":
+		os.Exit(runMember(strings.TrimPrefix(os.Getenv(helperEnv), "member-"), os.Stdin, os.Stdout))
 	case "sink":
 		os.Exit(runSink(os.Stdout))
 	case "tcpring":
@@ -49,15 +49,15 @@ func reply(w io.Writer, format string, args ...any) {
 	fmt.Fprintf(w, replyPrefix+format+"\n", args...)
 }
 
-// runMember serves a ring node and obeys:
+// runMember serves a ring member over the transport kind and obeys:
 //
 //	ring JOB GEN RANK TIMEOUT CHUNKBYTES ADDR,ADDR,...   form a ring      → ok
 //	run ELEMS WARMUP RUNS WEIGHT  time RUNS weighted calls after WARMUP
 //	                              → result CPUNS NS,NS,...
 //	loop ELEMS               call until the ring fails    → done I ... err MSG
 //	exit
-func runMember(in io.Reader, out io.Writer) int {
-	node, addr, stop, err := ServeNode("127.0.0.1:0", WithNodeLogger(quiet))
+func runMember(kind string, in io.Reader, out io.Writer) int {
+	node, addr, stop, err := Servers[kind]("127.0.0.1:0")
 	if err != nil {
 		reply(out, "err %v", err)
 		return 1

@@ -244,21 +244,28 @@ func (r *Ring) supervise() {
 	expired := make(chan struct{})
 	t := time.AfterFunc(r.opts.linger(), func() { close(expired) })
 	defer t.Stop()
-	// prev first: closing it unblocks a receiving call, and an abort going
-	// back never waits for flow control, since nothing else goes back.
+	// Both links at once: a link's Close may wait for the other end to end
+	// it too, which a neighbour does only once it has closed the link on
+	// its other side, so links closed one after the other would wait on
+	// each other round the ring. An abort going back never waits for flow
+	// control, since nothing else goes back.
+	var wg sync.WaitGroup
 	for _, l := range []Link{r.prev, r.next} {
-		sent := make(chan struct{})
-		go func() {
-			defer close(sent)
-			_ = l.Send(&abort) // best effort: the neighbour may be the one that failed
-		}()
-		select {
-		case <-sent:
-		case <-expired:
-		}
-		l.Close()
-		<-sent
+		wg.Go(func() {
+			sent := make(chan struct{})
+			go func() {
+				defer close(sent)
+				_ = l.Send(&abort) // best effort: the neighbour may be the one that failed
+			}()
+			select {
+			case <-sent:
+			case <-expired:
+			}
+			l.Close()
+			<-sent
+		})
 	}
+	wg.Wait()
 }
 
 // watchNext reads what the successor sends back, which is at most an abort,

@@ -21,6 +21,7 @@ import (
 	"github.com/ringtrain/ringtrain/pkg/jobspec"
 	"github.com/ringtrain/ringtrain/pkg/nn"
 	"github.com/ringtrain/ringtrain/pkg/train"
+	"github.com/ringtrain/ringtrain/pkg/worker"
 	ringtrainv1 "github.com/ringtrain/ringtrain/proto/ringtrain/v1"
 )
 
@@ -40,8 +41,14 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 
 func start(t *testing.T, workers int) *Cluster {
 	t.Helper()
+	return startOver(t, workers, worker.TCP)
+}
+
+// startOver starts a cluster whose workers' rings use transport.
+func startOver(t *testing.T, workers int, transport worker.RingTransport) *Cluster {
+	t.Helper()
 	c, err := Start(context.Background(), Config{Dir: t.TempDir(), Workers: workers, Fast: true, Logger: quiet(),
-		RingTimeout: 3 * time.Second, StallTimeout: 30 * time.Second, WorkerTTL: 2 * time.Second})
+		RingTimeout: 3 * time.Second, StallTimeout: 30 * time.Second, WorkerTTL: 2 * time.Second, RingTransport: transport})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,20 +214,27 @@ func sameModel[T nn.Float](t *testing.T, tolerance float64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range []int{1, 2, 3} {
-		c := start(t, n)
-		last, _ := run(t, c, spec, int32(n), nil)
-		if last.GetState() != ringtrainv1.JobState_JOB_STATE_SUCCEEDED {
-			t.Fatalf("%d workers: job ended %s: %s", n, last.GetState(), last.GetError())
-		}
-		m := modelIn[T](t, c, last.GetId())
-		d := maxRelDiff(m.Params, local.Params)
-		t.Logf("%d workers: max relative difference from the single-process run %.3g", n, d)
-		if d > tolerance {
-			t.Errorf("%d workers: parameters differ from the single-process run by %.2g (relative), want <= %g", n, d, tolerance)
-		}
-		if last.GetSavedTestAccuracy() != res.SavedTest.Accuracy {
-			t.Errorf("%d workers: test accuracy %.4f, single process %.4f", n, last.GetSavedTestAccuracy(), res.SavedTest.Accuracy)
+	// The gRPC data plane must give the same bits as TCP: only the wires
+	// differ.
+	for _, tr := range []worker.RingTransport{worker.TCP, worker.GRPC} {
+		for _, n := range []int{1, 2, 3} {
+			if tr == worker.GRPC && n == 1 {
+				continue // a ring of one sends nothing
+			}
+			c := startOver(t, n, tr)
+			last, _ := run(t, c, spec, int32(n), nil)
+			if last.GetState() != ringtrainv1.JobState_JOB_STATE_SUCCEEDED {
+				t.Fatalf("%d workers over %s: job ended %s: %s", n, tr, last.GetState(), last.GetError())
+			}
+			m := modelIn[T](t, c, last.GetId())
+			d := maxRelDiff(m.Params, local.Params)
+			t.Logf("%d workers over %s: max relative difference from the single-process run %.3g", n, tr, d)
+			if d > tolerance {
+				t.Errorf("%d workers over %s: parameters differ from the single-process run by %.2g (relative), want <= %g", n, tr, d, tolerance)
+			}
+			if last.GetSavedTestAccuracy() != res.SavedTest.Accuracy {
+				t.Errorf("%d workers over %s: test accuracy %.4f, single process %.4f", n, tr, last.GetSavedTestAccuracy(), res.SavedTest.Accuracy)
+			}
 		}
 	}
 }

@@ -32,6 +32,8 @@ type Config struct {
 	StallTimeout time.Duration
 	// WorkerTTL is the workers' lease (default the membership package's).
 	WorkerTTL time.Duration
+	// RingTransport is the workers' data plane (default TCP).
+	RingTransport worker.RingTransport
 }
 
 // Cluster is a running local cluster.
@@ -134,7 +136,7 @@ func (c *Cluster) AddWorker() (string, error) {
 	wctx, cancel := context.WithCancel(c.ctx)
 	m := &member{cancel: cancel, done: make(chan struct{})}
 	cfg := worker.Config{ID: id, Advertise: ln.Addr().String(), Etcd: cli, Coordinator: c.conn,
-		Logger: c.log, RingTimeout: c.cfg.RingTimeout, TTL: c.cfg.WorkerTTL}
+		Logger: c.log, RingTimeout: c.cfg.RingTimeout, TTL: c.cfg.WorkerTTL, RingTransport: c.cfg.RingTransport}
 	c.mu.Lock()
 	c.workers[id] = m
 	c.mu.Unlock()

@@ -29,10 +29,18 @@ type Config struct {
 	Advertise   string
 	Etcd        *clientv3.Client
 	Coordinator grpc.ClientConnInterface
-	// Node carries this worker's rings; it must be registered on the gRPC
-	// server listening at Advertise.
-	Node   *allreduce.Node
-	Logger *slog.Logger
+	// Transport carries this worker's rings; its PeerService must be
+	// registered on the gRPC server listening at Advertise. Serve makes it
+	// from RingTransport, RingListen and RingAdvertise.
+	Transport allreduce.Transport
+	// RingTransport is the data plane Serve makes (default TCP).
+	RingTransport RingTransport
+	// RingListen is where the TCP data plane listens (default: an
+	// ephemeral port on the host the gRPC server listens on), and
+	// RingAdvertise the address predecessors are told to connect to
+	// (default: Advertise's host with RingListen's port).
+	RingListen, RingAdvertise string
+	Logger                    *slog.Logger
 	// RingTimeout bounds how long an all-reduce waits for a silent peer
 	// (default: the allreduce package's).
 	RingTimeout time.Duration
@@ -54,8 +62,8 @@ func New(cfg Config) (*Worker, error) {
 	if err := etcdkeys.ValidID(cfg.ID); err != nil {
 		return nil, fmt.Errorf("worker id: %w", err)
 	}
-	if cfg.Advertise == "" || cfg.Etcd == nil || cfg.Coordinator == nil || cfg.Node == nil {
-		return nil, errors.New("worker: config needs Advertise, Etcd, Coordinator and Node")
+	if cfg.Advertise == "" || cfg.Etcd == nil || cfg.Coordinator == nil || cfg.Transport == nil {
+		return nil, errors.New("worker: config needs Advertise, Etcd, Coordinator and Transport")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

@@ -92,7 +92,7 @@ func TestWrongAddressesAreReportedAndRetried(t *testing.T) {
 			defer conn.Close()
 			node := allreduce.NewNode()
 			defer node.Close()
-			w, err := New(Config{ID: "w1", Advertise: "127.0.0.1:1", Etcd: cli, Coordinator: conn, Node: node, Logger: log})
+			w, err := New(Config{ID: "w1", Advertise: "127.0.0.1:1", Etcd: cli, Coordinator: conn, Transport: node, Logger: log})
 			if err != nil {
 				t.Fatal(err)
 			}

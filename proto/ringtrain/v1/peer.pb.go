@@ -141,6 +141,62 @@ func (AbortReason) EnumDescriptor() ([]byte, []int) {
 	return file_ringtrain_v1_peer_proto_rawDescGZIP(), []int{1}
 }
 
+// TCPOffer tells a predecessor where and how to open its TCP data link.
+type TCPOffer struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// addr is the host:port of the callee's data listener.
+	Addr string `protobuf:"bytes,1,opt,name=addr,proto3" json:"addr,omitempty"`
+	// secret is 32 random bytes that the caller's hello must repeat: a
+	// connection that does not is closed before any payload is read.
+	Secret        []byte `protobuf:"bytes,2,opt,name=secret,proto3" json:"secret,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TCPOffer) Reset() {
+	*x = TCPOffer{}
+	mi := &file_ringtrain_v1_peer_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TCPOffer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TCPOffer) ProtoMessage() {}
+
+func (x *TCPOffer) ProtoReflect() protoreflect.Message {
+	mi := &file_ringtrain_v1_peer_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TCPOffer.ProtoReflect.Descriptor instead.
+func (*TCPOffer) Descriptor() ([]byte, []int) {
+	return file_ringtrain_v1_peer_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *TCPOffer) GetAddr() string {
+	if x != nil {
+		return x.Addr
+	}
+	return ""
+}
+
+func (x *TCPOffer) GetSecret() []byte {
+	if x != nil {
+		return x.Secret
+	}
+	return nil
+}
+
 // LinkRequest is a message from a member to its successor.
 type LinkRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -157,7 +213,7 @@ type LinkRequest struct {
 
 func (x *LinkRequest) Reset() {
 	*x = LinkRequest{}
-	mi := &file_ringtrain_v1_peer_proto_msgTypes[0]
+	mi := &file_ringtrain_v1_peer_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -169,7 +225,7 @@ func (x *LinkRequest) String() string {
 func (*LinkRequest) ProtoMessage() {}
 
 func (x *LinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_v1_peer_proto_msgTypes[0]
+	mi := &file_ringtrain_v1_peer_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -182,7 +238,7 @@ func (x *LinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkRequest.ProtoReflect.Descriptor instead.
 func (*LinkRequest) Descriptor() ([]byte, []int) {
-	return file_ringtrain_v1_peer_proto_rawDescGZIP(), []int{0}
+	return file_ringtrain_v1_peer_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *LinkRequest) GetFrame() isLinkRequest_Frame {
@@ -270,7 +326,7 @@ type LinkResponse struct {
 
 func (x *LinkResponse) Reset() {
 	*x = LinkResponse{}
-	mi := &file_ringtrain_v1_peer_proto_msgTypes[1]
+	mi := &file_ringtrain_v1_peer_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -282,7 +338,7 @@ func (x *LinkResponse) String() string {
 func (*LinkResponse) ProtoMessage() {}
 
 func (x *LinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_v1_peer_proto_msgTypes[1]
+	mi := &file_ringtrain_v1_peer_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -295,7 +351,7 @@ func (x *LinkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkResponse.ProtoReflect.Descriptor instead.
 func (*LinkResponse) Descriptor() ([]byte, []int) {
-	return file_ringtrain_v1_peer_proto_rawDescGZIP(), []int{1}
+	return file_ringtrain_v1_peer_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *LinkResponse) GetFrame() isLinkResponse_Frame {
@@ -355,7 +411,7 @@ type LinkHello struct {
 
 func (x *LinkHello) Reset() {
 	*x = LinkHello{}
-	mi := &file_ringtrain_v1_peer_proto_msgTypes[2]
+	mi := &file_ringtrain_v1_peer_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -367,7 +423,7 @@ func (x *LinkHello) String() string {
 func (*LinkHello) ProtoMessage() {}
 
 func (x *LinkHello) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_v1_peer_proto_msgTypes[2]
+	mi := &file_ringtrain_v1_peer_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -380,7 +436,7 @@ func (x *LinkHello) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkHello.ProtoReflect.Descriptor instead.
 func (*LinkHello) Descriptor() ([]byte, []int) {
-	return file_ringtrain_v1_peer_proto_rawDescGZIP(), []int{2}
+	return file_ringtrain_v1_peer_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *LinkHello) GetJob() string {
@@ -427,7 +483,7 @@ type LinkAccepted struct {
 
 func (x *LinkAccepted) Reset() {
 	*x = LinkAccepted{}
-	mi := &file_ringtrain_v1_peer_proto_msgTypes[3]
+	mi := &file_ringtrain_v1_peer_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -439,7 +495,7 @@ func (x *LinkAccepted) String() string {
 func (*LinkAccepted) ProtoMessage() {}
 
 func (x *LinkAccepted) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_v1_peer_proto_msgTypes[3]
+	mi := &file_ringtrain_v1_peer_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -452,7 +508,7 @@ func (x *LinkAccepted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkAccepted.ProtoReflect.Descriptor instead.
 func (*LinkAccepted) Descriptor() ([]byte, []int) {
-	return file_ringtrain_v1_peer_proto_rawDescGZIP(), []int{3}
+	return file_ringtrain_v1_peer_proto_rawDescGZIP(), []int{4}
 }
 
 // Chunk is one piece of one segment at one step of one all-reduce call.
@@ -492,7 +548,7 @@ type Chunk struct {
 
 func (x *Chunk) Reset() {
 	*x = Chunk{}
-	mi := &file_ringtrain_v1_peer_proto_msgTypes[4]
+	mi := &file_ringtrain_v1_peer_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -504,7 +560,7 @@ func (x *Chunk) String() string {
 func (*Chunk) ProtoMessage() {}
 
 func (x *Chunk) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_v1_peer_proto_msgTypes[4]
+	mi := &file_ringtrain_v1_peer_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -517,7 +573,7 @@ func (x *Chunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chunk.ProtoReflect.Descriptor instead.
 func (*Chunk) Descriptor() ([]byte, []int) {
-	return file_ringtrain_v1_peer_proto_rawDescGZIP(), []int{4}
+	return file_ringtrain_v1_peer_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Chunk) GetJob() string {
@@ -604,7 +660,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_ringtrain_v1_peer_proto_msgTypes[5]
+	mi := &file_ringtrain_v1_peer_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -616,7 +672,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_v1_peer_proto_msgTypes[5]
+	mi := &file_ringtrain_v1_peer_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -629,7 +685,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_ringtrain_v1_peer_proto_rawDescGZIP(), []int{5}
+	return file_ringtrain_v1_peer_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Heartbeat) GetJob() string {
@@ -676,7 +732,7 @@ type Abort struct {
 
 func (x *Abort) Reset() {
 	*x = Abort{}
-	mi := &file_ringtrain_v1_peer_proto_msgTypes[6]
+	mi := &file_ringtrain_v1_peer_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -688,7 +744,7 @@ func (x *Abort) String() string {
 func (*Abort) ProtoMessage() {}
 
 func (x *Abort) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_v1_peer_proto_msgTypes[6]
+	mi := &file_ringtrain_v1_peer_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -701,7 +757,7 @@ func (x *Abort) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Abort.ProtoReflect.Descriptor instead.
 func (*Abort) Descriptor() ([]byte, []int) {
-	return file_ringtrain_v1_peer_proto_rawDescGZIP(), []int{6}
+	return file_ringtrain_v1_peer_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Abort) GetJob() string {
@@ -757,7 +813,10 @@ var File_ringtrain_v1_peer_proto protoreflect.FileDescriptor
 
 const file_ringtrain_v1_peer_proto_rawDesc = "" +
 	"\n" +
-	"\x17ringtrain/v1/peer.proto\x12\fringtrain.v1\"\xda\x01\n" +
+	"\x17ringtrain/v1/peer.proto\x12\fringtrain.v1\"6\n" +
+	"\bTCPOffer\x12\x12\n" +
+	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x16\n" +
+	"\x06secret\x18\x02 \x01(\fR\x06secret\"\xda\x01\n" +
 	"\vLinkRequest\x12/\n" +
 	"\x05hello\x18\x01 \x01(\v2\x17.ringtrain.v1.LinkHelloH\x00R\x05hello\x12+\n" +
 	"\x05chunk\x18\x02 \x01(\v2\x13.ringtrain.v1.ChunkH\x00R\x05chunk\x127\n" +
@@ -816,9 +875,10 @@ const file_ringtrain_v1_peer_proto_rawDesc = "" +
 	"\x11ABORT_REASON_LEFT\x10\x03\x12\x1b\n" +
 	"\x17ABORT_REASON_GENERATION\x10\x04\x12\x19\n" +
 	"\x15ABORT_REASON_MISMATCH\x10\x05\x12\x19\n" +
-	"\x15ABORT_REASON_PROTOCOL\x10\x062P\n" +
+	"\x15ABORT_REASON_PROTOCOL\x10\x062\x8c\x01\n" +
 	"\vPeerService\x12A\n" +
-	"\x04Link\x12\x19.ringtrain.v1.LinkRequest\x1a\x1a.ringtrain.v1.LinkResponse(\x010\x01B?Z=github.com/ringtrain/ringtrain/proto/ringtrain/v1;ringtrainv1b\x06proto3"
+	"\x04Link\x12\x19.ringtrain.v1.LinkRequest\x1a\x1a.ringtrain.v1.LinkResponse(\x010\x01\x12:\n" +
+	"\aOpenTCP\x12\x17.ringtrain.v1.LinkHello\x1a\x16.ringtrain.v1.TCPOfferB?Z=github.com/ringtrain/ringtrain/proto/ringtrain/v1;ringtrainv1b\x06proto3"
 
 var (
 	file_ringtrain_v1_peer_proto_rawDescOnce sync.Once
@@ -833,34 +893,37 @@ func file_ringtrain_v1_peer_proto_rawDescGZIP() []byte {
 }
 
 var file_ringtrain_v1_peer_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_ringtrain_v1_peer_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_ringtrain_v1_peer_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_ringtrain_v1_peer_proto_goTypes = []any{
 	(Precision)(0),       // 0: ringtrain.v1.Precision
 	(AbortReason)(0),     // 1: ringtrain.v1.AbortReason
-	(*LinkRequest)(nil),  // 2: ringtrain.v1.LinkRequest
-	(*LinkResponse)(nil), // 3: ringtrain.v1.LinkResponse
-	(*LinkHello)(nil),    // 4: ringtrain.v1.LinkHello
-	(*LinkAccepted)(nil), // 5: ringtrain.v1.LinkAccepted
-	(*Chunk)(nil),        // 6: ringtrain.v1.Chunk
-	(*Heartbeat)(nil),    // 7: ringtrain.v1.Heartbeat
-	(*Abort)(nil),        // 8: ringtrain.v1.Abort
+	(*TCPOffer)(nil),     // 2: ringtrain.v1.TCPOffer
+	(*LinkRequest)(nil),  // 3: ringtrain.v1.LinkRequest
+	(*LinkResponse)(nil), // 4: ringtrain.v1.LinkResponse
+	(*LinkHello)(nil),    // 5: ringtrain.v1.LinkHello
+	(*LinkAccepted)(nil), // 6: ringtrain.v1.LinkAccepted
+	(*Chunk)(nil),        // 7: ringtrain.v1.Chunk
+	(*Heartbeat)(nil),    // 8: ringtrain.v1.Heartbeat
+	(*Abort)(nil),        // 9: ringtrain.v1.Abort
 }
 var file_ringtrain_v1_peer_proto_depIdxs = []int32{
-	4, // 0: ringtrain.v1.LinkRequest.hello:type_name -> ringtrain.v1.LinkHello
-	6, // 1: ringtrain.v1.LinkRequest.chunk:type_name -> ringtrain.v1.Chunk
-	7, // 2: ringtrain.v1.LinkRequest.heartbeat:type_name -> ringtrain.v1.Heartbeat
-	8, // 3: ringtrain.v1.LinkRequest.abort:type_name -> ringtrain.v1.Abort
-	5, // 4: ringtrain.v1.LinkResponse.accepted:type_name -> ringtrain.v1.LinkAccepted
-	8, // 5: ringtrain.v1.LinkResponse.abort:type_name -> ringtrain.v1.Abort
-	0, // 6: ringtrain.v1.Chunk.precision:type_name -> ringtrain.v1.Precision
-	1, // 7: ringtrain.v1.Abort.reason:type_name -> ringtrain.v1.AbortReason
-	2, // 8: ringtrain.v1.PeerService.Link:input_type -> ringtrain.v1.LinkRequest
-	3, // 9: ringtrain.v1.PeerService.Link:output_type -> ringtrain.v1.LinkResponse
-	9, // [9:10] is the sub-list for method output_type
-	8, // [8:9] is the sub-list for method input_type
-	8, // [8:8] is the sub-list for extension type_name
-	8, // [8:8] is the sub-list for extension extendee
-	0, // [0:8] is the sub-list for field type_name
+	5,  // 0: ringtrain.v1.LinkRequest.hello:type_name -> ringtrain.v1.LinkHello
+	7,  // 1: ringtrain.v1.LinkRequest.chunk:type_name -> ringtrain.v1.Chunk
+	8,  // 2: ringtrain.v1.LinkRequest.heartbeat:type_name -> ringtrain.v1.Heartbeat
+	9,  // 3: ringtrain.v1.LinkRequest.abort:type_name -> ringtrain.v1.Abort
+	6,  // 4: ringtrain.v1.LinkResponse.accepted:type_name -> ringtrain.v1.LinkAccepted
+	9,  // 5: ringtrain.v1.LinkResponse.abort:type_name -> ringtrain.v1.Abort
+	0,  // 6: ringtrain.v1.Chunk.precision:type_name -> ringtrain.v1.Precision
+	1,  // 7: ringtrain.v1.Abort.reason:type_name -> ringtrain.v1.AbortReason
+	3,  // 8: ringtrain.v1.PeerService.Link:input_type -> ringtrain.v1.LinkRequest
+	5,  // 9: ringtrain.v1.PeerService.OpenTCP:input_type -> ringtrain.v1.LinkHello
+	4,  // 10: ringtrain.v1.PeerService.Link:output_type -> ringtrain.v1.LinkResponse
+	2,  // 11: ringtrain.v1.PeerService.OpenTCP:output_type -> ringtrain.v1.TCPOffer
+	10, // [10:12] is the sub-list for method output_type
+	8,  // [8:10] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_ringtrain_v1_peer_proto_init() }
@@ -868,13 +931,13 @@ func file_ringtrain_v1_peer_proto_init() {
 	if File_ringtrain_v1_peer_proto != nil {
 		return
 	}
-	file_ringtrain_v1_peer_proto_msgTypes[0].OneofWrappers = []any{
+	file_ringtrain_v1_peer_proto_msgTypes[1].OneofWrappers = []any{
 		(*LinkRequest_Hello)(nil),
 		(*LinkRequest_Chunk)(nil),
 		(*LinkRequest_Heartbeat)(nil),
 		(*LinkRequest_Abort)(nil),
 	}
-	file_ringtrain_v1_peer_proto_msgTypes[1].OneofWrappers = []any{
+	file_ringtrain_v1_peer_proto_msgTypes[2].OneofWrappers = []any{
 		(*LinkResponse_Accepted)(nil),
 		(*LinkResponse_Abort)(nil),
 	}
@@ -884,7 +947,7 @@ func file_ringtrain_v1_peer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ringtrain_v1_peer_proto_rawDesc), len(file_ringtrain_v1_peer_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   7,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

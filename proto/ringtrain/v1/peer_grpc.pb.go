@@ -23,7 +23,8 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	PeerService_Link_FullMethodName = "/ringtrain.v1.PeerService/Link"
+	PeerService_Link_FullMethodName    = "/ringtrain.v1.PeerService/Link"
+	PeerService_OpenTCP_FullMethodName = "/ringtrain.v1.PeerService/OpenTCP"
 )
 
 // PeerServiceClient is the client API for PeerService service.
@@ -44,6 +45,15 @@ type PeerServiceClient interface {
 	// bytes on the wire are ordinary protobuf, but ringtrain reads and writes
 	// the chunk payload without going through generated message types.
 	Link(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[LinkRequest, LinkResponse], error)
+	// OpenTCP introduces one edge of a ring whose data travels over a plain
+	// TCP connection instead of a Link stream (ringtrain's default data
+	// plane). The caller, member from_rank, asks its successor; the callee
+	// answers once it has formed the same ring (job and generation), with the
+	// address of its data listener and a random secret for this edge alone,
+	// or fails with FAILED_PRECONDITION if it has moved on to a newer
+	// generation. The caller then connects to that address and opens with a
+	// hello carrying the secret; see pkg/allreduce/tcpnet for the framing.
+	OpenTCP(ctx context.Context, in *LinkHello, opts ...grpc.CallOption) (*TCPOffer, error)
 }
 
 type peerServiceClient struct {
@@ -67,6 +77,16 @@ func (c *peerServiceClient) Link(ctx context.Context, opts ...grpc.CallOption) (
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type PeerService_LinkClient = grpc.BidiStreamingClient[LinkRequest, LinkResponse]
 
+func (c *peerServiceClient) OpenTCP(ctx context.Context, in *LinkHello, opts ...grpc.CallOption) (*TCPOffer, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TCPOffer)
+	err := c.cc.Invoke(ctx, PeerService_OpenTCP_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PeerServiceServer is the server API for PeerService service.
 // All implementations must embed UnimplementedPeerServiceServer
 // for forward compatibility.
@@ -85,6 +105,15 @@ type PeerServiceServer interface {
 	// bytes on the wire are ordinary protobuf, but ringtrain reads and writes
 	// the chunk payload without going through generated message types.
 	Link(grpc.BidiStreamingServer[LinkRequest, LinkResponse]) error
+	// OpenTCP introduces one edge of a ring whose data travels over a plain
+	// TCP connection instead of a Link stream (ringtrain's default data
+	// plane). The caller, member from_rank, asks its successor; the callee
+	// answers once it has formed the same ring (job and generation), with the
+	// address of its data listener and a random secret for this edge alone,
+	// or fails with FAILED_PRECONDITION if it has moved on to a newer
+	// generation. The caller then connects to that address and opens with a
+	// hello carrying the secret; see pkg/allreduce/tcpnet for the framing.
+	OpenTCP(context.Context, *LinkHello) (*TCPOffer, error)
 	mustEmbedUnimplementedPeerServiceServer()
 }
 
@@ -97,6 +126,9 @@ type UnimplementedPeerServiceServer struct{}
 
 func (UnimplementedPeerServiceServer) Link(grpc.BidiStreamingServer[LinkRequest, LinkResponse]) error {
 	return status.Error(codes.Unimplemented, "method Link not implemented")
+}
+func (UnimplementedPeerServiceServer) OpenTCP(context.Context, *LinkHello) (*TCPOffer, error) {
+	return nil, status.Error(codes.Unimplemented, "method OpenTCP not implemented")
 }
 func (UnimplementedPeerServiceServer) mustEmbedUnimplementedPeerServiceServer() {}
 func (UnimplementedPeerServiceServer) testEmbeddedByValue()                     {}
@@ -126,13 +158,36 @@ func _PeerService_Link_Handler(srv interface{}, stream grpc.ServerStream) error 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type PeerService_LinkServer = grpc.BidiStreamingServer[LinkRequest, LinkResponse]
 
+func _PeerService_OpenTCP_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LinkHello)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PeerServiceServer).OpenTCP(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PeerService_OpenTCP_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PeerServiceServer).OpenTCP(ctx, req.(*LinkHello))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // PeerService_ServiceDesc is the grpc.ServiceDesc for PeerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
 var PeerService_ServiceDesc = grpc.ServiceDesc{
 	ServiceName: "ringtrain.v1.PeerService",
 	HandlerType: (*PeerServiceServer)(nil),
-	Methods:     []grpc.MethodDesc{},
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "OpenTCP",
+			Handler:    _PeerService_OpenTCP_Handler,
+		},
+	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "Link",

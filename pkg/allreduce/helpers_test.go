@@ -13,8 +13,8 @@ import (
 	"google.golang.org/grpc/reflection"
 )
 
-// This file holds helpers for tests, here and in packages that run rings
-// in one process, such as the worker's.
+// This file holds helpers for the tests of this package and its external
+// test package; being a test file, it is linked into no binary.
 
 // FormRings forms ring (job, generation) over addrs in this process, member
 // i connecting through transports[i] (the same Network for all, or one Node
@@ -75,33 +75,47 @@ func Transports(t Transport, n int) []Transport {
 	return ts
 }
 
-// StartNodes starts n nodes, each on its own gRPC server on 127.0.0.1 with
-// ServerOptions, health and reflection, as a worker's server has them. It
-// stops them when tb's test ends.
-func StartNodes(tb testing.TB, n int, opts ...NodeOption) (nodes []*Node, addrs []string) {
-	tb.Helper()
-	for range n {
-		node, addr, stop, err := ServeNode("127.0.0.1:0", opts...)
-		if err != nil {
-			tb.Fatalf("start node: %v", err)
-		}
-		tb.Cleanup(stop)
-		nodes = append(nodes, node)
-		addrs = append(addrs, addr)
-	}
-	return nodes, addrs
+// Servers start a member's transport, by the name of its data plane, on
+// a new gRPC server listening on addr, with health and reflection
+// registered as on a worker's server, and return the address the server
+// listens on and a function that closes the transport and stops the
+// server. transports_test.go adds "tcp": tcpnet imports this package, so
+// only the external test package can start it.
+var Servers = map[string]func(addr string) (t Transport, listening string, stop func(), err error){
+	"grpc": func(addr string) (Transport, string, func(), error) { return serveNode(addr) },
 }
 
-// ServeNode starts a node on a new gRPC server listening on addr, with
-// health and reflection registered, and returns the address it listens on
-// and a function that closes the node and stops the server.
-func ServeNode(addr string, opts ...NodeOption) (node *Node, listening string, stop func(), err error) {
+// kinds are the transports that every test of real links runs over.
+var kinds = []string{"tcp", "grpc"}
+
+// startTransports starts n transports of kind, each on its own gRPC
+// server on 127.0.0.1, stopped when tb's test ends.
+func startTransports(tb testing.TB, kind string, n int) (ts []Transport, addrs []string) {
+	tb.Helper()
+	serve := Servers[kind]
+	if serve == nil {
+		tb.Fatalf("no transport %q", kind)
+	}
+	for range n {
+		t, addr, stop, err := serve("127.0.0.1:0")
+		if err != nil {
+			tb.Fatalf("start %s transport: %v", kind, err)
+		}
+		tb.Cleanup(stop)
+		ts = append(ts, t)
+		addrs = append(addrs, addr)
+	}
+	return ts, addrs
+}
+
+// serveNode starts a gRPC node on a new server listening on addr.
+func serveNode(addr string) (node *Node, listening string, stop func(), err error) {
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, "", nil, err
 	}
 	s := grpc.NewServer(ServerOptions()...)
-	node = NewNode(opts...)
+	node = NewNode(WithNodeLogger(quiet))
 	node.Register(s)
 	healthpb.RegisterHealthServer(s, health.NewServer())
 	reflection.Register(s)

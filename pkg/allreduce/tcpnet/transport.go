@@ -1,0 +1,474 @@
+package tcpnet
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"github.com/ringtrain/ringtrain/pkg/allreduce"
+	ringtrainv1 "github.com/ringtrain/ringtrain/proto/ringtrain/v1"
+)
+
+// ErrClosed is returned by Connect once the transport is closed.
+var ErrClosed = errors.New("tcpnet: transport closed")
+
+// Transport is a process's presence in rings whose data travels over TCP:
+// the allreduce.Transport through which it forms them, the data listener
+// its predecessors connect to, and the PeerService.OpenTCP handler through
+// which they ask where to connect. A worker creates one, registers it on
+// its gRPC server, and forms one Ring per membership generation through it.
+type Transport struct {
+	lis         net.Listener
+	advertise   string
+	tls         *tls.Config
+	log         *slog.Logger
+	formTimeout time.Duration
+	linger      time.Duration
+
+	done chan struct{} // closed by Close
+	wg   sync.WaitGroup
+
+	mu      sync.Mutex
+	closed  bool
+	changed chan struct{} // closed and replaced when an inbox opens
+	inboxes map[inboxKey]*inbox
+	latest  map[string]uint64 // job → newest generation formed here
+	links   map[*link]struct{}
+	pending map[net.Conn]struct{} // connections still in their hello
+}
+
+// inbox is where a forming ring waits for the link from its predecessor.
+type inbox struct {
+	size      int
+	secret    [secretSize]byte
+	claimed   bool // a predecessor was told the secret
+	delivered bool // a connection presented it
+	dead      bool // the ring stopped waiting
+	link      chan *link
+}
+
+type inboxKey struct {
+	job  string
+	gen  uint64
+	rank int
+}
+
+// An Option configures a Transport.
+type Option func(*Transport)
+
+// WithTLS runs every data connection over TLS with cfg, as a server for the
+// connections the transport accepts and as a client for those it dials
+// (with the host of the address dialled as ServerName unless cfg sets one).
+// Every member of a ring must use TLS, or none.
+func WithTLS(cfg *tls.Config) Option { return func(t *Transport) { t.tls = cfg } }
+
+// WithLogger sets the transport's logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(t *Transport) { t.log = l } }
+
+// WithFormTimeout bounds how long a predecessor waits for this member to
+// form the same ring, and how long a new connection may take to say hello
+// (default 30s).
+func WithFormTimeout(d time.Duration) Option { return func(t *Transport) { t.formTimeout = d } }
+
+// New returns a transport whose predecessors connect to lis, which it
+// owns from now on, at advertise (lis's address when empty): the address
+// that OpenTCP gives them. It accepts connections until Close.
+func New(lis net.Listener, advertise string, opts ...Option) *Transport {
+	if advertise == "" {
+		advertise = lis.Addr().String()
+	}
+	t := &Transport{
+		lis:         lis,
+		advertise:   advertise,
+		log:         slog.Default(),
+		formTimeout: 30 * time.Second,
+		linger:      250 * time.Millisecond,
+		done:        make(chan struct{}),
+		changed:     make(chan struct{}),
+		inboxes:     map[inboxKey]*inbox{},
+		latest:      map[string]uint64{},
+		links:       map[*link]struct{}{},
+		pending:     map[net.Conn]struct{}{},
+	}
+	for _, o := range opts {
+		o(t)
+	}
+	t.wg.Add(1)
+	go t.accept()
+	return t
+}
+
+// Addr returns the address predecessors are told to connect to.
+func (t *Transport) Addr() string { return t.advertise }
+
+// Register registers the transport's PeerService on s: OpenTCP, through
+// which predecessors learn where to connect.
+func (t *Transport) Register(s grpc.ServiceRegistrar) {
+	ringtrainv1.RegisterPeerServiceServer(s, rendezvous{t: t})
+}
+
+// Close stops accepting, closes the links of every ring formed through the
+// transport, and returns once its goroutines have ended. Rings should be
+// closed first.
+func (t *Transport) Close() error {
+	t.mu.Lock()
+	var links []*link
+	if !t.closed {
+		t.closed = true
+		close(t.done)
+		t.lis.Close()
+		for c := range t.pending {
+			c.Close()
+		}
+	}
+	for l := range t.links {
+		links = append(links, l)
+	}
+	t.mu.Unlock()
+	for _, l := range links {
+		l.Close()
+	}
+	t.wg.Wait()
+	return nil
+}
+
+// Connect implements allreduce.Transport: it asks the successor, over
+// gRPC, where to connect, connects, and waits for the predecessor to do
+// the same.
+func (t *Transport) Connect(ctx context.Context, m allreduce.Membership) (prev, next allreduce.Link, err error) {
+	if err := m.Validate(); err != nil {
+		return nil, nil, err
+	}
+	key := inboxKey{m.Job, m.Generation, m.Rank}
+	ib, err := t.openInbox(key, m.Size())
+	if err != nil {
+		return nil, nil, err
+	}
+	defer t.closeInbox(key)
+	nl, err := t.dial(ctx, m)
+	if err != nil {
+		return nil, nil, err
+	}
+	from := (m.Rank + m.Size() - 1) % m.Size()
+	select {
+	case pl := <-ib.link:
+		return pl, nl, nil
+	case <-ctx.Done():
+		err = fmt.Errorf("tcpnet: waiting for rank %d (%s) to connect: %w", from, m.Addrs[from], ctx.Err())
+	case <-t.done:
+		err = ErrClosed
+	}
+	nl.Close()
+	return nil, nil, err
+}
+
+func (t *Transport) openInbox(key inboxKey, size int) (*inbox, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch {
+	case t.closed:
+		return nil, ErrClosed
+	case t.latest[key.job] > key.gen:
+		return nil, fmt.Errorf("%w: this member has formed %s/%d, not %d", allreduce.ErrGeneration, key.job, t.latest[key.job], key.gen)
+	case t.inboxes[key] != nil:
+		return nil, fmt.Errorf("tcpnet: rank %d of %s/%d is already forming", key.rank, key.job, key.gen)
+	}
+	t.latest[key.job] = key.gen
+	ib := &inbox{size: size, link: make(chan *link, 1)}
+	t.inboxes[key] = ib
+	close(t.changed)
+	t.changed = make(chan struct{})
+	return ib, nil
+}
+
+// closeInbox removes the inbox; a link delivered that nobody took is closed.
+func (t *Transport) closeInbox(key inboxKey) {
+	t.mu.Lock()
+	ib := t.inboxes[key]
+	delete(t.inboxes, key)
+	ib.dead = true
+	var left *link
+	select {
+	case left = <-ib.link:
+	default:
+	}
+	t.mu.Unlock()
+	if left != nil {
+		left.Close()
+	}
+}
+
+// dial opens the link to m's successor: asks it over gRPC for an offer,
+// connects to the address offered and says hello with its secret.
+func (t *Transport) dial(ctx context.Context, m allreduce.Membership) (*link, error) {
+	to := (m.Rank + 1) % m.Size()
+	addr := m.Addrs[to]
+	fail := func(err error) (*link, error) {
+		return nil, fmt.Errorf("tcpnet: link to rank %d (%s): %w", to, addr, err)
+	}
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return fail(err)
+	}
+	defer cc.Close()
+	h := hello{job: m.Job, generation: m.Generation, from: uint32(m.Rank), to: uint32(to)}
+	offer, err := ringtrainv1.NewPeerServiceClient(cc).OpenTCP(ctx, &ringtrainv1.LinkHello{
+		Job: m.Job, Generation: m.Generation, FromRank: h.from, ToRank: h.to, Size: uint32(m.Size()),
+	}, grpc.WaitForReady(true))
+	switch status.Code(err) {
+	case codes.OK:
+	case codes.FailedPrecondition:
+		return fail(fmt.Errorf("%w: %s", allreduce.ErrGeneration, status.Convert(err).Message()))
+	case codes.Unimplemented:
+		return fail(fmt.Errorf("it serves no TCP data plane: every member of a ring must use the same ring transport: %w", err))
+	default:
+		return fail(err)
+	}
+	if len(offer.Secret) != secretSize {
+		return fail(fmt.Errorf("%w: offer with a %d-byte secret", allreduce.ErrProtocol, len(offer.Secret)))
+	}
+	h.secret = [secretSize]byte(offer.Secret)
+	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", offer.Addr)
+	if err != nil {
+		return fail(err)
+	}
+	// ctx bounds the handshake: its end interrupts a read or write.
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
+	conn, err = t.helloTo(ctx, conn, offer.Addr, &h)
+	if !stop() && err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		if conn != nil {
+			conn.Close()
+		}
+		return fail(fmt.Errorf("data connection to %s: %w", offer.Addr, err))
+	}
+	_ = conn.SetDeadline(time.Time{})
+	return t.track(newLink(conn, m.Job, m.Generation, "successor", t.linger, t.forget)), nil
+}
+
+// helloTo says hello on a new connection to addr, over TLS if configured,
+// and waits for the successor's acknowledgement.
+func (t *Transport) helloTo(ctx context.Context, conn net.Conn, addr string, h *hello) (net.Conn, error) {
+	if t.tls != nil {
+		cfg := t.tls
+		if cfg.ServerName == "" {
+			host, _, _ := net.SplitHostPort(addr)
+			cfg = cfg.Clone()
+			cfg.ServerName = host
+		}
+		tc := tls.Client(conn, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return conn, fmt.Errorf("TLS handshake: %w", err)
+		}
+		conn = tc
+	}
+	if _, err := conn.Write(h.append(make([]byte, 0, helloSize+len(h.job)))); err != nil {
+		return conn, err
+	}
+	var ack [1]byte
+	if _, err := io.ReadFull(conn, ack[:]); err != nil {
+		return conn, fmt.Errorf("refused: %w", err)
+	}
+	if ack[0] != ackByte {
+		return conn, fmt.Errorf("%w: acknowledged with %d", allreduce.ErrProtocol, ack[0])
+	}
+	return conn, nil
+}
+
+func (t *Transport) track(l *link) *link {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.links[l] = struct{}{}
+	return l
+}
+
+func (t *Transport) forget(l *link) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.links, l)
+}
+
+// rendezvous is the transport's PeerService: OpenTCP only.
+type rendezvous struct {
+	ringtrainv1.UnimplementedPeerServiceServer
+	t *Transport
+}
+
+// OpenTCP waits until this member forms the ring the hello names and
+// offers the predecessor a secret for its connection.
+func (r rendezvous) OpenTCP(ctx context.Context, h *ringtrainv1.LinkHello) (*ringtrainv1.TCPOffer, error) {
+	secret, err := r.t.claim(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	return &ringtrainv1.TCPOffer{Addr: r.t.advertise, Secret: secret[:]}, nil
+}
+
+// claim waits for this member to open the inbox the hello is addressed to,
+// and gives it a new secret.
+func (t *Transport) claim(ctx context.Context, h *ringtrainv1.LinkHello) ([secretSize]byte, error) {
+	var secret [secretSize]byte
+	key := inboxKey{h.Job, h.Generation, int(h.ToRank)}
+	timeout := time.NewTimer(t.formTimeout)
+	defer timeout.Stop()
+	for {
+		t.mu.Lock()
+		if t.closed {
+			t.mu.Unlock()
+			return secret, status.Error(codes.Unavailable, ErrClosed.Error())
+		}
+		if g := t.latest[h.Job]; g > h.Generation {
+			t.mu.Unlock()
+			return secret, status.Errorf(codes.FailedPrecondition, "rank %d has formed %s/%d, not %d", h.ToRank, h.Job, g, h.Generation)
+		}
+		if ib := t.inboxes[key]; ib != nil {
+			defer t.mu.Unlock()
+			switch {
+			case h.Size == 0 || ib.size != int(h.Size) || (h.FromRank+1)%h.Size != h.ToRank:
+				return secret, status.Errorf(codes.InvalidArgument, "tcpnet: link %d→%d of %d into a ring of %d", h.FromRank, h.ToRank, h.Size, ib.size)
+			case ib.claimed:
+				return secret, status.Errorf(codes.AlreadyExists, "tcpnet: rank %d of %s/%d already has a predecessor", h.ToRank, h.Job, h.Generation)
+			}
+			if _, err := rand.Read(ib.secret[:]); err != nil {
+				return secret, status.Errorf(codes.Internal, "tcpnet: secret: %v", err)
+			}
+			ib.claimed = true
+			return ib.secret, nil
+		}
+		changed := t.changed
+		t.mu.Unlock()
+		select {
+		case <-changed:
+		case <-t.done:
+		case <-ctx.Done():
+			return secret, status.FromContextError(ctx.Err()).Err()
+		case <-timeout.C:
+			return secret, status.Errorf(codes.DeadlineExceeded, "tcpnet: %s/%d not formed here within %v", h.Job, h.Generation, t.formTimeout)
+		}
+	}
+}
+
+// accept hands every connection to a handshake of its own until Close.
+func (t *Transport) accept() {
+	defer t.wg.Done()
+	for {
+		conn, err := t.lis.Accept()
+		if err != nil {
+			select {
+			case <-t.done:
+				return
+			default:
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			t.log.Error("tcpnet: data listener failed; no predecessor can connect", "addr", t.lis.Addr(), "error", err)
+			return
+		}
+		t.mu.Lock()
+		if t.closed {
+			t.mu.Unlock()
+			conn.Close()
+			return
+		}
+		t.pending[conn] = struct{}{}
+		t.wg.Add(1)
+		t.mu.Unlock()
+		go func() {
+			defer t.wg.Done()
+			if err := t.handshake(conn); err != nil {
+				t.log.Debug("tcpnet: refused a data connection", "remote", conn.RemoteAddr(), "error", err)
+			}
+		}()
+	}
+}
+
+// handshake reads a new connection's hello and, if it presents the secret
+// of a ring forming here, hands the connection to that ring. Anything else
+// is closed before a frame is read.
+func (t *Transport) handshake(raw net.Conn) (err error) {
+	conn := raw
+	defer func() {
+		t.mu.Lock()
+		delete(t.pending, raw)
+		t.mu.Unlock()
+		if err != nil {
+			conn.Close()
+		}
+	}()
+	_ = conn.SetDeadline(time.Now().Add(t.formTimeout))
+	if t.tls != nil {
+		tc := tls.Server(conn, t.tls)
+		if err := tc.Handshake(); err != nil {
+			return fmt.Errorf("TLS handshake: %w", err)
+		}
+		conn = tc
+	}
+	var fixed [helloSize]byte
+	if _, err := io.ReadFull(conn, fixed[:]); err != nil {
+		return err
+	}
+	var h hello
+	n, err := h.parseFixed(&fixed)
+	if err != nil {
+		return err
+	}
+	job := make([]byte, n)
+	if _, err := io.ReadFull(conn, job); err != nil {
+		return err
+	}
+	h.job = string(job)
+	ib, err := t.admit(&h)
+	if err != nil {
+		return err
+	}
+	if _, err := conn.Write([]byte{ackByte}); err != nil {
+		return err
+	}
+	_ = conn.SetDeadline(time.Time{})
+	l := newLink(conn, h.job, h.generation, "predecessor", t.linger, t.forget)
+	t.mu.Lock()
+	if ib.dead || t.closed {
+		t.mu.Unlock()
+		return errors.New("the ring stopped forming")
+	}
+	t.links[l] = struct{}{}
+	ib.link <- l
+	t.mu.Unlock()
+	return nil
+}
+
+// admit returns the inbox whose secret h presents, once.
+func (t *Transport) admit(h *hello) (*inbox, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ib := t.inboxes[inboxKey{h.job, h.generation, int(h.to)}]
+	switch {
+	case ib == nil || !ib.claimed || ib.dead:
+		return nil, fmt.Errorf("no ring %s/%d waits for a predecessor at rank %d", h.job, h.generation, h.to)
+	case subtle.ConstantTimeCompare(ib.secret[:], h.secret[:]) != 1:
+		return nil, fmt.Errorf("wrong secret for %s/%d rank %d", h.job, h.generation, h.to)
+	case ib.delivered:
+		return nil, fmt.Errorf("%s/%d rank %d is already connected", h.job, h.generation, h.to)
+	case (h.from+1)%uint32(ib.size) != h.to:
+		return nil, fmt.Errorf("link %d→%d into a ring of %d", h.from, h.to, ib.size)
+	}
+	ib.delivered = true
+	return ib, nil
+}

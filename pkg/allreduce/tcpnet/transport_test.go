@@ -1,0 +1,216 @@
+package tcpnet
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/ringtrain/ringtrain/pkg/allreduce"
+	ringtrainv1 "github.com/ringtrain/ringtrain/proto/ringtrain/v1"
+)
+
+// The ring over this transport is tested in pkg/allreduce (its tests run
+// over every transport); these tests are of what only this package does.
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var quiet = slog.New(slog.DiscardHandler)
+
+// serve starts a transport with its rendezvous on a gRPC server; both stop
+// when the test ends.
+func serve(t *testing.T, register func(grpc.ServiceRegistrar) *Transport) (tr *Transport, addr string) {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := grpc.NewServer()
+	tr = register(s)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = s.Serve(lis)
+	}()
+	t.Cleanup(func() {
+		if tr != nil {
+			tr.Close()
+		}
+		s.Stop()
+		<-done
+	})
+	return tr, lis.Addr().String()
+}
+
+func newTCP(t *testing.T) (*Transport, string) {
+	return serve(t, func(s grpc.ServiceRegistrar) *Transport {
+		data, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := New(data, "", WithLogger(quiet), WithFormTimeout(5*time.Second))
+		tr.Register(s)
+		return tr
+	})
+}
+
+// offer asks tr, at its gRPC address addr, for the edge 0 → 1 of ring
+// (job, 1) of two, as member 0 would.
+func offer(t *testing.T, addr string) *ringtrainv1.TCPOffer {
+	t.Helper()
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	o, err := ringtrainv1.NewPeerServiceClient(cc).OpenTCP(ctx, &ringtrainv1.LinkHello{Job: "job", Generation: 1, FromRank: 0, ToRank: 1, Size: 2})
+	if err != nil {
+		t.Fatalf("OpenTCP: %v", err)
+	}
+	return o
+}
+
+// knock connects to addr, writes b and reports whether the other side
+// acknowledged before closing.
+func knock(t *testing.T, addr string, b []byte) bool {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write(b); err != nil {
+		return false
+	}
+	var ack [1]byte
+	_, err = io.ReadFull(c, ack[:])
+	return err == nil && ack[0] == ackByte
+}
+
+// TestHandshakeRefusals: a data connection is handed to a ring only with
+// the secret of an edge it was offered, once; everything else is closed
+// unacknowledged.
+func TestHandshakeRefusals(t *testing.T) {
+	tr, addr := newTCP(t)
+	key := inboxKey{"job", 1, 1}
+	ib, err := tr.openInbox(key, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.closeInbox(key)
+	o := offer(t, addr)
+	good := hello{job: "job", generation: 1, from: 0, to: 1, secret: [secretSize]byte(o.Secret)}
+	wrongSecret, wrongGen, wrongJob := good, good, good
+	wrongSecret.secret[0] ^= 1
+	wrongGen.generation = 2
+	wrongJob.job = "other"
+	frame := make([]byte, helloSize+3)
+	frame[0] = byte(allreduce.KindData)
+	badVersion := good.append(nil)
+	badVersion[4] = helloVersion + 1
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		want bool
+	}{
+		{"a frame", frame, false},
+		{"another version", badVersion, false},
+		{"wrong secret", wrongSecret.append(nil), false},
+		{"wrong generation", wrongGen.append(nil), false},
+		{"wrong job", wrongJob.append(nil), false},
+		{"the secret", good.append(nil), true},
+		{"the secret again", good.append(nil), false},
+	} {
+		if got := knock(t, o.Addr, tc.b); got != tc.want {
+			t.Errorf("%s: acknowledged %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	select {
+	case l := <-ib.link:
+		l.Close()
+	case <-time.After(5 * time.Second):
+		t.Fatal("the good connection never reached the forming ring")
+	}
+}
+
+// TestOfferRefusals: OpenTCP refuses what no member of the ring would ask.
+func TestOfferRefusals(t *testing.T) {
+	tr, addr := newTCP(t)
+	if _, err := tr.openInbox(inboxKey{"job", 5, 1}, 2); err != nil {
+		t.Fatal(err)
+	}
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	peer := ringtrainv1.NewPeerServiceClient(cc)
+	for _, h := range []*ringtrainv1.LinkHello{
+		{Job: "job", Generation: 4, FromRank: 0, ToRank: 1, Size: 2}, // stale
+		{Job: "job", Generation: 5, FromRank: 0, ToRank: 1, Size: 3}, // other size
+		{Job: "job", Generation: 5, FromRank: 1, ToRank: 1, Size: 2}, // not the predecessor
+		{Job: "job", Generation: 5, FromRank: 0, ToRank: 1, Size: 0},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if _, err := peer.OpenTCP(ctx, h); err == nil {
+			t.Errorf("%v: offered, want a refusal", h)
+		}
+		cancel()
+	}
+	tr.closeInbox(inboxKey{"job", 5, 1})
+}
+
+// TestSuccessorOverGRPC: a member whose successor serves the gRPC data
+// plane fails to form the ring, saying why.
+func TestSuccessorOverGRPC(t *testing.T) {
+	tr, addr := newTCP(t)
+	node := allreduce.NewNode(allreduce.WithNodeLogger(quiet))
+	_, grpcAddr := serve(t, func(s grpc.ServiceRegistrar) *Transport {
+		node.Register(s)
+		return nil
+	})
+	defer node.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	m := allreduce.Membership{Job: "mixed", Generation: 1, Rank: 0, Addrs: []string{addr, grpcAddr}}
+	_, err := allreduce.NewRing(ctx, tr, m, allreduce.WithLogger(quiet))
+	if err == nil || !strings.Contains(err.Error(), "ring transport") {
+		t.Errorf("got %v, want an error that names the ring transport", err)
+	}
+}
+
+// TestHeaderRoundTrip: every field of a frame's header survives the wire.
+func TestHeaderRoundTrip(t *testing.T) {
+	for _, f := range []allreduce.Frame{
+		{Kind: allreduce.KindData, Precision: allreduce.Float64, Call: 1<<63 + 5, Step: 30, Offset: 1 << 40, Total: 1<<40 + 7, Weight: 0.1},
+		{Kind: allreduce.KindHeartbeat, Call: 3},
+		{Kind: allreduce.KindAbort, Call: 9},
+	} {
+		var h [headerSize]byte
+		putHeader(&h, &f, 1234)
+		var got allreduce.Frame
+		n, err := parseHeader(&h, &got, "j", 7)
+		f.Job, f.Generation = "j", 7
+		if err != nil || n != 1234 || got.Kind != f.Kind || got.Precision != f.Precision || got.Call != f.Call ||
+			got.Step != f.Step || got.Offset != f.Offset || got.Total != f.Total || got.Weight != f.Weight ||
+			got.Job != f.Job || got.Generation != f.Generation {
+			t.Errorf("%+v: got %+v, %d, %v", f, got, n, err)
+		}
+	}
+	var h [headerSize]byte
+	h[31] = 0x80 // offset ≥ 2⁶³
+	if _, err := parseHeader(&h, new(allreduce.Frame), "j", 1); !errors.Is(err, allreduce.ErrProtocol) {
+		t.Errorf("offset out of range: got %v, want ErrProtocol", err)
+	}
+}

@@ -1,0 +1,110 @@
+package allreduce_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"log/slog"
+	"math/big"
+	"net"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/ringtrain/ringtrain/pkg/allreduce"
+	"github.com/ringtrain/ringtrain/pkg/allreduce/tcpnet"
+)
+
+// The internal tests start transports by name; tcpnet imports allreduce,
+// so only this package can add it.
+func init() {
+	allreduce.Servers["tcp"] = func(addr string) (allreduce.Transport, string, func(), error) {
+		return serveTCP(addr)
+	}
+	allreduce.Servers["tcp-tls"] = func(addr string) (allreduce.Transport, string, func(), error) {
+		return serveTCP(addr, tcpnet.WithTLS(testTLS()))
+	}
+}
+
+// serveTCP starts a TCP transport whose data listener is on an ephemeral
+// port of 127.0.0.1 and whose rendezvous is on a new gRPC server at addr.
+func serveTCP(addr string, opts ...tcpnet.Option) (*tcpnet.Transport, string, func(), error) {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	data, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		lis.Close()
+		return nil, "", nil, err
+	}
+	s := grpc.NewServer()
+	t := tcpnet.New(data, "", append([]tcpnet.Option{tcpnet.WithLogger(slog.New(slog.DiscardHandler))}, opts...)...)
+	t.Register(s)
+	healthpb.RegisterHealthServer(s, health.NewServer())
+	reflection.Register(s)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = s.Serve(lis)
+	}()
+	stop := func() {
+		t.Close()
+		s.Stop()
+		<-done
+	}
+	return t, lis.Addr().String(), stop, nil
+}
+
+var testTLS = sync.OnceValue(func() *tls.Config {
+	cfg, err := selfSigned()
+	if err != nil {
+		panic(err)
+	}
+	return cfg
+})
+
+// selfSigned returns a mutual-TLS configuration for 127.0.0.1 whose one
+// self-signed certificate is both every member's identity and the only
+// authority each trusts.
+func selfSigned() (*tls.Config, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "ringtrain test"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return &tls.Config{
+		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}},
+		RootCAs:      pool,
+		ClientCAs:    pool,
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		MinVersion:   tls.VersionTLS13,
+	}, nil
+}
