@@ -17,22 +17,23 @@ import (
 	"github.com/ringtrain/ringtrain/pkg/checkpoint"
 	"github.com/ringtrain/ringtrain/pkg/jobspec"
 	"github.com/ringtrain/ringtrain/pkg/localcluster"
-	"github.com/ringtrain/ringtrain/pkg/worker"
 	ringtrainv1 "github.com/ringtrain/ringtrain/proto/ringtrain/v1"
 )
 
 // runCluster trains the job on an in-process cluster of n workers: an
 // embedded etcd, the coordinator service and n workers, all talking real
 // gRPC over loopback, and the ring's data over TCP (or gRPC) on loopback.
-func runCluster(cmd *cobra.Command, file string, spec *jobspec.Spec, n int, transport worker.RingTransport, dataDir string, p *progress.Printer) (err error) {
+// cfg's Dir is a temporary directory when empty; its Logger is set here.
+func runCluster(cmd *cobra.Command, file string, spec *jobspec.Spec, cfg localcluster.Config, p *progress.Printer) (err error) {
 	ctx := cmd.Context()
-	if dataDir == "" {
+	n := cfg.Workers
+	if cfg.Dir == "" {
 		tmp, terr := os.MkdirTemp("", "ringtrain-run-")
 		if terr != nil {
 			return fmt.Errorf("data directory: %w", terr)
 		}
 		defer joinErr(&err, "remove data directory", func() error { return os.RemoveAll(tmp) })
-		dataDir = tmp
+		cfg.Dir = tmp
 	}
 	// n workers share this machine's cores: give each its share of BLAS
 	// threads rather than letting every GEMM claim all of them.
@@ -42,7 +43,8 @@ func runCluster(cmd *cobra.Command, file string, spec *jobspec.Spec, n int, tran
 	if !log.Enabled(ctx, slog.LevelDebug) {
 		log = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	c, err := localcluster.Start(ctx, localcluster.Config{Dir: dataDir, Workers: n, Logger: log, RingTransport: transport})
+	cfg.Logger = log
+	c, err := localcluster.Start(ctx, cfg)
 	if err != nil {
 		return err
 	}

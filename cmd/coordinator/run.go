@@ -10,6 +10,7 @@ import (
 	"github.com/ringtrain/ringtrain/internal/blas"
 	"github.com/ringtrain/ringtrain/internal/progress"
 	"github.com/ringtrain/ringtrain/pkg/jobspec"
+	"github.com/ringtrain/ringtrain/pkg/localcluster"
 	"github.com/ringtrain/ringtrain/pkg/nn"
 	"github.com/ringtrain/ringtrain/pkg/train"
 	"github.com/ringtrain/ringtrain/pkg/worker"
@@ -19,6 +20,7 @@ func newRunCmd() *cobra.Command {
 	var (
 		file, dataDir string
 		workers       int
+		bucketBytes   int
 		transport     worker.RingTransport
 	)
 	cmd := &cobra.Command{
@@ -42,7 +44,7 @@ func newRunCmd() *cobra.Command {
 				return fmt.Errorf("--workers: %d, want >= 0", workers)
 			}
 			if workers > 0 {
-				return runCluster(cmd, file, spec, workers, transport, dataDir, p)
+				return runCluster(cmd, file, spec, localcluster.Config{Dir: dataDir, Workers: workers, RingTransport: transport, BucketBytes: worker.BucketFlag(bucketBytes)}, p)
 			}
 			sets, err := train.LoadData(spec)
 			if err != nil {
@@ -64,6 +66,7 @@ func newRunCmd() *cobra.Command {
 	cmd.Flags().StringVarP(&file, "file", "f", "", "job spec (YAML)")
 	cmd.Flags().IntVar(&workers, "workers", 2, "workers in the in-process ring; 0 trains without a cluster")
 	cmd.Flags().Var(&transport, "ring-transport", "data plane of the workers' ring: tcp or grpc")
+	cmd.Flags().IntVar(&bucketBytes, "bucket-bytes", worker.DefaultBucketBytes, "least bytes of the gradient buckets averaged while backpropagation goes on; 0: one all-reduce after it")
 	cmd.Flags().StringVar(&dataDir, "data-dir", "", "keep the cluster's etcd data, checkpoints and job files here (default: a temporary directory)")
 	cmd.MarkFlagRequired("file")
 	return cmd

@@ -49,7 +49,7 @@ func newRoot() *cobra.Command {
 		ringListen, ringAdvertise          string
 		ringTransport                      worker.RingTransport
 		ringTimeout, ttl                   time.Duration
-		threads                            int
+		threads, bucketBytes               int
 		verbose                            bool
 	)
 	cmd := &cobra.Command{
@@ -100,7 +100,7 @@ func newRoot() *cobra.Command {
 			log.Info("worker starting", "id", id, "listen", lis.Addr().String(), "advertise", advertise,
 				"ring_transport", ringTransport, "ring_listen", ringListen, "coordinator", coord, "etcd", etcd, "blas", blas.Backend())
 			return worker.Serve(cmd.Context(), lis, worker.Config{ID: id, Advertise: advertise, Etcd: cli, Coordinator: conn,
-				RingTransport: ringTransport, RingListen: ringListen, RingAdvertise: ringAdvertise,
+				RingTransport: ringTransport, RingListen: ringListen, RingAdvertise: ringAdvertise, BucketBytes: worker.BucketFlag(bucketBytes),
 				Logger: log, RingTimeout: ringTimeout, TTL: ttl})
 		},
 	}
@@ -113,6 +113,7 @@ func newRoot() *cobra.Command {
 	f.StringVar(&ringListen, "ring-listen", "", "address of the TCP data plane (default: the --listen port + 1)")
 	f.StringVar(&ringAdvertise, "ring-advertise", "", "address peers connect to for ring data (default: the --advertise host and the --ring-listen port)")
 	f.StringVar(&id, "id", "", "worker ID, unique in the cluster (default: hostname and a random suffix)")
+	f.IntVar(&bucketBytes, "bucket-bytes", worker.DefaultBucketBytes, "least bytes of the gradient buckets averaged while backpropagation goes on; 0: one all-reduce after it (every worker must use the same)")
 	f.DurationVar(&ringTimeout, "ring-timeout", 5*time.Second, "how long an all-reduce waits for a silent peer")
 	f.DurationVar(&ttl, "ttl", 5*time.Second, "lease of the worker's registration: a dead worker disappears after it")
 	f.IntVar(&threads, "threads", runtime.NumCPU(), "BLAS threads (OpenBLAS build)")

@@ -36,6 +36,12 @@ training: {optimizer: {kind: momentum, learning_rate: 0.05}, batch_size: 128, ep
 
 `
 
+// wideJob is ddpJob with the showcase's network, 784-1024-1024-10.
+func wideJob(epochs string) string {
+	return strings.Replace(jobText(epochs), "[{units: 256, activation: relu}, {units: 128, activation: relu}",
+		"[{units: 1024, activation: relu}, {units: 1024, activation: relu}", 1)
+}
+
 // trainSamples is Fashion-MNIST's training set: ddpJob holds out no
 // validation split.
 const trainSamples = 60000
@@ -92,14 +98,20 @@ func jobText(epochs string) string {
 // (real gRPC on loopback, embedded etcd) and reports the epoch throughput
 // measured by rank 0 (steps only) and by the coordinator's wall clock per
 // epoch (barriers, checkpoint upload and evaluation included).
-func BenchmarkCluster(b *testing.B) {
+func BenchmarkCluster(b *testing.B) { benchCluster(b, jobText("3")) }
+
+// BenchmarkClusterWide is BenchmarkCluster with the showcase's network,
+// 784-1024-1024-10 (wideJob): 7.4 MB of gradient per step against 0.94.
+func BenchmarkClusterWide(b *testing.B) { benchCluster(b, wideJob("3")) }
+
+func benchCluster(b *testing.B, spec string) {
 	needFashion(b)
 	for _, n := range []int{1, 2, 4} {
 		b.Run(fmt.Sprintf("workers=%d", n), func(b *testing.B) {
 			blas.SetThreads(max(1, runtime.GOMAXPROCS(0)/n))
 			var steps, wall float64
 			for b.Loop() {
-				steps, wall = clusterRun(b, n, "3")
+				steps, wall = clusterRun(b, n, []byte(spec))
 			}
 			b.ReportMetric(steps, "samples/s")
 			b.ReportMetric(wall, "wall-samples/s")
@@ -107,7 +119,28 @@ func BenchmarkCluster(b *testing.B) {
 	}
 }
 
-func clusterRun(b *testing.B, n int, epochs string) (steps, wall float64) {
+// clusterRun trains spec on a new cluster of n workers and returns the
+// best epoch's step rate, as rank 0 timed it, and the best epoch's rate by
+// the coordinator's wall clock (epochs after the first, which includes
+// loading the data).
+func clusterRun(b *testing.B, n int, spec []byte) (steps, wall float64) {
+	rates, epochs := clusterEpochs(b, n, spec)
+	for i, e := range epochs {
+		steps = max(steps, rates[i])
+		if i > 0 {
+			wall = max(wall, trainSamples/e)
+		}
+	}
+	if os.Getenv("RINGTRAIN_BENCH_VERBOSE") != "" {
+		b.Logf("%d workers: steps %.0f samples/s, wall %.0f samples/s", n, steps, wall)
+	}
+	return steps, wall
+}
+
+// clusterEpochs trains spec on a new cluster of n workers and returns,
+// for each epoch, its step rate as rank 0 timed it and its wall seconds
+// by the coordinator's clock (the first includes loading the data).
+func clusterEpochs(b *testing.B, n int, spec []byte) (rates, seconds []float64) {
 	c, err := Start(context.Background(), Config{Dir: b.TempDir(), Workers: n, Fast: true, Logger: quiet()})
 	if err != nil {
 		b.Fatal(err)
@@ -120,7 +153,7 @@ func clusterRun(b *testing.B, n int, epochs string) (steps, wall float64) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	jobs := ringtrainv1.NewJobServiceClient(c.Conn())
-	j, err := jobs.SubmitJob(ctx, &ringtrainv1.SubmitJobRequest{Spec: []byte(jobText(epochs)), MinWorkers: int32(n)})
+	j, err := jobs.SubmitJob(ctx, &ringtrainv1.SubmitJobRequest{Spec: spec, MinWorkers: int32(n)})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -135,21 +168,62 @@ func clusterRun(b *testing.B, n int, epochs string) (steps, wall float64) {
 			break
 		}
 		if e := ev.GetEpoch(); e != nil {
-			steps = max(steps, e.GetSamplesPerSec())
-			// Epoch 1 includes loading the data; later epochs are steady.
-			if e.GetEpoch() > 1 {
-				wall = max(wall, trainSamples/(e.GetElapsedSeconds()-prev))
-			}
+			rates = append(rates, e.GetSamplesPerSec())
+			seconds = append(seconds, e.GetElapsedSeconds()-prev)
 			prev = e.GetElapsedSeconds()
 		}
 		if ev.GetJob().GetState() == ringtrainv1.JobState_JOB_STATE_FAILED {
 			b.Fatalf("job failed: %s", ev.GetJob().GetError())
 		}
 	}
-	if os.Getenv("RINGTRAIN_BENCH_VERBOSE") != "" {
-		b.Logf("%d workers: steps %.0f samples/s, wall %.0f samples/s", n, steps, wall)
+	return rates, seconds
+}
+
+// BenchmarkShowcaseEpoch trains the showcase job (examples/fashion-mnist.yaml,
+// 784-1024-1024-10 with dropout, flips and a validation split) for two
+// epochs with the engine on every core, as `coordinator run --workers 0`
+// does, and on a 2-worker ring, as `run --workers 2` does, in the same run.
+// It reports the wall seconds of each one's second epoch (steps, and for
+// the ring its barriers and checkpoint, evaluation included in both) and
+// their ratio, ring over engine: what the ring costs where there are no
+// more cores to gain.
+func BenchmarkShowcaseEpoch(b *testing.B) {
+	needFashion(b)
+	raw, err := os.ReadFile(filepath.Join("..", "..", "examples", "fashion-mnist.yaml"))
+	if err != nil {
+		b.Fatal(err)
 	}
-	return steps, wall
+	raw = []byte(strings.Replace(string(raw), "epochs: 60", "epochs: 2", 1))
+	spec, err := jobspec.Parse(raw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if spec.Training.Epochs != 2 {
+		b.Fatalf("showcase spec: could not set 2 epochs (has %d)", spec.Training.Epochs)
+	}
+	spec.Output.Dir = b.TempDir()
+	sets, err := train.LoadData(spec)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var engine, ring float64
+	for b.Loop() {
+		blas.SetThreads(runtime.GOMAXPROCS(0))
+		res, err := train.Run[float32](context.Background(), spec, sets, nopObserver{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		engine = (res.History[1].Elapsed - res.History[0].Elapsed).Seconds()
+		blas.SetThreads(max(1, runtime.GOMAXPROCS(0)/2))
+		_, seconds := clusterEpochs(b, 2, raw)
+		if len(seconds) != 2 {
+			b.Fatalf("ring: %d epochs reported, want 2", len(seconds))
+		}
+		ring = seconds[1]
+	}
+	b.ReportMetric(engine, "engine-s/epoch")
+	b.ReportMetric(ring, "ring-s/epoch")
+	b.ReportMetric(ring/engine, "ring/engine")
 }
 
 // BenchmarkTimeTo90 trains a job on a 2-worker ring, as `coordinator run
@@ -232,7 +306,13 @@ func timeTo90(b *testing.B, raw []byte) (to90, best float64) {
 // measured it). samples/s is the best epoch's step rate as rank 0 timed it,
 // like BenchmarkCluster's samples/s. It needs Debian's python3-torch and is
 // skipped without it.
-func BenchmarkDDP(b *testing.B) {
+func BenchmarkDDP(b *testing.B) { benchDDP(b, "256,128") }
+
+// BenchmarkDDPWide is BenchmarkDDP with BenchmarkClusterWide's network,
+// 784-1024-1024-10.
+func BenchmarkDDPWide(b *testing.B) { benchDDP(b, "1024,1024") }
+
+func benchDDP(b *testing.B, hidden string) {
 	needFashion(b)
 	py, err := pytorch.Python()
 	if err != nil {
@@ -251,7 +331,7 @@ func BenchmarkDDP(b *testing.B) {
 			var rate float64
 			for b.Loop() {
 				rate = 0
-				for _, line := range ddpRun(b, py, script, dir, n, 3) {
+				for _, line := range ddpRun(b, py, script, dir, hidden, n, 3) {
 					var epoch int
 					var r float64
 					if _, err := fmt.Sscanf(line, "@@ epoch %d %g", &epoch, &r); err == nil {
@@ -268,7 +348,7 @@ func BenchmarkDDP(b *testing.B) {
 }
 
 // ddpRun runs the DDP job in n processes and returns rank 0's output lines.
-func ddpRun(b *testing.B, py, script, dir string, n, epochs int) []string {
+func ddpRun(b *testing.B, py, script, dir, hidden string, n, epochs int) []string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -280,7 +360,7 @@ func ddpRun(b *testing.B, py, script, dir string, n, epochs int) []string {
 	g, ctx := errgroup.WithContext(ctx)
 	var out []byte
 	for rank := range n {
-		cmd := exec.CommandContext(ctx, py, script, strconv.Itoa(rank), strconv.Itoa(n), strconv.Itoa(port), strconv.Itoa(epochs), dir)
+		cmd := exec.CommandContext(ctx, py, script, strconv.Itoa(rank), strconv.Itoa(n), strconv.Itoa(port), strconv.Itoa(epochs), dir, hidden)
 		cmd.Stderr = os.Stderr
 		g.Go(func() error {
 			o, err := cmd.Output()

@@ -34,6 +34,10 @@ type Config struct {
 	WorkerTTL time.Duration
 	// RingTransport is the workers' data plane (default TCP).
 	RingTransport worker.RingTransport
+	// BucketBytes is the workers' all-reduce bucket size (see
+	// worker.Config.BucketBytes: 0 is the default, negative one all-reduce
+	// after backward).
+	BucketBytes int
 }
 
 // Cluster is a running local cluster.
@@ -136,7 +140,7 @@ func (c *Cluster) AddWorker() (string, error) {
 	wctx, cancel := context.WithCancel(c.ctx)
 	m := &member{cancel: cancel, done: make(chan struct{})}
 	cfg := worker.Config{ID: id, Advertise: ln.Addr().String(), Etcd: cli, Coordinator: c.conn,
-		Logger: c.log, RingTimeout: c.cfg.RingTimeout, TTL: c.cfg.WorkerTTL, RingTransport: c.cfg.RingTransport}
+		Logger: c.log, RingTimeout: c.cfg.RingTimeout, TTL: c.cfg.WorkerTTL, RingTransport: c.cfg.RingTransport, BucketBytes: c.cfg.BucketBytes}
 	c.mu.Lock()
 	c.workers[id] = m
 	c.mu.Unlock()

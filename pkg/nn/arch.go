@@ -148,6 +148,20 @@ func (a Architecture) NumParams() int {
 	return n
 }
 
+// ParamOffsets returns where each layer's weights and biases start in a
+// network's Params (and in a gradient of the same layout), followed by
+// NumParams: layer i holds [off[i], off[i+1]).
+func (a Architecture) ParamOffsets() []int {
+	off := make([]int, 0, len(a.Layers)+1)
+	n, in := 0, a.Inputs
+	for _, l := range a.Layers {
+		off = append(off, n)
+		n += l.Units * (in + 1)
+		in = l.Units
+	}
+	return append(off, n)
+}
+
 // classifies reports whether the output layer predicts classes, which is
 // what accuracy and the confusion matrix need. Sigmoid and softmax outputs
 // do; identity, tanh and the ReLUs are read as regression.

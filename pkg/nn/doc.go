@@ -9,9 +9,12 @@
 // A network keeps all its parameters in one slice, and Gradients writes the
 // mean gradient of a batch into another slice of the same layout, separately
 // from applying it: a distributed worker averages that slice with its peers
-// between the two. The dropout mask of a sample depends only on (seed, epoch,
-// sample index, layer), so a batch split over workers gives the gradient of
-// the whole batch.
+// between the two. GradientsByLayer computes the same bits and tells a
+// LayerSink as each layer's part of that slice becomes final, the output
+// layer first, so that the averaging can start before backward ends. The
+// dropout mask of a sample depends only on (seed, epoch, sample index,
+// layer), so a batch split over workers gives the gradient of the whole
+// batch.
 //
 // Package nn does not update parameters (see package optim), and knows
 // nothing of networks of machines, files or data sets.

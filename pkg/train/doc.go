@@ -7,7 +7,8 @@
 // the mean gradient, apply the optimiser) with every buffer sized once, so a
 // step allocates nothing. The single-process Run drives one Replica over
 // whole batches; a cluster worker drives its own Replica over its part of
-// each batch and all-reduces the gradient between Gradients and Step.
+// each batch and all-reduces the gradient between Gradients and Step, or
+// layer by layer as GradientsByLayer reports each layer done.
 //
 // The package does not talk to the network, draw progress bars or parse
 // flags: progress goes to an Observer.

@@ -83,11 +83,28 @@ func convert[T nn.Float](dst []T, src []float32) {
 // gradient and returns 0: a ring member with no samples still takes part in
 // the all-reduce, with weight 0.
 func (r *Replica[T]) Gradients(ds *data.Dataset, idx []int, epoch int) float64 {
-	rows := len(idx)
-	if rows == 0 {
+	if len(idx) == 0 {
 		clear(r.Grads)
 		return 0
 	}
+	return r.Net.Gradients(r.ws, r.batch(ds, idx, epoch), r.Grads, r.reg, &nn.Randomness{Seed: r.seed, Epoch: epoch})
+}
+
+// GradientsByLayer is Gradients, telling sink as each layer's part of
+// r.Grads becomes final (see nn.LayerSink), so that a worker can all-reduce
+// the last layers while backward computes the first. It gives the same bits
+// as Gradients, an empty idx included: zero gradient and loss 0, every
+// layer still reported.
+func (r *Replica[T]) GradientsByLayer(ds *data.Dataset, idx []int, epoch int, sink nn.LayerSink) float64 {
+	if len(idx) == 0 {
+		return r.Net.GradientsByLayer(r.ws, nn.Batch[T]{}, r.Grads, nn.Regularization{}, nil, sink)
+	}
+	return r.Net.GradientsByLayer(r.ws, r.batch(ds, idx, epoch), r.Grads, r.reg, &nn.Randomness{Seed: r.seed, Epoch: epoch}, sink)
+}
+
+// batch gathers and augments the samples idx of ds into r's buffers.
+func (r *Replica[T]) batch(ds *data.Dataset, idx []int, epoch int) nn.Batch[T] {
+	rows := len(idx)
 	f, o := ds.Features, ds.TargetWidth()
 	xs, ys := r.xs[:rows*f], r.ys[:rows*o]
 	ds.Gather(idx, xs, ys)
@@ -101,8 +118,7 @@ func (r *Replica[T]) Gradients(ds *data.Dataset, idx []int, epoch int) float64 {
 	convert(x, xs)
 	convert(y, ys)
 	copy(r.index, idx)
-	b := nn.Batch[T]{X: x, Y: y, Index: r.index[:rows]}
-	return r.Net.Gradients(r.ws, b, r.Grads, r.reg, &nn.Randomness{Seed: r.seed, Epoch: epoch})
+	return nn.Batch[T]{X: x, Y: y, Index: r.index[:rows]}
 }
 
 // Step applies r.Grads to the parameters at learning rate lr.

@@ -6,6 +6,17 @@
 // batch, weighted ring all-reduce, optimiser step), leave the barrier and,
 // as rank 0, upload the checkpoint.
 //
+// With Config.BucketBytes set, a step overlaps the all-reduce with
+// backpropagation, as PyTorch DDP's gradient buckets do: backward finishes
+// the layers last to first, and a goroutine that lives for the epoch
+// all-reduces each bucket of finished layers (contiguous, cut at layer
+// boundaries, from the end of the gradient backwards, the loss in the first)
+// while backward computes the layers below; the optimiser step waits for
+// the last bucket. The buckets depend only on the network and BucketBytes,
+// so every member makes the same calls; members configured differently
+// fail at their first step, where the ring finds their lengths differ
+// (allreduce.ErrMismatch).
+//
 // A worker runs one plan at a time. A newer plan for the same epoch (a new
 // generation) or a withdrawn plan cancels the running one. A failed epoch
 // is reported to the coordinator, which redoes it. See package epoch for

@@ -3,8 +3,8 @@ package worker
 import (
 	"context"
 	"fmt"
+	"unsafe"
 
-	"github.com/ringtrain/ringtrain/pkg/allreduce"
 	"github.com/ringtrain/ringtrain/pkg/checkpoint"
 	"github.com/ringtrain/ringtrain/pkg/data"
 	"github.com/ringtrain/ringtrain/pkg/epoch"
@@ -18,12 +18,10 @@ import (
 // all-reduce buffer its gradient goes through, so that the epoch loop is
 // written once for float32 and float64 jobs.
 type replica interface {
-	// gradient computes the mean gradient and loss of the samples idx of
-	// ds into the all-reduce buffer.
-	gradient(ds *data.Dataset, idx []int, epoch int)
-	// allReduce averages the buffer over ring, this member weighing
-	// weight, and returns the mean loss.
-	allReduce(ctx context.Context, ring *allreduce.Ring, weight float64) (loss float64, err error)
+	// newReducer starts an epoch's steps of gradient and all-reduce on ring,
+	// in buckets of at least bucketBytes (see planBuckets), until its
+	// close. Its goroutine, if any, uses ctx for its ring calls.
+	newReducer(ctx context.Context, ring ringCaller, bucketBytes int) reducer
 	// step applies the averaged gradient at the schedule's learning rate.
 	step(sched optim.Schedule, epoch int)
 	// checksum digests parameters, optimiser state and step count.
@@ -59,19 +57,10 @@ func newTypedReplica[T nn.Float](spec *jobspec.Spec, ds *data.Dataset) (*typedRe
 
 func (r *typedReplica[T]) numParams() int { return r.rep.Net.NumParams() }
 
-func (r *typedReplica[T]) gradient(ds *data.Dataset, idx []int, epoch int) {
-	r.buf[len(r.buf)-1] = T(r.rep.Gradients(ds, idx, epoch))
-}
-
-func (r *typedReplica[T]) allReduce(ctx context.Context, ring *allreduce.Ring, weight float64) (float64, error) {
-	var err error
-	switch b := any(r.buf).(type) {
-	case []float32:
-		err = ring.AllReduceWeighted(ctx, b, weight)
-	case []float64:
-		err = ring.AllReduceWeighted64(ctx, b, weight)
-	}
-	return float64(r.buf[len(r.buf)-1]), err
+func (r *typedReplica[T]) newReducer(ctx context.Context, ring ringCaller, bucketBytes int) reducer {
+	off := r.rep.Net.Arch().ParamOffsets()
+	plan := planBuckets(off, int(unsafe.Sizeof(T(0))), bucketBytes)
+	return newBucketReducer(ctx, ring, r.rep, r.buf, len(off)-1, plan)
 }
 
 func (r *typedReplica[T]) step(sched optim.Schedule, epoch int) {

@@ -209,11 +209,12 @@ func (w *Worker) steps(ctx context.Context, js *jobState, ring *allreduce.Ring, 
 	members := len(p.Members)
 	lossSum, samples := 0.0, 0
 	lastReport := start
+	red := js.rep.newReducer(ctx, ring, w.cfg.BucketBytes)
+	defer red.close()
 	for k := range js.plan.Steps() {
 		batch := js.plan.Batch(k)
 		part := shard.Split(batch, members, rank)
-		js.rep.gradient(js.ds, part, p.Epoch)
-		loss, err := js.rep.allReduce(ctx, ring, float64(len(part)))
+		loss, err := red.reduce(js.ds, part, p.Epoch)
 		if err != nil {
 			return 0, 0, fmt.Errorf("all-reduce at step %d: %w", k+1, err)
 		}

@@ -44,6 +44,11 @@ type Config struct {
 	// RingTimeout bounds how long an all-reduce waits for a silent peer
 	// (default: the allreduce package's).
 	RingTimeout time.Duration
+	// BucketBytes is the least size of the gradient buckets a step
+	// all-reduces while backward is still running (0: DefaultBucketBytes);
+	// a negative size all-reduces the whole gradient in one call after
+	// backward. Every member of a ring must use the same.
+	BucketBytes int
 	// TTL is the lease of the worker's registration (default 5 s).
 	TTL time.Duration
 }
@@ -67,6 +72,9 @@ func New(cfg Config) (*Worker, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.BucketBytes == 0 {
+		cfg.BucketBytes = DefaultBucketBytes
 	}
 	return &Worker{
 		cfg:    cfg,

@@ -1,9 +1,9 @@
 """One process of BenchmarkDDP: PyTorch DistributedDataParallel (gloo) training
 the job of ddpJob in bench_test.go, for the same-run comparison.
 
-Usage: ddp_worker.py RANK WORLD_SIZE STORE_PORT EPOCHS DATA_DIR
+Usage: ddp_worker.py RANK WORLD_SIZE STORE_PORT EPOCHS DATA_DIR [HIDDEN]
 
-784-256-128-10 MLP (ReLU, He init), cross-entropy, SGD with momentum 0.9 and
+784-HIDDEN-10 MLP (HIDDEN comma-separated, 256,128 by default; ReLU, He init), cross-entropy, SGD with momentum 0.9 and
 learning rate 0.05, global batch 128 split over the ranks, one thread per
 process. Rank 0 prints "@@ epoch E SAMPLES_PER_SEC" per epoch: the training
 set's 60,000 samples over the time the epoch's steps took.
@@ -30,6 +30,7 @@ def idx(data_dir, name, header):
 def main():
     rank, world, port, epochs = (int(a) for a in sys.argv[1:5])
     data_dir = sys.argv[5]
+    hidden = [int(h) for h in (sys.argv[6] if len(sys.argv) > 6 else "256,128").split(",")]
     torch.set_num_threads(1)
     torch.manual_seed(1)
     x = idx(data_dir, "train-images-idx3-ubyte", 16)
@@ -41,11 +42,11 @@ def main():
     dist.init_process_group(
         "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world
     )
-    net = torch.nn.Sequential(
-        torch.nn.Linear(784, 256), torch.nn.ReLU(),
-        torch.nn.Linear(256, 128), torch.nn.ReLU(),
-        torch.nn.Linear(128, 10),
-    )
+    layers, width = [], 784
+    for h in hidden:
+        layers += [torch.nn.Linear(width, h), torch.nn.ReLU()]
+        width = h
+    net = torch.nn.Sequential(*layers, torch.nn.Linear(width, 10))
     for m in net:
         if isinstance(m, torch.nn.Linear):
             torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")

@@ -1,0 +1,201 @@
+package worker
+
+import (
+	"context"
+	"errors"
+
+	"github.com/ringtrain/ringtrain/pkg/data"
+	"github.com/ringtrain/ringtrain/pkg/nn"
+)
+
+// DefaultBucketBytes is the Config.BucketBytes to use unless told
+// otherwise: the default of the flags that set it.
+//
+// PyTorch DDP's 25 MB buckets cut its usual models (100 MB and up) into 4
+// or more all-reduces. Ours are 1 to 10 MB (784-256-128-10 is 0.9 MB in
+// float32), and buckets are cut only at layer boundaries, so a step makes
+// at most one call per layer and a smaller bucket costs few extra calls:
+// 128 KiB is the largest round size that still splits that small network
+// (its two last layers, 137 KB, then its first, 0.8 MB; 784-1024-1024-10
+// splits into 4.2 and 3.2 MB) and so lets it overlap. It is also well above
+// the size where a ring call's fixed cost, a few message latencies on
+// loopback or a LAN, outweighs moving its bytes.
+const DefaultBucketBytes = 128 << 10
+
+// BucketFlag turns the value of a --bucket-bytes flag, where 0 or less
+// means one all-reduce after backward, into Config.BucketBytes.
+func BucketFlag(n int) int {
+	if n <= 0 {
+		return -1
+	}
+	return n
+}
+
+// ringCaller is what a step needs of its ring; *allreduce.Ring has it, and
+// tests fake it. Calls on one ring are made one at a time, in order.
+type ringCaller interface {
+	AllReduceWeighted(ctx context.Context, buf []float32, weight float64) error
+	AllReduceWeighted64(ctx context.Context, buf []float64, weight float64) error
+}
+
+// span is the range [lo, hi) of a replica's all-reduce buffer.
+type span struct{ lo, hi int }
+
+// planBuckets cuts the all-reduce buffer of a network whose layers start at
+// offsets (nn.Architecture.ParamOffsets: the last is the parameter count)
+// into the ring calls of a step, in call order: contiguous ranges from the
+// end of the buffer backwards, the order backward finishes layers in, cut
+// only at layer boundaries, each of at least bucketBytes but the last,
+// which takes what is left. The first also holds the loss, the buffer's
+// last element. bucketBytes <= 0 gives one bucket, the whole buffer.
+//
+// The plan depends only on the architecture, the element size and
+// bucketBytes, so every member of a ring makes the same calls.
+func planBuckets(offsets []int, elemBytes, bucketBytes int) []span {
+	end := offsets[len(offsets)-1] + 1
+	if bucketBytes <= 0 {
+		return []span{{0, end}}
+	}
+	least := (bucketBytes + elemBytes - 1) / elemBytes
+	var plan []span
+	hi := end
+	for i := len(offsets) - 2; i >= 0; i-- {
+		if lo := offsets[i]; hi-lo >= least || lo == 0 {
+			plan = append(plan, span{lo, hi})
+			hi = lo
+		}
+	}
+	return plan
+}
+
+// gradienter computes a step's gradient into the all-reduce buffer; it is
+// the part of train.Replica a reducer drives.
+type gradienter interface {
+	Gradients(ds *data.Dataset, idx []int, epoch int) float64
+	GradientsByLayer(ds *data.Dataset, idx []int, epoch int, sink nn.LayerSink) float64
+}
+
+// reducer runs an epoch's steps of gradient and all-reduce for one replica.
+type reducer interface {
+	// reduce computes the mean gradient and loss of the samples idx of ds
+	// into the replica's buffer and averages the buffer over the ring,
+	// this member weighing len(idx); it returns the mean loss. After an
+	// error the buffer is undefined.
+	reduce(ds *data.Dataset, idx []int, epoch int) (loss float64, err error)
+	// close ends the reducer's goroutine, if it has one, and waits for it.
+	close()
+}
+
+// bucketReducer is a reducer. With one bucket it computes the gradient and
+// then all-reduces the whole buffer. With more it all-reduces each bucket
+// on a goroutine of its own as soon as backward has finished the bucket's
+// layers, while backward goes on with the layers below.
+type bucketReducer[T nn.Float] struct {
+	rep  gradienter // writes its gradient into buf
+	buf  []T        // the gradient, then the loss
+	plan []span
+	call func(b []T, weight float64) error // one call on the epoch's ring
+
+	// Only with more than one bucket:
+	weight  float64    // the step's; written before the step's first ready
+	ready   chan int   // the start of each layer backward finishes
+	results chan error // one per step, after its last call
+	stop    chan struct{}
+	done    chan struct{} // closed as the goroutine ends
+}
+
+// newBucketReducer returns a reducer of buf, which rep fills with the
+// gradient of a network of the given number of layers, by plan's calls on
+// ring, and starts its goroutine when plan has more than one bucket.
+func newBucketReducer[T nn.Float](ctx context.Context, ring ringCaller, rep gradienter, buf []T, layers int, plan []span) *bucketReducer[T] {
+	r := &bucketReducer[T]{rep: rep, buf: buf, plan: plan, call: ringCall[T](ctx, ring)}
+	if len(plan) > 1 {
+		// A whole step's notifications fit, so backward never waits for
+		// the goroutine, even once a call has failed.
+		r.ready = make(chan int, layers)
+		r.results = make(chan error, 1)
+		r.stop, r.done = make(chan struct{}), make(chan struct{})
+		go r.run()
+	}
+	return r
+}
+
+// ringCall returns a function that all-reduces a []T on ring.
+func ringCall[T nn.Float](ctx context.Context, ring ringCaller) func([]T, float64) error {
+	return func(b []T, weight float64) error {
+		switch b := any(b).(type) {
+		case []float32:
+			return ring.AllReduceWeighted(ctx, b, weight)
+		case []float64:
+			return ring.AllReduceWeighted64(ctx, b, weight)
+		}
+		panic("worker: gradients must be []float32 or []float64")
+	}
+}
+
+func (r *bucketReducer[T]) reduce(ds *data.Dataset, idx []int, epoch int) (float64, error) {
+	weight := float64(len(idx))
+	loss := len(r.buf) - 1
+	if r.ready == nil {
+		r.buf[loss] = T(r.rep.Gradients(ds, idx, epoch))
+		err := r.call(r.buf, weight)
+		return float64(r.buf[loss]), err
+	}
+	r.weight = weight
+	r.rep.GradientsByLayer(ds, idx, epoch, r)
+	err := <-r.results
+	return float64(r.buf[loss]), err
+}
+
+// CostReady implements nn.LayerSink: the loss rides in the first bucket.
+func (r *bucketReducer[T]) CostReady(cost float64) { r.buf[len(r.buf)-1] = T(cost) }
+
+// LayerReady implements nn.LayerSink. It never blocks: ready holds a step.
+func (r *bucketReducer[T]) LayerReady(lo, _ int) { r.ready <- lo }
+
+func (r *bucketReducer[T]) close() {
+	if r.stop != nil {
+		close(r.stop)
+		<-r.done
+	}
+}
+
+// errClosed ends the goroutine: close came before a step's last layer.
+var errClosed = errors.New("worker: reducer closed")
+
+// run is the goroutine: one step's calls, then its result, until close.
+func (r *bucketReducer[T]) run() {
+	defer close(r.done)
+	for {
+		err := r.step()
+		if err == errClosed {
+			return
+		}
+		select {
+		case r.results <- err:
+		case <-r.stop:
+			return
+		}
+	}
+}
+
+// step makes one step's calls, each once backward has finished its bucket,
+// and returns the first error. After a failed call it makes no more but
+// still takes the step's remaining layers, so that the next step starts
+// with ready empty.
+func (r *bucketReducer[T]) step() (err error) {
+	low := len(r.buf) // backward has finished buf[low:]
+	for _, b := range r.plan {
+		for low > b.lo {
+			select {
+			case low = <-r.ready:
+			case <-r.stop:
+				return errClosed
+			}
+		}
+		if err == nil {
+			err = r.call(r.buf[b.lo:b.hi], r.weight)
+		}
+	}
+	return err
+}
