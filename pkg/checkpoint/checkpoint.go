@@ -1,7 +1,6 @@
 package checkpoint
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -42,11 +41,7 @@ func (m *Model[T]) Encode() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var buf bytes.Buffer
-	if err := safetensors.Write(&buf, meta, tensors); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return safetensors.Marshal(meta, tensors)
 }
 
 func (m *Model[T]) parts() (map[string]string, []safetensors.Tensor, error) {
@@ -125,7 +120,7 @@ func values[T nn.Float](t safetensors.Tensor) ([]T, error) {
 
 // DecodeModel parses a model file's bytes, converting parameters to T.
 func DecodeModel[T nn.Float](b []byte) (*Model[T], error) {
-	f, err := safetensors.Read(bytes.NewReader(b))
+	f, err := safetensors.Parse(b)
 	if err != nil {
 		return nil, err
 	}
@@ -186,16 +181,12 @@ func (c *Checkpoint[T]) Encode() ([]byte, error) {
 	meta["checkpoint.epoch"] = strconv.Itoa(c.Epoch)
 	meta["checkpoint.seed"] = strconv.FormatUint(c.Seed, 10)
 	tensors = append(tensors, tensor("optimizer.state", []int{len(c.OptimizerState)}, c.OptimizerState))
-	var buf bytes.Buffer
-	if err := safetensors.Write(&buf, meta, tensors); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return safetensors.Marshal(meta, tensors)
 }
 
 // DecodeCheckpoint parses a checkpoint's bytes.
 func DecodeCheckpoint[T nn.Float](b []byte) (*Checkpoint[T], error) {
-	f, err := safetensors.Read(bytes.NewReader(b))
+	f, err := safetensors.Parse(b)
 	if err != nil {
 		return nil, err
 	}
@@ -259,7 +250,7 @@ func FilePrecision(path string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("load model: %w", err)
 	}
-	f, err := safetensors.Read(bytes.NewReader(b))
+	f, err := safetensors.Parse(b)
 	if err != nil {
 		return "", fmt.Errorf("load model %s: %w", path, err)
 	}

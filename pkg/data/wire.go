@@ -1,7 +1,6 @@
 package data
 
 import (
-	"bytes"
 	"fmt"
 	"strconv"
 
@@ -31,16 +30,16 @@ func (d *Dataset) Encode() ([]byte, error) {
 	if d.Targets != nil {
 		tensors = append(tensors, safetensors.FromFloat32("targets", []int{n, d.TargetWidth()}, d.Targets))
 	}
-	var buf bytes.Buffer
-	if err := safetensors.Write(&buf, meta, tensors); err != nil {
+	b, err := safetensors.Marshal(meta, tensors)
+	if err != nil {
 		return nil, fmt.Errorf("encode dataset %s: %w", d.Name, err)
 	}
-	return buf.Bytes(), nil
+	return b, nil
 }
 
 // Decode parses bytes written by Encode, checking that the parts agree.
 func Decode(b []byte) (*Dataset, error) {
-	f, err := safetensors.Read(bytes.NewReader(b))
+	f, err := safetensors.Parse(b)
 	if err != nil {
 		return nil, fmt.Errorf("decode dataset: %w", err)
 	}

@@ -1,7 +1,6 @@
 package safetensors
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -10,6 +9,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"unsafe"
 )
 
 // DType names an element type as the format spells it.
@@ -73,6 +73,19 @@ type entry struct {
 
 // Write encodes metadata and tensors to w.
 func Write(w io.Writer, metadata map[string]string, tensors []Tensor) error {
+	b, err := Marshal(metadata, tensors)
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(b); err != nil {
+		return fmt.Errorf("safetensors: write: %w", err)
+	}
+	return nil
+}
+
+// Marshal returns the file Write writes, in one allocation of its size:
+// checkpoints of millions of parameters are encoded every epoch.
+func Marshal(metadata map[string]string, tensors []Tensor) ([]byte, error) {
 	header := make(map[string]any, len(tensors)+1)
 	if len(metadata) > 0 {
 		header["__metadata__"] = metadata
@@ -80,62 +93,56 @@ func Write(w io.Writer, metadata map[string]string, tensors []Tensor) error {
 	off := 0
 	for _, t := range tensors {
 		if t.Name == "" || t.Name == "__metadata__" {
-			return fmt.Errorf("safetensors: invalid tensor name %q", t.Name)
+			return nil, fmt.Errorf("safetensors: invalid tensor name %q", t.Name)
 		}
 		if _, dup := header[t.Name]; dup {
-			return fmt.Errorf("safetensors: duplicate tensor %q", t.Name)
+			return nil, fmt.Errorf("safetensors: duplicate tensor %q", t.Name)
 		}
 		if want := elems(t.Shape) * t.DType.Size(); want != len(t.Data) || t.DType.Size() == 0 {
-			return fmt.Errorf("safetensors: tensor %q: %d bytes for dtype %s shape %v", t.Name, len(t.Data), t.DType, t.Shape)
+			return nil, fmt.Errorf("safetensors: tensor %q: %d bytes for dtype %s shape %v", t.Name, len(t.Data), t.DType, t.Shape)
 		}
 		header[t.Name] = entry{DType: t.DType, Shape: shapeOrEmpty(t.Shape), DataOffsets: [2]int{off, off + len(t.Data)}}
 		off += len(t.Data)
 	}
 	js, err := json.Marshal(header)
 	if err != nil {
-		return fmt.Errorf("safetensors: encode header: %w", err)
+		return nil, fmt.Errorf("safetensors: encode header: %w", err)
 	}
 	// The format pads the header with spaces so the data starts 8-aligned.
-	if pad := (8 - len(js)%8) % 8; pad > 0 {
-		js = append(js, bytes.Repeat([]byte(" "), pad)...)
-	}
-	var n [8]byte
-	binary.LittleEndian.PutUint64(n[:], uint64(len(js)))
-	if _, err := w.Write(n[:]); err != nil {
-		return fmt.Errorf("safetensors: write header length: %w", err)
-	}
-	if _, err := w.Write(js); err != nil {
-		return fmt.Errorf("safetensors: write header: %w", err)
-	}
+	pad := (8 - len(js)%8) % 8
+	b := make([]byte, 8, 8+len(js)+pad+off)
+	binary.LittleEndian.PutUint64(b, uint64(len(js)+pad))
+	b = append(b, js...)
+	b = append(b, "       "[:pad]...)
 	for _, t := range tensors {
-		if _, err := w.Write(t.Data); err != nil {
-			return fmt.Errorf("safetensors: write tensor %q: %w", t.Name, err)
-		}
+		b = append(b, t.Data...)
 	}
-	return nil
+	return b, nil
 }
 
 // Read decodes a whole safetensors stream.
 func Read(r io.Reader) (*File, error) {
-	var n [8]byte
-	if _, err := io.ReadFull(r, n[:]); err != nil {
-		return nil, fmt.Errorf("%w: header length: %v", ErrFormat, err)
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("safetensors: read: %w", err)
 	}
-	hlen := binary.LittleEndian.Uint64(n[:])
-	if hlen > maxHeader {
-		return nil, fmt.Errorf("%w: header length %d exceeds %d", ErrFormat, hlen, maxHeader)
+	return Parse(b)
+}
+
+// Parse parses a whole file held in memory. Its tensors' Data are slices
+// of b, not copies: b must not change while they are in use.
+func Parse(b []byte) (*File, error) {
+	if len(b) < 8 {
+		return nil, fmt.Errorf("%w: header length: %d bytes", ErrFormat, len(b))
 	}
-	hdr := make([]byte, hlen)
-	if _, err := io.ReadFull(r, hdr); err != nil {
-		return nil, fmt.Errorf("%w: header of %d bytes: %v", ErrFormat, hlen, err)
+	hlen := binary.LittleEndian.Uint64(b)
+	if hlen > maxHeader || hlen > uint64(len(b)-8) {
+		return nil, fmt.Errorf("%w: header length %d exceeds %d or the %d bytes after it", ErrFormat, hlen, maxHeader, len(b)-8)
 	}
+	hdr, body := b[8:8+hlen], b[8+hlen:]
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(hdr, &raw); err != nil {
 		return nil, fmt.Errorf("%w: header json: %v", ErrFormat, err)
-	}
-	body, err := io.ReadAll(r)
-	if err != nil {
-		return nil, fmt.Errorf("safetensors: read data: %w", err)
 	}
 	f := &File{}
 	begins := map[string]int{}
@@ -191,8 +198,12 @@ func shapeOrEmpty(s []int) []int {
 // FromFloat32 builds an F32 tensor from v.
 func FromFloat32(name string, shape []int, v []float32) Tensor {
 	b := make([]byte, 4*len(v))
-	for i, x := range v {
-		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
+	if littleEndian {
+		copy(b, bytesOf(v))
+	} else {
+		for i, x := range v {
+			binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
+		}
 	}
 	return Tensor{Name: name, DType: F32, Shape: shape, Data: b}
 }
@@ -200,8 +211,12 @@ func FromFloat32(name string, shape []int, v []float32) Tensor {
 // FromFloat64 builds an F64 tensor from v.
 func FromFloat64(name string, shape []int, v []float64) Tensor {
 	b := make([]byte, 8*len(v))
-	for i, x := range v {
-		binary.LittleEndian.PutUint64(b[8*i:], math.Float64bits(x))
+	if littleEndian {
+		copy(b, bytesOf(v))
+	} else {
+		for i, x := range v {
+			binary.LittleEndian.PutUint64(b[8*i:], math.Float64bits(x))
+		}
 	}
 	return Tensor{Name: name, DType: F64, Shape: shape, Data: b}
 }
@@ -212,6 +227,10 @@ func (t Tensor) Float32s() ([]float32, error) {
 		return nil, fmt.Errorf("safetensors: tensor %q is %s, want F32", t.Name, t.DType)
 	}
 	v := make([]float32, len(t.Data)/4)
+	if littleEndian {
+		copy(bytesOf(v), t.Data)
+		return v, nil
+	}
 	for i := range v {
 		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(t.Data[4*i:]))
 	}
@@ -224,6 +243,10 @@ func (t Tensor) Float64s() ([]float64, error) {
 		return nil, fmt.Errorf("safetensors: tensor %q is %s, want F64", t.Name, t.DType)
 	}
 	v := make([]float64, len(t.Data)/8)
+	if littleEndian {
+		copy(bytesOf(v), t.Data)
+		return v, nil
+	}
 	for i := range v {
 		v[i] = math.Float64frombits(binary.LittleEndian.Uint64(t.Data[8*i:]))
 	}
@@ -249,4 +272,13 @@ func (t Tensor) Int64s() ([]int64, error) {
 		v[i] = int64(binary.LittleEndian.Uint64(t.Data[8*i:]))
 	}
 	return v, nil
+}
+
+// The format is little-endian IEEE 754; on a little-endian host that is the
+// memory layout, and floats convert by a copy of their bytes.
+var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
+// bytesOf returns the memory of v.
+func bytesOf[T float32 | float64](v []T) []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), len(v)*int(unsafe.Sizeof(T(0))))
 }

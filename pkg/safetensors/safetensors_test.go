@@ -18,6 +18,9 @@ func TestRoundTrip(t *testing.T) {
 	if err := Write(&buf, meta, in); err != nil {
 		t.Fatal(err)
 	}
+	if m, err := Marshal(meta, in); err != nil || !bytes.Equal(m, buf.Bytes()) {
+		t.Errorf("Marshal: %v, and its bytes equal Write's: %v", err, bytes.Equal(m, buf.Bytes()))
+	}
 	if hlen := binary.LittleEndian.Uint64(buf.Bytes()); (8+hlen)%8 != 0 {
 		t.Errorf("data starts at %d, want a multiple of 8", 8+hlen)
 	}
@@ -95,6 +98,9 @@ func TestReadRejectsCorrupt(t *testing.T) {
 	for _, tc := range tests {
 		if _, err := Read(bytes.NewReader(tc.in)); !errors.Is(err, ErrFormat) {
 			t.Errorf("%s: got %v want ErrFormat", tc.name, err)
+		}
+		if _, err := Parse(tc.in); !errors.Is(err, ErrFormat) {
+			t.Errorf("%s: Parse: got %v want ErrFormat", tc.name, err)
 		}
 	}
 }
