@@ -123,6 +123,24 @@ func trainIn[T nn.Float](ctx context.Context, s *Server, j *job) (*train.Result,
 	j.update(func(pb *ringtrainv1.Job) { pb.Classifies = sets.Train.Labels != nil }, nil)
 
 	start := time.Now()
+	// An epoch's evaluation runs while the ring trains the next epoch: the
+	// workers need only its checkpoint, and would otherwise wait for the
+	// evaluation (a second or more an epoch for the showcase). Early
+	// stopping needs its verdict before the next epoch starts, so with a
+	// patience set each evaluation is waited for.
+	var evaluating *epochEval
+	wait := func() (stop bool) {
+		if evaluating != nil {
+			<-evaluating.done
+			stop, evaluating = evaluating.stop, nil
+		}
+		return stop
+	}
+	defer wait()
+	save := func(cause error) (*train.Result, error) {
+		wait()
+		return saveModel(s, j, rep, track, sets.Labels, cause)
+	}
 	var prev []epoch.Member
 	for ep := 0; ep < spec.Training.Epochs; {
 		var out *report
@@ -132,7 +150,7 @@ func trainIn[T nn.Float](ctx context.Context, s *Server, j *job) (*train.Result,
 			}
 			members, err := s.waitWorkers(ctx, j)
 			if err != nil {
-				return saveModel(s, j, rep, track, sets.Labels, err)
+				return save(err)
 			}
 			plan := &epoch.Plan{Job: j.id, Epoch: ep, Generation: s.nextGeneration(), Members: members, Checksum: sum}
 			if !slices.Equal(prev, members) {
@@ -145,7 +163,7 @@ func trainIn[T nn.Float](ctx context.Context, s *Server, j *job) (*train.Result,
 			out, err = s.attempt(ctx, j, plan)
 			if err != nil {
 				if ctx.Err() != nil {
-					return saveModel(s, j, rep, track, sets.Labels, errCanceled)
+					return save(errCanceled)
 				}
 				if errors.Is(err, errFatal) {
 					return nil, fmt.Errorf("epoch %d: %w", ep+1, err)
@@ -163,37 +181,59 @@ func trainIn[T nn.Float](ctx context.Context, s *Server, j *job) (*train.Result,
 		if got := epoch.Checksum(c.Params, c.OptimizerState, c.Steps); got != out.result.GetChecksum() || c.Epoch != ep+1 {
 			return nil, fmt.Errorf("epoch %d: checkpoint from %s has checksum %s for epoch %d, its members agreed on %s", ep+1, out.worker, got, c.Epoch, out.result.GetChecksum())
 		}
+		wait() // the replica is the previous epoch's until its evaluation ends
 		copy(rep.Net.Params(), c.Params)
 		if err := rep.Opt.Restore(c.OptimizerState, c.Steps); err != nil {
 			return nil, fmt.Errorf("epoch %d: %w", ep+1, err)
 		}
-		if sum, err = saveCheckpoint(s, j, rep, ep+1); err != nil {
+		// The checkpoint verified is the one to keep, as it came.
+		if err := storeCheckpoint(j, out.checkpoint, ep+1); err != nil {
 			return nil, err
 		}
+		sum = out.result.GetChecksum()
 		er := train.EpochReport{Epoch: ep + 1, Epochs: spec.Training.Epochs, TrainLoss: out.result.GetTrainLoss(),
 			SamplesPerSec: float64(out.result.GetSamples()) / out.result.GetSeconds()}
+		evaluating = evaluate(ctx, s, j, eval, track, rep, er, start, len(prev))
+		ep++
+		if err := train.CheckLoss(er.TrainLoss, ep-1, steps-1); err != nil {
+			return nil, err
+		}
+		if spec.Training.EarlyStopping.Patience > 0 && wait() {
+			break
+		}
+	}
+	return save(nil)
+}
+
+// epochEval is the evaluation of a completed epoch, under way.
+type epochEval struct {
+	done chan struct{} // closed when it has ended
+	stop bool          // early stopping's verdict; read after done
+}
+
+// evaluate starts evaluating the replica, which holds the parameters after
+// er's epoch, and then reports the epoch to the tracker and the job's
+// watchers. Nothing may change the replica or the tracker until it ends.
+func evaluate[T nn.Float](ctx context.Context, s *Server, j *job, eval *train.Evaluator[T], track *train.Tracker[T],
+	rep *train.Replica[T], er train.EpochReport, start time.Time, workers int) *epochEval {
+	e := &epochEval{done: make(chan struct{})}
+	go func() {
+		defer close(e.done)
 		eval.Evaluate(&er)
 		er.Elapsed = time.Since(start)
-		stop := track.Observe(&er, rep.Net.Params())
+		e.stop = track.Observe(&er, rep.Net.Params())
 		res := track.Result()
 		j.update(func(pb *ringtrainv1.Job) {
-			pb.Epoch = int32(ep + 1)
+			pb.Epoch = int32(er.Epoch)
 			pb.SavedEpoch = int32(res.SavedEpoch)
 			if res.SavedTest != nil {
 				pb.SavedTestAccuracy = res.SavedTest.Accuracy
 			}
 			pb.BestTestAccuracy, pb.BestTestEpoch = res.BestTestAccuracy, int32(res.BestTestEpoch)
-		}, &ringtrainv1.JobEvent{Event: &ringtrainv1.JobEvent_Epoch{Epoch: summary(&er, len(prev))}})
+		}, &ringtrainv1.JobEvent{Event: &ringtrainv1.JobEvent_Epoch{Epoch: summary(&er, workers)}})
 		s.putState(ctx, j)
-		ep++
-		if err := train.CheckLoss(er.TrainLoss, ep-1, steps-1); err != nil {
-			return nil, err
-		}
-		if stop {
-			break
-		}
-	}
-	return saveModel(s, j, rep, track, sets.Labels, nil)
+	}()
+	return e
 }
 
 // saveModel returns the run's result with cause, the error that ended the
@@ -233,8 +273,7 @@ func summary(er *train.EpochReport, workers int) *ringtrainv1.EpochSummary {
 }
 
 // saveCheckpoint stores the replica's state as the checkpoint after epochs
-// completed epochs, in memory for workers and on disk, and returns its
-// checksum.
+// completed epochs and returns its checksum.
 func saveCheckpoint[T nn.Float](s *Server, j *job, rep *train.Replica[T], epochs int) (string, error) {
 	c := &checkpoint.Checkpoint[T]{
 		Model:          checkpoint.Model[T]{Arch: rep.Net.Arch(), Params: rep.Net.Params()},
@@ -244,13 +283,22 @@ func saveCheckpoint[T nn.Float](s *Server, j *job, rep *train.Replica[T], epochs
 	if err != nil {
 		return "", fmt.Errorf("encode checkpoint: %w", err)
 	}
-	if err := checkpoint.WriteFile(filepath.Join(j.dir, "checkpoint.safetensors"), b); err != nil {
+	if err := storeCheckpoint(j, b, epochs); err != nil {
 		return "", err
+	}
+	return epoch.Checksum(c.Params, c.OptimizerState, c.Steps), nil
+}
+
+// storeCheckpoint keeps b, an encoded checkpoint, as the one after epochs
+// completed epochs: in memory for workers, and on disk.
+func storeCheckpoint(j *job, b []byte, epochs int) error {
+	if err := checkpoint.WriteFile(filepath.Join(j.dir, "checkpoint.safetensors"), b); err != nil {
+		return err
 	}
 	j.mu.Lock()
 	j.ckpt, j.ckptEp = b, epochs
 	j.mu.Unlock()
-	return epoch.Checksum(c.Params, c.OptimizerState, c.Steps), nil
+	return nil
 }
 
 // nextGeneration returns a ring generation larger than any handed out

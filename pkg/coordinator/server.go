@@ -264,12 +264,13 @@ func (s *Server) GetModel(req *ringtrainv1.GetModelRequest, stream ringtrainv1.J
 const chunkBytes = 1 << 20
 
 func sendChunks(b []byte, send func(*ringtrainv1.DataChunk) error) error {
+	total := int64(len(b))
 	for len(b) > 0 {
 		n := min(len(b), chunkBytes)
-		if err := send(&ringtrainv1.DataChunk{Data: b[:n]}); err != nil {
+		if err := send(&ringtrainv1.DataChunk{Data: b[:n], Total: total}); err != nil {
 			return err
 		}
-		b = b[n:]
+		b, total = b[n:], 0
 	}
 	return nil
 }

@@ -71,6 +71,10 @@ func (w *Worker) load(ctx context.Context, id string) (*jobState, error) {
 	return js, nil
 }
 
+// maxStream bounds the size a stream's first chunk may announce, so that a
+// wrong total cannot make a worker allocate more than any dataset needs.
+const maxStream = 64 << 30
+
 func receive(stream interface {
 	Recv() (*ringtrainv1.DataChunk, error)
 }) ([]byte, error) {
@@ -82,6 +86,11 @@ func receive(stream interface {
 		}
 		if err != nil {
 			return nil, err
+		}
+		if b == nil && c.GetTotal() > int64(len(c.GetData())) && c.GetTotal() <= maxStream {
+			// One allocation instead of a doubling per megabyte: the
+			// training set is hundreds of them.
+			b = make([]byte, 0, c.GetTotal())
 		}
 		b = append(b, c.GetData()...)
 	}

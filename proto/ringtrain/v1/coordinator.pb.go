@@ -617,9 +617,14 @@ func (*JobEvent_Epoch) isJobEvent_Event() {}
 
 func (*JobEvent_Message) isJobEvent_Event() {}
 
+// DataChunk is one piece of a stream of bytes (a dataset, a checkpoint, a
+// model), in order.
 type DataChunk struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Data          []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Data  []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	// total is the length of the whole stream, set on its first chunk only,
+	// so that the receiver can allocate it once.
+	Total         int64 `protobuf:"varint,2,opt,name=total,proto3" json:"total,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -659,6 +664,13 @@ func (x *DataChunk) GetData() []byte {
 		return x.Data
 	}
 	return nil
+}
+
+func (x *DataChunk) GetTotal() int64 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
 }
 
 type Worker struct {
@@ -1751,9 +1763,10 @@ const file_ringtrain_v1_coordinator_proto_rawDesc = "" +
 	"\x04step\x18\x02 \x01(\v2\x1a.ringtrain.v1.StepProgressH\x00R\x04step\x122\n" +
 	"\x05epoch\x18\x03 \x01(\v2\x1a.ringtrain.v1.EpochSummaryH\x00R\x05epoch\x12\x1a\n" +
 	"\amessage\x18\x04 \x01(\tH\x00R\amessageB\a\n" +
-	"\x05event\"\x1f\n" +
+	"\x05event\"5\n" +
 	"\tDataChunk\x12\x12\n" +
-	"\x04data\x18\x01 \x01(\fR\x04data\",\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\x12\x14\n" +
+	"\x05total\x18\x02 \x01(\x03R\x05total\",\n" +
 	"\x06Worker\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04addr\x18\x02 \x01(\tR\x04addr\"G\n" +
