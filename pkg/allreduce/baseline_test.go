@@ -233,7 +233,7 @@ func BenchmarkGRPCLinks(b *testing.B) {
 //	                            moves per member for ELEMS float32
 //	                            → result CPUNS NS,NS,...
 func runLinks(in io.Reader, out io.Writer) int {
-	node, addr, stop, err := serveNode("127.0.0.1:0")
+	node, addr, stop, err := Servers["grpc"]("127.0.0.1:0")
 	if err != nil {
 		reply(out, "err %v", err)
 		return 1

@@ -151,7 +151,7 @@ func (x *exchange) send() error {
 		}
 		lo, hi := p.sendRange(k)
 		x.out = Frame{Kind: KindData, Job: m.Job, Generation: m.Generation, Call: x.call,
-			Step: t, Offset: lo, Total: p.size, Precision: x.prec, Data: x.buf.slice(lo, hi)}
+			Step: t, Offset: lo, Total: p.size, Precision: x.prec, Data: x.buf.Slice(lo, hi)}
 		if p.reducing(t) {
 			// Pass the weights round with the partial sums: by the end of
 			// the reduce-scatter every member has all of them.
@@ -300,7 +300,7 @@ func (x *exchange) Place(f *Frame, n int) (Values, Op, error) {
 			ErrProtocol, f.Step, f.Offset, f.Offset+n, t, lo, hi)
 	}
 	if !p.reducing(t) {
-		return x.buf.slice(lo, hi), Op{}, nil
+		return x.buf.Slice(lo, hi), Op{}, nil
 	}
 	// Every chunk of a step carries the same weight; the sender reads it
 	// from the first on, so it is written once.
@@ -330,7 +330,7 @@ func (x *exchange) Place(f *Frame, n int) (Values, Op, error) {
 		}
 		op.Scale, op.K = x.inv != 1, x.inv
 	}
-	return x.buf.slice(lo, hi), op, nil
+	return x.buf.Slice(lo, hi), op, nil
 }
 
 // inverseWeight returns 1/Σ weights, summed in rank order so that every

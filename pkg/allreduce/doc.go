@@ -1,6 +1,8 @@
 // Package allreduce averages a float32 (or float64) buffer across the
 // members of a ring, leaving every member with the same bits, with a
-// bandwidth-optimal ring all-reduce over gRPC (or, for tests, in memory).
+// bandwidth-optimal ring all-reduce over a pluggable transport: plain TCP
+// (package tcpnet, the default), gRPC streams (package grpcnet), or, for
+// tests, memory (package memnet).
 //
 // It knows nothing of neural networks: the worker hands it the flat
 // gradient once per training step, and gets the mean back in place.
@@ -41,13 +43,13 @@
 // step is a stream of chunks, not one message. A member forwards chunk c of
 // step t+1 as soon as chunk c of step t has arrived and been added, so
 // sending, receiving and adding overlap across the ring, and a message
-// never comes near gRPC's 4 MiB limit. On the wire a chunk is a protobuf
-// LinkRequest (proto/ringtrain/v1/peer.proto) whose payload is the float32
-// values as raw little-endian bytes, handed to gRPC straight from the
-// caller's buffer and added into it straight from gRPC's receive buffers,
-// without per-element encoding. A call that succeeds returns once gRPC has
-// finished reading the buffer; after a failed call it may read it until
-// Close returns. A Ring allocates nothing per call in proportion to S.
+// never comes near gRPC's 4 MiB limit. On the wire a chunk's payload is
+// its values as raw little-endian bytes, written straight from the
+// caller's buffer and added into it as received, without per-element
+// encoding (tcpnet's doc and codec.go say how each transport frames it). A
+// call that succeeds returns once the transport has finished reading the
+// buffer; after a failed call the gRPC transport may read it until Close
+// returns. A Ring allocates nothing per call in proportion to S.
 //
 // # Weights
 //
@@ -104,22 +106,29 @@
 //
 // The algorithm is written once, over Transport and Link: two small
 // interfaces that open a member's links to its neighbours and carry Frames
-// along them. Node is the gRPC transport; Network is an in-memory one with
-// injectable delay, loss, crashes and stalls, for tests.
+// along them; each transport is a package of its own. Package tcpnet is
+// the default: one TCP connection per ring edge, introduced through the
+// gRPC PeerService. Package grpcnet carries the frames on gRPC streams
+// themselves, for networks where only the gRPC port is open; package
+// memnet is an in-memory network with injectable delay, loss, crashes and
+// stalls, for tests. Transports frame payloads with Values.WireBytes and
+// Values.ApplyWire (or Values.Apply), and aborts with AbortMessage and
+// AbortFrame.
 //
 // # Using it in a worker
 //
-// A worker creates one Node, registers it on the gRPC server it serves its
-// other services on (created with ServerOptions), and forms one Ring per
-// membership generation the coordinator announces:
+// A worker creates one transport, registers it on the gRPC server it
+// serves its other services on, and forms one Ring per membership
+// generation the coordinator announces:
 //
-//	srv := grpc.NewServer(allreduce.ServerOptions()...)
-//	node := allreduce.NewNode(allreduce.WithNodeLogger(log))
-//	node.Register(srv)
+//	srv := grpc.NewServer()
+//	data, _ := net.Listen("tcp", ":7072")
+//	t := tcpnet.New(data, advertisedDataAddr)
+//	t.Register(srv)
 //	// ... register the worker's own services, health and reflection; Serve.
 //
-//	// For each generation:
-//	ring, err := allreduce.NewRing(ctx, node, allreduce.Membership{
+//	// For each generation, Addrs being the members' gRPC addresses:
+//	ring, err := allreduce.NewRing(ctx, t, allreduce.Membership{
 //		Job: job, Generation: gen, Rank: rank, Addrs: peerAddrs,
 //	}, allreduce.WithLogger(log))
 //	// For each step:
@@ -127,5 +136,7 @@
 //	// On an error, or when the coordinator announces a new generation:
 //	ring.Close()
 //
-// Close rings, then the Node, before stopping the server gracefully.
+// Close rings, then the transport, before stopping the server gracefully.
+// For the gRPC data plane, create the server with grpcnet.ServerOptions and
+// use a grpcnet.Node in place of tcpnet.
 package allreduce

@@ -71,8 +71,8 @@ func checkBlame(t *testing.T, out []outcome, culprit int, want error, t0 time.Ti
 // slowNetwork delays every frame so that a call on a buffer of longCall
 // elements with 64-byte chunks takes about a second: long enough to fault
 // it midway.
-func slowNetwork(seed uint64) *Network {
-	net := NewNetwork(seed)
+func slowNetwork(seed uint64) TestNetwork {
+	net := newNetwork(seed)
 	net.SetDelay(20*time.Microsecond, 200*time.Microsecond)
 	return net
 }
@@ -97,7 +97,7 @@ func TestMemberKilledMidReduce(t *testing.T) {
 
 func TestStalledMember(t *testing.T) {
 	const timeout = 300 * time.Millisecond
-	rings := memRings(t, NewNetwork(2), "stalled", 1, 4, WithTimeout(timeout))
+	rings := memRings(t, newNetwork(2), "stalled", 1, 4, WithTimeout(timeout))
 	// Rank 2 never makes the call.
 	t0 := time.Now()
 	out := startCalls(nil, rings, 1000, 2)()
@@ -147,7 +147,7 @@ func TestCancelMidReduce(t *testing.T) {
 }
 
 func TestCancelBeforeCall(t *testing.T) {
-	rings := memRings(t, NewNetwork(5), "early", 1, 2)
+	rings := memRings(t, newNetwork(5), "early", 1, 2)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if err := rings[0].AllReduce(ctx, []float32{1}); !errors.Is(err, context.Canceled) {
@@ -196,7 +196,7 @@ func leaveAfterCall(rings []*Ring, size int) []error {
 // receiving their last chunks; the next call fails, naming it.
 func TestCloseAfterLastCall(t *testing.T) {
 	t.Run("memory", func(t *testing.T) {
-		net := NewNetwork(13)
+		net := newNetwork(13)
 		net.SetDelay(0, 300*time.Microsecond)
 		for gen := range uint64(40) {
 			n := 2 + int(gen%4)
@@ -222,7 +222,7 @@ func TestCloseAfterLastCall(t *testing.T) {
 		})
 	}
 	t.Run("next call", func(t *testing.T) {
-		rings := memRings(t, NewNetwork(14), "leave-next", 1, 3)
+		rings := memRings(t, newNetwork(14), "leave-next", 1, 3)
 		for k, err := range AllReduceAll(context.Background(), rings, make([][]float32, 3), nil) {
 			if err != nil {
 				t.Fatalf("member %d: %v", k, err)
@@ -318,7 +318,7 @@ func TestStaleFrameRejected(t *testing.T) {
 		"job":        func(f *Frame) { f.Job = "another" },
 	} {
 		t.Run(name, func(t *testing.T) {
-			net := NewNetwork(8)
+			net := newNetwork(8)
 			ts := Transports(net, 3)
 			ts[1] = restamp{net, 1, stamp}
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -349,7 +349,7 @@ func TestStaleFrameRejected(t *testing.T) {
 }
 
 func TestStaleGenerationRefused(t *testing.T) {
-	net := NewNetwork(9)
+	net := newNetwork(9)
 	memRings(t, net, "refuse", 4, 2)
 	m := Membership{Job: "refuse", Generation: 3, Rank: 0, Addrs: addrs(2)}
 	if _, err := NewRing(context.Background(), net, m, WithLogger(quiet)); !errors.Is(err, ErrGeneration) {
@@ -358,7 +358,7 @@ func TestStaleGenerationRefused(t *testing.T) {
 }
 
 func TestMismatchedLengths(t *testing.T) {
-	rings := memRings(t, NewNetwork(10), "lengths", 1, 3)
+	rings := memRings(t, newNetwork(10), "lengths", 1, 3)
 	bufs := [][]float32{make([]float32, 10), make([]float32, 11), make([]float32, 10)}
 	for i, err := range AllReduceAll(context.Background(), rings, bufs, nil) {
 		if !errors.Is(err, ErrMismatch) {
@@ -370,7 +370,7 @@ func TestMismatchedLengths(t *testing.T) {
 // TestMismatchedPrecisions: a member that sends float64 to members that
 // reduce float32 fails the call instead of mixing bits.
 func TestMismatchedPrecisions(t *testing.T) {
-	rings := memRings(t, NewNetwork(10), "precisions", 1, 2)
+	rings := memRings(t, newNetwork(10), "precisions", 1, 2)
 	errs := make([]error, 2)
 	var wg sync.WaitGroup
 	wg.Go(func() { errs[0] = rings[0].AllReduce(context.Background(), make([]float32, 10)) })
@@ -392,7 +392,7 @@ func TestMismatchedPrecisions(t *testing.T) {
 // every member agree on the outcome when a message can be lost at any
 // time, so workers recover from a failure on any member; see doc.go.
 func TestLossyNetwork(t *testing.T) {
-	net := NewNetwork(11)
+	net := newNetwork(11)
 	net.SetDrop(0.002)
 	const n = 4
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -59,16 +59,17 @@ func (v Values) ApplyWire(b []byte, op Op) {
 	placeBytes(v.F32, b, op)
 }
 
-func (v Values) slice(lo, hi int) Values {
+// Slice returns the values lo to hi.
+func (v Values) Slice(lo, hi int) Values {
 	if v.F64 != nil {
 		return Values{F64: v.F64[lo:hi]}
 	}
 	return Values{F32: v.F32[lo:hi]}
 }
 
-// apply applies op to v with the values of src, of the same precision
+// Apply applies op to v with the values of src, of the same precision
 // and length.
-func (v Values) apply(src Values, op Op) {
+func (v Values) Apply(src Values, op Op) {
 	if v.F64 != nil {
 		applyFloats(v.F64, src.F64, op)
 		return

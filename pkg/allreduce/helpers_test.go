@@ -2,15 +2,11 @@ package allreduce
 
 import (
 	"context"
-	"net"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/sync/errgroup"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/health"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/reflection"
 )
 
 // This file holds helpers for the tests of this package and its external
@@ -79,11 +75,9 @@ func Transports(t Transport, n int) []Transport {
 // a new gRPC server listening on addr, with health and reflection
 // registered as on a worker's server, and return the address the server
 // listens on and a function that closes the transport and stops the
-// server. transports_test.go adds "tcp": tcpnet imports this package, so
-// only the external test package can start it.
-var Servers = map[string]func(addr string) (t Transport, listening string, stop func(), err error){
-	"grpc": func(addr string) (Transport, string, func(), error) { return serveNode(addr) },
-}
+// server. transports_test.go adds them: tcpnet and grpcnet import this
+// package, so only the external test package can start them.
+var Servers = map[string]func(addr string) (t Transport, listening string, stop func(), err error){}
 
 // kinds are the transports that every test of real links runs over.
 var kinds = []string{"tcp", "grpc"}
@@ -108,26 +102,18 @@ func startTransports(tb testing.TB, kind string, n int) (ts []Transport, addrs [
 	return ts, addrs
 }
 
-// serveNode starts a gRPC node on a new server listening on addr.
-func serveNode(addr string) (node *Node, listening string, stop func(), err error) {
-	lis, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, "", nil, err
-	}
-	s := grpc.NewServer(ServerOptions()...)
-	node = NewNode(WithNodeLogger(quiet))
-	node.Register(s)
-	healthpb.RegisterHealthServer(s, health.NewServer())
-	reflection.Register(s)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = s.Serve(lis)
-	}()
-	stop = func() {
-		node.Close()
-		s.Stop()
-		<-done
-	}
-	return node, lis.Addr().String(), stop, nil
+// TestNetwork is memnet.Network as the algorithm's tests use it.
+type TestNetwork interface {
+	Transport
+	SetDelay(lo, hi time.Duration)
+	SetDrop(p float64)
+	Disconnect(addr string)
+	Pause(addr string)
+	Resume(addr string)
 }
+
+// NewTestNetwork returns a memnet.Network; transports_test.go sets it, as
+// memnet imports this package.
+var NewTestNetwork func(seed uint64) TestNetwork
+
+func newNetwork(seed uint64) TestNetwork { return NewTestNetwork(seed) }

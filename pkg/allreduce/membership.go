@@ -30,6 +30,12 @@ type Membership struct {
 // Size returns the number of members.
 func (m Membership) Size() int { return len(m.Addrs) }
 
+// Prev returns the rank of m's predecessor, from which it receives.
+func (m Membership) Prev() int { return m.neighbour(-1) }
+
+// Next returns the rank of m's successor, to which it sends.
+func (m Membership) Next() int { return m.neighbour(1) }
+
 // neighbour returns the rank d places after m.Rank round the ring.
 func (m Membership) neighbour(d int) int {
 	n := m.Size()

@@ -110,7 +110,7 @@ func addrs(n int) []string {
 	return a
 }
 
-func memRings(t *testing.T, net *Network, job string, gen uint64, n int, opts ...Option) []*Ring {
+func memRings(t *testing.T, net TestNetwork, job string, gen uint64, n int, opts ...Option) []*Ring {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -141,7 +141,7 @@ func TestAllReduceMean(t *testing.T) {
 	for n := 1; n <= 8; n++ {
 		sizes := []int{0, 1, n - 1, 7*n + 3, 1000, 1_000_000}
 		for _, chunk := range []int{12, DefaultChunkBytes} {
-			net := NewNetwork(uint64(n))
+			net := newNetwork(uint64(n))
 			rings := memRings(t, net, "mean", 1, n, WithChunkBytes(chunk))
 			for _, size := range sizes {
 				if chunk == 12 && size > 1000 {
@@ -183,7 +183,7 @@ func randomBufs64(seed uint64, n, size int) [][]float64 {
 func TestAllReduce64(t *testing.T) {
 	for n := 1; n <= 8; n++ {
 		for _, chunk := range []int{24, DefaultChunkBytes} {
-			rings := memRings(t, NewNetwork(uint64(n)), "mean64", 1, n, WithChunkBytes(chunk))
+			rings := memRings(t, newNetwork(uint64(n)), "mean64", 1, n, WithChunkBytes(chunk))
 			for _, size := range []int{0, 1, n - 1, 7*n + 3, 1000, 300_000} {
 				if chunk == 24 && size > 1000 {
 					continue
@@ -212,7 +212,7 @@ func TestAllReduce64(t *testing.T) {
 
 func TestAllReduceWeighted(t *testing.T) {
 	for _, n := range []int{1, 2, 3, 5, 8} {
-		net := NewNetwork(7)
+		net := newNetwork(7)
 		rings := memRings(t, net, "weighted", 1, n, WithChunkBytes(64))
 		weights := make([]float64, n)
 		for i := range weights {
@@ -245,7 +245,7 @@ func TestAllReduceWeighted(t *testing.T) {
 }
 
 func TestAllReduceZeroWeights(t *testing.T) {
-	rings := memRings(t, NewNetwork(1), "zero", 1, 3)
+	rings := memRings(t, newNetwork(1), "zero", 1, 3)
 	bufs := randomBufs(1, 3, 10)
 	for k, err := range AllReduceAll(context.Background(), rings, bufs, []float64{0, 0, 0}) {
 		if err != nil {
@@ -262,7 +262,7 @@ func TestAllReduceZeroWeights(t *testing.T) {
 }
 
 func TestAllReduceBadWeight(t *testing.T) {
-	rings := memRings(t, NewNetwork(1), "bad", 1, 2)
+	rings := memRings(t, newNetwork(1), "bad", 1, 2)
 	for _, w := range []float64{-1, math.NaN(), math.Inf(1)} {
 		if err := rings[0].AllReduceWeighted(context.Background(), []float32{1}, w); !errors.Is(err, ErrWeight) {
 			t.Errorf("weight %v: got %v want ErrWeight", w, err)
@@ -280,7 +280,7 @@ func TestAllReduceBadWeight(t *testing.T) {
 // TestAllReduceDelays runs successive calls of changing sizes over a
 // network that delays every frame at random.
 func TestAllReduceDelays(t *testing.T) {
-	net := NewNetwork(42)
+	net := newNetwork(42)
 	net.SetDelay(0, 200*time.Microsecond)
 	const n = 5
 	rings := memRings(t, net, "delays", 1, n, WithChunkBytes(256))

@@ -14,12 +14,19 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"github.com/ringtrain/ringtrain/pkg/allreduce"
+	"github.com/ringtrain/ringtrain/pkg/allreduce/grpcnet"
+	"github.com/ringtrain/ringtrain/pkg/allreduce/memnet"
 	"github.com/ringtrain/ringtrain/pkg/allreduce/tcpnet"
 )
 
-// The internal tests start transports by name; tcpnet imports allreduce,
-// so only this package can add it.
+// The internal tests start transports by name, and make in-memory
+// networks, through these: tcpnet, grpcnet and memnet import allreduce, so
+// only this package can make them.
 func init() {
+	allreduce.NewTestNetwork = func(seed uint64) allreduce.TestNetwork { return memnet.NewNetwork(seed) }
+	allreduce.Servers["grpc"] = func(addr string) (allreduce.Transport, string, func(), error) {
+		return serveGRPC(addr)
+	}
 	allreduce.Servers["tcp"] = func(addr string) (allreduce.Transport, string, func(), error) {
 		return serveTCP(addr)
 	}
@@ -56,6 +63,30 @@ func serveTCP(addr string, opts ...tcpnet.Option) (*tcpnet.Transport, string, fu
 		<-done
 	}
 	return t, lis.Addr().String(), stop, nil
+}
+
+// serveGRPC starts a gRPC transport on a new server listening on addr.
+func serveGRPC(addr string) (*grpcnet.Node, string, func(), error) {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	s := grpc.NewServer(grpcnet.ServerOptions()...)
+	node := grpcnet.NewNode(grpcnet.WithNodeLogger(slog.New(slog.DiscardHandler)))
+	node.Register(s)
+	healthpb.RegisterHealthServer(s, health.NewServer())
+	reflection.Register(s)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = s.Serve(lis)
+	}()
+	stop := func() {
+		node.Close()
+		s.Stop()
+		<-done
+	}
+	return node, lis.Addr().String(), stop, nil
 }
 
 var testTLS = sync.OnceValue(func() *tls.Config {

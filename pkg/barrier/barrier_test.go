@@ -14,6 +14,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/goleak"
 
+	"github.com/ringtrain/ringtrain/internal/etcdtest"
 	"github.com/ringtrain/ringtrain/pkg/barrier"
 	"github.com/ringtrain/ringtrain/pkg/embedetcd"
 	"github.com/ringtrain/ringtrain/pkg/etcdkeys"
@@ -40,10 +41,10 @@ type workers struct {
 
 func startWorkers(ctx context.Context, t *testing.T, ids ...string) *workers {
 	t.Helper()
-	eps := embedetcd.StartForTest(t)
+	eps := etcdtest.Start(t)
 	w := &workers{
 		eps:     eps,
-		cli:     embedetcd.ClientForTest(t, eps),
+		cli:     etcdtest.Client(t, eps),
 		clients: map[string]*clientv3.Client{},
 		regs:    map[string]*membership.Registration{},
 	}
@@ -56,7 +57,7 @@ func startWorkers(ctx context.Context, t *testing.T, ids ...string) *workers {
 // join registers one more worker.
 func (w *workers) join(ctx context.Context, t *testing.T, id string) {
 	t.Helper()
-	w.clients[id] = embedetcd.ClientForTest(t, w.eps)
+	w.clients[id] = etcdtest.Client(t, w.eps)
 	reg, err := membership.Register(ctx, w.clients[id], membership.Member{ID: id, Addr: id + ":1"}, ttl)
 	if err != nil {
 		t.Fatalf("registering %s: %v", id, err)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -147,15 +148,6 @@ func TestBadConfig(t *testing.T) {
 	}
 }
 
-func TestStartForTest(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cli := ClientForTest(t, StartForTest(t))
-	if _, err := cli.Put(ctx, "k", "v"); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestZapLogger(t *testing.T) {
 	var buf bytes.Buffer
 	l := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -198,4 +190,10 @@ func TestStartCancelled(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("got %v want context.Canceled", err)
 	}
+}
+
+// testLogger writes errors to stderr rather than through t.Log, which
+// panics when etcd logs after the test has returned.
+func testLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 }

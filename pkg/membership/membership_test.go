@@ -12,7 +12,7 @@ import (
 	"go.uber.org/goleak"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/ringtrain/ringtrain/pkg/embedetcd"
+	"github.com/ringtrain/ringtrain/internal/etcdtest"
 	"github.com/ringtrain/ringtrain/pkg/etcdkeys"
 	"github.com/ringtrain/ringtrain/pkg/membership"
 )
@@ -43,7 +43,7 @@ func TestRegisterListLeave(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cli := embedetcd.ClientForTest(t, embedetcd.StartForTest(t))
+	cli := etcdtest.Client(t, etcdtest.Start(t))
 
 	// Registered out of order, listed by ID.
 	b := register(ctx, t, cli, "b")
@@ -89,7 +89,7 @@ func TestDuplicateID(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cli := embedetcd.ClientForTest(t, embedetcd.StartForTest(t))
+	cli := etcdtest.Client(t, etcdtest.Start(t))
 
 	first, err := membership.Register(ctx, cli, membership.Member{ID: "w", Addr: "first:1"}, ttl)
 	if err != nil {
@@ -123,7 +123,7 @@ func TestRegisterRefusesBadMember(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cli := embedetcd.ClientForTest(t, embedetcd.StartForTest(t))
+	cli := etcdtest.Client(t, etcdtest.Start(t))
 	for i, test := range []struct {
 		m    membership.Member
 		want error
@@ -145,9 +145,9 @@ func TestKilledMemberExpires(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	eps := embedetcd.StartForTest(t)
-	cli := embedetcd.ClientForTest(t, eps)
-	doomed := embedetcd.ClientForTest(t, eps)
+	eps := etcdtest.Start(t)
+	cli := etcdtest.Client(t, eps)
+	doomed := etcdtest.Client(t, eps)
 
 	r, err := membership.Register(ctx, doomed, membership.Member{ID: "doomed", Addr: "d:1"}, ttl)
 	if err != nil {
@@ -186,7 +186,7 @@ func TestLostLeaseClosesDone(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cli := embedetcd.ClientForTest(t, embedetcd.StartForTest(t))
+	cli := etcdtest.Client(t, etcdtest.Start(t))
 	r, err := membership.Register(ctx, cli, membership.Member{ID: "w", Addr: "w:1"}, ttl)
 	if err != nil {
 		t.Fatal(err)
@@ -208,9 +208,9 @@ func TestWatchJoinsAndLeaves(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	eps := embedetcd.StartForTest(t)
-	cli := embedetcd.ClientForTest(t, eps)
-	doomed := embedetcd.ClientForTest(t, eps)
+	eps := etcdtest.Start(t)
+	cli := etcdtest.Client(t, eps)
+	doomed := etcdtest.Client(t, eps)
 
 	early, err := membership.Register(ctx, cli, membership.Member{ID: "early", Addr: "e:1"}, ttl)
 	if err != nil {
@@ -273,7 +273,7 @@ func TestCorruptRegistration(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cli := embedetcd.ClientForTest(t, embedetcd.StartForTest(t))
+	cli := etcdtest.Client(t, etcdtest.Start(t))
 	if _, err := cli.Put(ctx, etcdkeys.Worker("bad"), "{not json"); err != nil {
 		t.Fatal(err)
 	}
@@ -291,7 +291,7 @@ func TestWatchClosed(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cli := embedetcd.ClientForTest(t, embedetcd.StartForTest(t))
+	cli := etcdtest.Client(t, etcdtest.Start(t))
 	err := membership.Watch(ctx, cli, func(membership.Snapshot) error {
 		cli.Close()
 		return nil

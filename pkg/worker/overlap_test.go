@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ringtrain/ringtrain/pkg/allreduce"
+	"github.com/ringtrain/ringtrain/pkg/allreduce/memnet"
 	"github.com/ringtrain/ringtrain/pkg/data"
 	"github.com/ringtrain/ringtrain/pkg/jobspec"
 	"github.com/ringtrain/ringtrain/pkg/nn"
@@ -351,7 +352,7 @@ func TestBucketsOnARing(t *testing.T) {
 // checking that member 1 has the same bits.
 func trainOnRing[T nn.Float](t *testing.T, bucketBytes int) []T {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	net := allreduce.NewNetwork(1)
+	net := memnet.NewNetwork(1)
 	addrs := []string{"a", "b"}
 	params := make([][]T, 2)
 	var wg sync.WaitGroup

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/ringtrain/ringtrain/pkg/allreduce"
+	"github.com/ringtrain/ringtrain/pkg/allreduce/grpcnet"
 	"github.com/ringtrain/ringtrain/pkg/allreduce/tcpnet"
 )
 
@@ -59,7 +60,7 @@ type peerTransport interface {
 // listens on lis, and the options that server needs for it.
 func newTransport(cfg Config, lis net.Listener, log *slog.Logger) (peerTransport, []grpc.ServerOption, error) {
 	if cfg.RingTransport == GRPC {
-		return allreduce.NewNode(allreduce.WithNodeLogger(log)), allreduce.ServerOptions(), nil
+		return grpcnet.NewNode(grpcnet.WithNodeLogger(log)), grpcnet.ServerOptions(), nil
 	}
 	listen := cfg.RingListen
 	if listen == "" {

@@ -17,7 +17,8 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/ringtrain/ringtrain/pkg/allreduce"
+	"github.com/ringtrain/ringtrain/internal/etcdtest"
+	"github.com/ringtrain/ringtrain/pkg/allreduce/grpcnet"
 	"github.com/ringtrain/ringtrain/pkg/embedetcd"
 	"github.com/ringtrain/ringtrain/pkg/membership"
 )
@@ -66,7 +67,7 @@ func healthyCoordinator(t *testing.T) string {
 }
 
 func TestWrongAddressesAreReportedAndRetried(t *testing.T) {
-	eps := embedetcd.StartForTest(t)
+	eps := etcdtest.Start(t)
 	tests := []struct {
 		name      string
 		coord     string
@@ -90,7 +91,7 @@ func TestWrongAddressesAreReportedAndRetried(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer conn.Close()
-			node := allreduce.NewNode()
+			node := grpcnet.NewNode()
 			defer node.Close()
 			w, err := New(Config{ID: "w1", Advertise: "127.0.0.1:1", Etcd: cli, Coordinator: conn, Transport: node, Logger: log})
 			if err != nil {
@@ -116,7 +117,7 @@ func TestWrongAddressesAreReportedAndRetried(t *testing.T) {
 			if !strings.Contains(out, "retry_in=500ms") {
 				t.Errorf("retry delay does not back off (no retry_in=500ms); log:\n%s", out)
 			}
-			if list, _, err := membership.List(context.Background(), embedetcd.ClientForTest(t, eps)); err != nil || len(list) != 0 {
+			if list, _, err := membership.List(context.Background(), etcdtest.Client(t, eps)); err != nil || len(list) != 0 {
 				t.Errorf("worker registered although it could not reach its cluster: %v %v", list, err)
 			}
 		})

@@ -162,7 +162,7 @@ func (t *Transport) Connect(ctx context.Context, m allreduce.Membership) (prev, 
 	if err != nil {
 		return nil, nil, err
 	}
-	from := (m.Rank + m.Size() - 1) % m.Size()
+	from := m.Prev()
 	select {
 	case pl := <-ib.link:
 		return pl, nl, nil
@@ -214,7 +214,7 @@ func (t *Transport) closeInbox(key inboxKey) {
 // dial opens the link to m's successor: asks it over gRPC for an offer,
 // connects to the address offered and says hello with its secret.
 func (t *Transport) dial(ctx context.Context, m allreduce.Membership) (*link, error) {
-	to := (m.Rank + 1) % m.Size()
+	to := m.Next()
 	addr := m.Addrs[to]
 	fail := func(err error) (*link, error) {
 		return nil, fmt.Errorf("tcpnet: link to rank %d (%s): %w", to, addr, err)

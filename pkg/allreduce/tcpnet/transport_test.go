@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/ringtrain/ringtrain/pkg/allreduce"
+	"github.com/ringtrain/ringtrain/pkg/allreduce/grpcnet"
 	ringtrainv1 "github.com/ringtrain/ringtrain/proto/ringtrain/v1"
 )
 
@@ -175,7 +176,7 @@ func TestOfferRefusals(t *testing.T) {
 // plane fails to form the ring, saying why.
 func TestSuccessorOverGRPC(t *testing.T) {
 	tr, addr := newTCP(t)
-	node := allreduce.NewNode(allreduce.WithNodeLogger(quiet))
+	node := grpcnet.NewNode(grpcnet.WithNodeLogger(quiet))
 	_, grpcAddr := serve(t, func(s grpc.ServiceRegistrar) *Transport {
 		node.Register(s)
 		return nil

@@ -1,4 +1,6 @@
-package embedetcd
+// Package etcdtest starts real, embedded etcd servers for tests of any
+// package, in place of a fake. It is linked into test binaries only.
+package etcdtest
 
 import (
 	"context"
@@ -9,16 +11,18 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/ringtrain/ringtrain/pkg/embedetcd"
 )
 
-// StartForTest starts a Fast etcd on a free loopback port in t.TempDir(),
+// Start starts a Fast etcd on a free loopback port in t.TempDir(),
 // stops it when the test ends, and returns its endpoints. Only etcd's
 // errors are logged. Tests of any package use it in place of a fake.
-func StartForTest(t testing.TB) []string {
+func Start(t testing.TB) []string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s, err := Start(ctx, Config{
+	s, err := embedetcd.Start(ctx, embedetcd.Config{
 		// A directory etcd creates itself gets the 0700 it wants.
 		Dir:       filepath.Join(t.TempDir(), "etcd"),
 		ClientURL: "http://127.0.0.1:0",
@@ -32,14 +36,14 @@ func StartForTest(t testing.TB) []string {
 	return s.Endpoints()
 }
 
-// ClientForTest returns a client of endpoints that is closed when the test
-// ends, before the server StartForTest started (cleanups run last first).
-func ClientForTest(t testing.TB, endpoints []string) *clientv3.Client {
+// Client returns a client of endpoints that is closed when the test
+// ends, before the server Start started (cleanups run last first).
+func Client(t testing.TB, endpoints []string) *clientv3.Client {
 	t.Helper()
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints:   endpoints,
 		DialTimeout: 5 * time.Second,
-		Logger:      ZapLogger(testLogger()),
+		Logger:      embedetcd.ZapLogger(testLogger()),
 	})
 	if err != nil {
 		t.Fatalf("connecting to etcd %v: %v", endpoints, err)

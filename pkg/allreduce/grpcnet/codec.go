@@ -1,16 +1,16 @@
-package allreduce
+package grpcnet
 
 import (
 	"errors"
 	"fmt"
 	"math"
-	"unsafe"
 
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ringtrain/ringtrain/pkg/allreduce"
 	ringtrainv1 "github.com/ringtrain/ringtrain/proto/ringtrain/v1"
 )
 
@@ -78,7 +78,7 @@ type encodedChunk struct{ bufs mem.BufferSlice }
 // bytes before the payload, plus gRPC's 5-byte message prefix, a multiple of
 // the value size: the payload then starts aligned in the receiver's first
 // buffer, and every later 16 KiB HTTP/2 frame holds whole values.
-func chunkLayout(f *Frame, n int) (head, pad int) {
+func chunkLayout(f *allreduce.Frame, n int) (head, pad int) {
 	size := f.Precision.Size()
 	fixed := protowire.SizeTag(fieldJob) + protowire.SizeBytes(len(f.Job)) +
 		protowire.SizeTag(fieldGeneration) + protowire.SizeVarint(f.Generation) +
@@ -88,7 +88,7 @@ func chunkLayout(f *Frame, n int) (head, pad int) {
 		protowire.SizeTag(fieldTotal) + protowire.SizeVarint(uint64(f.Total)) +
 		protowire.SizeTag(fieldWeight) + 8 +
 		protowire.SizeTag(fieldData) + protowire.SizeVarint(uint64(n))
-	if f.Precision != Float32 {
+	if f.Precision != allreduce.Float32 {
 		fixed += protowire.SizeTag(fieldPrecision) + protowire.SizeVarint(uint64(f.Precision))
 	}
 	for pad := -1; pad < size; pad++ {
@@ -106,13 +106,13 @@ func chunkLayout(f *Frame, n int) (head, pad int) {
 }
 
 // appendChunk appends f to b as a LinkRequest: header, then payload.
-func appendChunk(b []byte, f *Frame) []byte {
-	return appendValues(appendChunkHeader(b, f), f.Data)
+func appendChunk(b []byte, f *allreduce.Frame) []byte {
+	return f.Data.AppendWire(appendChunkHeader(b, f))
 }
 
 // appendChunkHeader appends the bytes of f's LinkRequest that come before
 // its payload.
-func appendChunkHeader(b []byte, f *Frame) []byte {
+func appendChunkHeader(b []byte, f *allreduce.Frame) []byte {
 	n := f.Precision.Size() * f.Data.Len()
 	head, pad := chunkLayout(f, n)
 	b = protowire.AppendTag(b, fieldRequestChunk, protowire.BytesType)
@@ -131,7 +131,7 @@ func appendChunkHeader(b []byte, f *Frame) []byte {
 	b = protowire.AppendVarint(b, uint64(f.Total))
 	b = protowire.AppendTag(b, fieldWeight, protowire.Fixed64Type)
 	b = protowire.AppendFixed64(b, math.Float64bits(f.Weight))
-	if f.Precision != Float32 {
+	if f.Precision != allreduce.Float32 {
 		b = protowire.AppendTag(b, fieldPrecision, protowire.VarintType)
 		b = protowire.AppendVarint(b, uint64(f.Precision))
 	}
@@ -145,7 +145,7 @@ func appendChunkHeader(b []byte, f *Frame) []byte {
 }
 
 // chunkSize is the length of f encoded by appendChunk.
-func chunkSize(f *Frame) int {
+func chunkSize(f *allreduce.Frame) int {
 	n := f.Precision.Size() * f.Data.Len()
 	head, _ := chunkLayout(f, n)
 	return protowire.SizeTag(fieldRequestChunk) + protowire.SizeVarint(uint64(head+n)) + head + n
@@ -159,8 +159,8 @@ const grpcPrefix = 5
 // frameDecoder decodes what a ring link receives into f: chunks by hand,
 // straight into the sink's destination, anything else through proto.
 type frameDecoder struct {
-	f       *Frame
-	sink    Sink
+	f       *allreduce.Frame
+	sink    allreduce.Sink
 	linkJob string
 	// err keeps the decoder's error with its type: gRPC flattens an
 	// Unmarshal error into a status.
@@ -179,7 +179,7 @@ func (d *frameDecoder) decode(data mem.BufferSlice) error {
 	}
 	d.req.Reset()
 	if err := proto.Unmarshal(data.Materialize(), &d.req); err != nil {
-		d.err = fmt.Errorf("%w: %v", ErrProtocol, err)
+		d.err = fmt.Errorf("%w: %v", allreduce.ErrProtocol, err)
 		return d.err
 	}
 	d.err = requestFrame(&d.req, d.f)
@@ -198,7 +198,7 @@ func prefix(dst []byte, data mem.BufferSlice) int {
 	return n
 }
 
-var errChunkHeader = fmt.Errorf("%w: malformed chunk header", ErrProtocol)
+var errChunkHeader = fmt.Errorf("%w: malformed chunk header", allreduce.ErrProtocol)
 
 // decodeChunk parses the chunk header in h, which starts with the outer tag
 // of n bytes, asks the sink where the payload goes and puts it there.
@@ -209,7 +209,7 @@ func (d *frameDecoder) decodeChunk(data mem.BufferSlice, h []byte, n int) error 
 		return errChunkHeader
 	}
 	f := d.f
-	*f = Frame{Kind: KindData}
+	*f = allreduce.Frame{Kind: allreduce.KindData}
 	off := n + m
 	for {
 		num, typ, k := protowire.ConsumeTag(h[off:])
@@ -225,17 +225,13 @@ func (d *frameDecoder) decodeChunk(data mem.BufferSlice, h []byte, n int) error 
 			}
 			off += k
 			if d.sink == nil {
-				return fmt.Errorf("%w: data frame on a link that carries none", ErrProtocol)
+				return fmt.Errorf("%w: data frame on a link that carries none", allreduce.ErrProtocol)
 			}
 			dst, op, err := d.sink.Place(f, int(size/width))
 			if err != nil {
 				return err
 			}
-			if f.Precision == Float64 {
-				place(dst.F64, op, data, off)
-			} else {
-				place(dst.F32, op, data, off)
-			}
+			place(dst, op, data, off, int(width))
 			return nil
 		}
 		switch {
@@ -273,10 +269,10 @@ func (d *frameDecoder) decodeChunk(data mem.BufferSlice, h []byte, n int) error 
 			case fieldTotal:
 				f.Total = int(v)
 			case fieldPrecision:
-				if v > uint64(Float64) {
-					return fmt.Errorf("%w: unknown precision %d", ErrProtocol, v)
+				if v > uint64(allreduce.Float64) {
+					return fmt.Errorf("%w: unknown precision %d", allreduce.ErrProtocol, v)
 				}
-				f.Precision = Precision(v)
+				f.Precision = allreduce.Precision(v)
 			}
 			continue
 		}
@@ -296,10 +292,9 @@ func (d *frameDecoder) job(v []byte) string {
 	return string(v)
 }
 
-// place applies op to dst with the payload, which starts off bytes into
-// data. A value may straddle two of gRPC's buffers.
-func place[T float](dst []T, op Op, data mem.BufferSlice, off int) {
-	size := int(unsafe.Sizeof(T(0)))
+// place applies op to dst with the payload of values of size bytes, which
+// starts off bytes into data. A value may straddle two of gRPC's buffers.
+func place(dst allreduce.Values, op allreduce.Op, data mem.BufferSlice, off, size int) {
 	var carry [8]byte
 	nc, i := 0, 0
 	for _, buf := range data {
@@ -316,52 +311,27 @@ func place[T float](dst []T, op Op, data mem.BufferSlice, off int) {
 			if nc < size {
 				continue
 			}
-			placeBytes(dst[i:i+1], carry[:size], op)
+			dst.Slice(i, i+1).ApplyWire(carry[:size], op)
 			i, nc = i+1, 0
 		}
 		whole := len(b) / size
-		placeBytes(dst[i:i+whole], b[:size*whole], op)
+		dst.Slice(i, i+whole).ApplyWire(b[:size*whole], op)
 		i += whole
 		nc = copy(carry[:], b[size*whole:])
 	}
 }
 
 // requestFrame converts a LinkRequest other than a chunk into f.
-func requestFrame(req *ringtrainv1.LinkRequest, f *Frame) error {
+func requestFrame(req *ringtrainv1.LinkRequest, f *allreduce.Frame) error {
 	switch x := req.Frame.(type) {
 	case *ringtrainv1.LinkRequest_Heartbeat:
-		*f = Frame{Kind: KindHeartbeat, Job: x.Heartbeat.Job, Generation: x.Heartbeat.Generation, Call: x.Heartbeat.Call}
+		*f = allreduce.Frame{Kind: allreduce.KindHeartbeat, Job: x.Heartbeat.Job, Generation: x.Heartbeat.Generation, Call: x.Heartbeat.Call}
 	case *ringtrainv1.LinkRequest_Abort:
-		AbortFrame(x.Abort, f)
+		allreduce.AbortFrame(x.Abort, f)
 	default:
-		return fmt.Errorf("%w: unexpected %T on an open link", ErrProtocol, req.Frame)
+		return fmt.Errorf("%w: unexpected %T on an open link", allreduce.ErrProtocol, req.Frame)
 	}
 	return nil
-}
-
-// AbortFrame sets f to the abort frame that a carries, for transports that
-// carry aborts as the protobuf message (AbortMessage makes it).
-func AbortFrame(a *ringtrainv1.Abort, f *Frame) {
-	*f = Frame{Kind: KindAbort, Job: a.Job, Generation: a.Generation, Call: a.CompletedCalls, Abort: &PeerError{
-		Rank:     int(a.CulpritRank),
-		Reporter: int(a.ReporterRank),
-		Err:      newRemoteError(int32(a.Reason), a.Detail),
-	}}
-}
-
-// AbortMessage returns the abort frame f as its protobuf message: its
-// culprit, reporter, cause (one of the package's sentinel errors, and the
-// text) and completed calls.
-func AbortMessage(f *Frame) *ringtrainv1.Abort {
-	return &ringtrainv1.Abort{
-		Job:            f.Job,
-		Generation:     f.Generation,
-		CulpritRank:    uint32(f.Abort.Rank),
-		ReporterRank:   uint32(f.Abort.Reporter),
-		Reason:         ringtrainv1.AbortReason(reasonOf(f.Abort.Err)),
-		Detail:         f.Abort.Err.Error(),
-		CompletedCalls: f.Call,
-	}
 }
 
 var errNotData = errors.New("allreduce: only aborts go back along a link")

@@ -1,4 +1,4 @@
-package allreduce
+package grpcnet
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/mem"
 
+	"github.com/ringtrain/ringtrain/pkg/allreduce"
 	ringtrainv1 "github.com/ringtrain/ringtrain/proto/ringtrain/v1"
 )
 
@@ -36,7 +37,7 @@ type clientLink struct {
 }
 
 // Send implements Link.
-func (l *clientLink) Send(f *Frame) error {
+func (l *clientLink) Send(f *allreduce.Frame) error {
 	l.sendMu.Lock()
 	defer l.sendMu.Unlock()
 	if l.halfClose {
@@ -44,21 +45,21 @@ func (l *clientLink) Send(f *Frame) error {
 	}
 	var err error
 	switch f.Kind {
-	case KindData:
+	case allreduce.KindData:
 		l.out.bufs = l.encode(f)
 		err = l.stream.SendMsg(&l.out)
 		l.out.bufs = nil
-	case KindHeartbeat:
+	case allreduce.KindHeartbeat:
 		err = l.stream.SendMsg(&ringtrainv1.LinkRequest{Frame: &ringtrainv1.LinkRequest_Heartbeat{
 			Heartbeat: &ringtrainv1.Heartbeat{Job: f.Job, Generation: f.Generation, Call: f.Call}}})
-	case KindAbort:
-		err = l.stream.SendMsg(&ringtrainv1.LinkRequest{Frame: &ringtrainv1.LinkRequest_Abort{Abort: AbortMessage(f)}})
+	case allreduce.KindAbort:
+		err = l.stream.SendMsg(&ringtrainv1.LinkRequest{Frame: &ringtrainv1.LinkRequest_Abort{Abort: allreduce.AbortMessage(f)}})
 	default:
-		return fmt.Errorf("%w: frame kind %d", ErrProtocol, f.Kind)
+		return fmt.Errorf("%w: frame kind %d", allreduce.ErrProtocol, f.Kind)
 	}
 	if err == io.EOF {
 		// The stream has ended; RecvMsg has the status, which Recv reports.
-		return fmt.Errorf("%w: successor ended the link", ErrDisconnected)
+		return fmt.Errorf("%w: successor ended the link", allreduce.ErrDisconnected)
 	}
 	return err
 }
@@ -67,8 +68,8 @@ func (l *clientLink) Send(f *Frame) error {
 // for gRPC to release it when written is not copied: gRPC writes it from
 // f.Data, and Settle waits for the release. The header, and a payload too
 // small for that, are copied into a pooled buffer.
-func (l *clientLink) encode(f *Frame) mem.BufferSlice {
-	if b, ok := wireBytes(f.Data); ok && !mem.IsBelowBufferPoolingThreshold(len(b)) {
+func (l *clientLink) encode(f *allreduce.Frame) mem.BufferSlice {
+	if b, ok := f.Data.WireBytes(); ok && !mem.IsBelowBufferPoolingThreshold(len(b)) {
 		h := l.pool.Get(maxHeader)
 		*h = appendChunkHeader((*h)[:0], f)
 		return mem.BufferSlice{mem.NewBuffer(h, l.pool), l.unsent.track(b)}
@@ -82,19 +83,19 @@ func (l *clientLink) encode(f *Frame) mem.BufferSlice {
 func (l *clientLink) Settle(stop <-chan struct{}) bool { return l.unsent.wait(stop) }
 
 // Recv implements Link: only an abort comes back from the successor.
-func (l *clientLink) Recv(f *Frame, _ Sink) error {
+func (l *clientLink) Recv(f *allreduce.Frame, _ allreduce.Sink) error {
 	if err := l.stream.RecvMsg(&l.resp); err != nil {
 		l.endOnce.Do(func() { close(l.ended) })
 		if err == io.EOF {
-			return fmt.Errorf("%w: successor closed the link", ErrDisconnected)
+			return fmt.Errorf("%w: successor closed the link", allreduce.ErrDisconnected)
 		}
 		return err
 	}
 	a := l.resp.GetAbort()
 	if a == nil {
-		return fmt.Errorf("%w: unexpected %T from successor", ErrProtocol, l.resp.Frame)
+		return fmt.Errorf("%w: unexpected %T from successor", allreduce.ErrProtocol, l.resp.Frame)
 	}
-	AbortFrame(a, f)
+	allreduce.AbortFrame(a, f)
 	return nil
 }
 
@@ -141,8 +142,8 @@ func newServerLink(stream grpc.ServerStream, job string) *serverLink {
 }
 
 // Send implements Link: only an abort goes back to the predecessor.
-func (l *serverLink) Send(f *Frame) error {
-	if f.Kind != KindAbort {
+func (l *serverLink) Send(f *allreduce.Frame) error {
+	if f.Kind != allreduce.KindAbort {
 		return errNotData
 	}
 	l.sendMu.Lock()
@@ -152,11 +153,11 @@ func (l *serverLink) Send(f *Frame) error {
 		return errLinkClosed
 	default:
 	}
-	return l.stream.SendMsg(&ringtrainv1.LinkResponse{Frame: &ringtrainv1.LinkResponse_Abort{Abort: AbortMessage(f)}})
+	return l.stream.SendMsg(&ringtrainv1.LinkResponse{Frame: &ringtrainv1.LinkResponse_Abort{Abort: allreduce.AbortMessage(f)}})
 }
 
 // Recv implements Link.
-func (l *serverLink) Recv(f *Frame, s Sink) error {
+func (l *serverLink) Recv(f *allreduce.Frame, s allreduce.Sink) error {
 	l.dec.f, l.dec.sink = f, s
 	err := l.stream.RecvMsg(&l.dec)
 	l.dec.f, l.dec.sink = nil, nil
@@ -164,7 +165,7 @@ func (l *serverLink) Recv(f *Frame, s Sink) error {
 	case l.dec.err != nil:
 		return l.dec.err
 	case err == io.EOF:
-		return fmt.Errorf("%w: predecessor closed the link", ErrDisconnected)
+		return fmt.Errorf("%w: predecessor closed the link", allreduce.ErrDisconnected)
 	}
 	return err
 }

@@ -1,9 +1,10 @@
-package allreduce
+package grpcnet
 
 import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"testing"
@@ -11,19 +12,22 @@ import (
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ringtrain/ringtrain/pkg/allreduce"
 	ringtrainv1 "github.com/ringtrain/ringtrain/proto/ringtrain/v1"
 )
 
 // sinkFunc adapts a function to Sink.
-type sinkFunc func(f *Frame, n int) (Values, Op, error)
+type sinkFunc func(f *allreduce.Frame, n int) (allreduce.Values, allreduce.Op, error)
 
-func (s sinkFunc) Place(f *Frame, n int) (Values, Op, error) { return s(f, n) }
+func (s sinkFunc) Place(f *allreduce.Frame, n int) (allreduce.Values, allreduce.Op, error) {
+	return s(f, n)
+}
 
 // decodeOps are the ops a decoded chunk is checked under: a copy, an add,
 // adds whose sums are then scaled by a factor exact in float32 and by one
 // that is not, and weighted adds, with weights of both kinds, with and
 // without the scaling.
-var decodeOps = []Op{
+var decodeOps = []allreduce.Op{
 	{},
 	{Add: true},
 	{Add: true, Scale: true, K: 0.25},
@@ -35,7 +39,7 @@ var decodeOps = []Op{
 
 // sameBits reports whether a and b hold the same bits: unlike ==, it tells
 // -0 from 0 and a NaN equals itself.
-func sameBits(a, b Values) bool {
+func sameBits(a, b allreduce.Values) bool {
 	return slices.EqualFunc(a.F32, b.F32, func(x, y float32) bool { return math.Float32bits(x) == math.Float32bits(y) }) &&
 		slices.EqualFunc(a.F64, b.F64, func(x, y float64) bool { return math.Float64bits(x) == math.Float64bits(y) })
 }
@@ -43,14 +47,14 @@ func sameBits(a, b Values) bool {
 // unfused computes what op leaves in dst the way the ring did before the
 // products were fused into the adds: a pass for each product, then a pass
 // for the sums, then one for the scaling.
-func unfused(dst, src Values, op Op) Values {
-	want := Values{F32: slices.Clone(dst.F32), F64: slices.Clone(dst.F64)}
+func unfused(dst, src allreduce.Values, op allreduce.Op) allreduce.Values {
+	want := allreduce.Values{F32: slices.Clone(dst.F32), F64: slices.Clone(dst.F64)}
 	if !op.Add {
 		copy(want.F32, src.F32)
 		copy(want.F64, src.F64)
 		return want
 	}
-	in := Values{F32: slices.Clone(src.F32), F64: slices.Clone(src.F64)}
+	in := allreduce.Values{F32: slices.Clone(src.F32), F64: slices.Clone(src.F64)}
 	if op.Weigh {
 		scaleRef(want, op.DstW)
 		scaleRef(in, op.SrcW)
@@ -69,7 +73,7 @@ func unfused(dst, src Values, op Op) Values {
 
 // scaleRef multiplies v by k, rounding each product once: float32 values
 // are multiplied in float32 if k is a float32, and in float64 otherwise.
-func scaleRef(v Values, k float64) {
+func scaleRef(v allreduce.Values, k float64) {
 	for i, x := range v.F32 {
 		if k32 := float32(k); float64(k32) == k {
 			v.F32[i] = float32(x * k32)
@@ -94,14 +98,14 @@ func split(b []byte, sizes ...int) mem.BufferSlice {
 	return out
 }
 
-var precisions = []Precision{Float32, Float64}
+var precisions = []allreduce.Precision{allreduce.Float32, allreduce.Float64}
 
-func testFrame(n int, prec Precision) *Frame {
-	f := &Frame{Kind: KindData, Job: "job-7", Generation: 1 << 40, Call: 12, Step: 3, Offset: 1000, Total: 5000, Weight: 2.5, Precision: prec}
+func testFrame(n int, prec allreduce.Precision) *allreduce.Frame {
+	f := &allreduce.Frame{Kind: allreduce.KindData, Job: "job-7", Generation: 1 << 40, Call: 12, Step: 3, Offset: 1000, Total: 5000, Weight: 2.5, Precision: prec}
 	for i := range n {
 		// Not exact in float32: float64 payloads must keep every bit.
 		v := float64(i) - 0.5 + 1e-12
-		if prec == Float64 {
+		if prec == allreduce.Float64 {
 			f.Data.F64 = append(f.Data.F64, v)
 		} else {
 			f.Data.F32 = append(f.Data.F32, float32(v))
@@ -111,7 +115,7 @@ func testFrame(n int, prec Precision) *Frame {
 }
 
 // wire returns f's payload as the wire carries it: little-endian IEEE 754.
-func wire(f *Frame) []byte {
+func wire(f *allreduce.Frame) []byte {
 	var b []byte
 	for _, v := range f.Data.F32 {
 		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
@@ -122,10 +126,10 @@ func wire(f *Frame) []byte {
 	return b
 }
 
-func valuesLike(f *Frame, fill float64) Values {
-	var v Values
+func valuesLike(f *allreduce.Frame, fill float64) allreduce.Values {
+	var v allreduce.Values
 	for range f.Data.Len() {
-		if f.Precision == Float64 {
+		if f.Precision == allreduce.Float64 {
 			v.F64 = append(v.F64, fill)
 		} else {
 			v.F32 = append(v.F32, float32(fill))
@@ -168,10 +172,10 @@ func TestChunkAlignment(t *testing.T) {
 	for _, prec := range precisions {
 		misses, total := 0, 0
 		for n := 0; n < 70_000; n += 7 {
-			f := &Frame{Kind: KindData, Job: "j", Generation: uint64(n) * 977, Offset: n * 31, Total: n * 61, Precision: prec,
-				Data: Values{F32: make([]float32, n)}}
-			if prec == Float64 {
-				f.Data = Values{F64: make([]float64, n)}
+			f := &allreduce.Frame{Kind: allreduce.KindData, Job: "j", Generation: uint64(n) * 977, Offset: n * 31, Total: n * 61, Precision: prec,
+				Data: allreduce.Values{F32: make([]float32, n)}}
+			if prec == allreduce.Float64 {
+				f.Data = allreduce.Values{F64: make([]float64, n)}
 			}
 			if head := chunkSize(f) - prec.Size()*n; (head+grpcPrefix)%prec.Size() != 0 {
 				misses++
@@ -201,8 +205,8 @@ func TestDecodeChunk(t *testing.T) {
 				for _, op := range decodeOps {
 					dst := valuesLike(f, 1)
 					want := unfused(dst, f.Data, op)
-					var got Frame
-					d := frameDecoder{f: &got, linkJob: f.Job, sink: sinkFunc(func(g *Frame, n int) (Values, Op, error) {
+					var got allreduce.Frame
+					d := frameDecoder{f: &got, linkJob: f.Job, sink: sinkFunc(func(g *allreduce.Frame, n int) (allreduce.Values, allreduce.Op, error) {
 						if n != f.Data.Len() || g.Precision != prec {
 							t.Fatalf("%s %s: Place with %d values of %s, want %d of %s", prec, name, n, g.Precision, f.Data.Len(), prec)
 						}
@@ -227,11 +231,15 @@ func TestDecodeChunk(t *testing.T) {
 // TestDecodeRefused checks that a refused or malformed chunk leaves the
 // destination untouched.
 func TestDecodeRefused(t *testing.T) {
-	f := testFrame(8, Float32)
+	f := testFrame(8, allreduce.Float32)
 	wire := appendChunk(nil, f)
 	dst := make([]float32, 8)
-	refuse := sinkFunc(func(*Frame, int) (Values, Op, error) { return Values{}, Op{}, ErrGeneration })
-	accept := sinkFunc(func(*Frame, int) (Values, Op, error) { return Values{F32: dst}, Op{}, nil })
+	refuse := sinkFunc(func(*allreduce.Frame, int) (allreduce.Values, allreduce.Op, error) {
+		return allreduce.Values{}, allreduce.Op{}, allreduce.ErrGeneration
+	})
+	accept := sinkFunc(func(*allreduce.Frame, int) (allreduce.Values, allreduce.Op, error) {
+		return allreduce.Values{F32: dst}, allreduce.Op{}, nil
+	})
 	unknown, err := proto.Marshal(&ringtrainv1.LinkRequest{Frame: &ringtrainv1.LinkRequest_Chunk{Chunk: &ringtrainv1.Chunk{
 		Job: f.Job, Total: 8, Precision: 7, Data: make([]byte, 32)}}})
 	if err != nil {
@@ -239,16 +247,16 @@ func TestDecodeRefused(t *testing.T) {
 	}
 	for name, c := range map[string]struct {
 		wire []byte
-		sink Sink
+		sink allreduce.Sink
 		want error
 	}{
-		"refused":   {wire, refuse, ErrGeneration},
-		"truncated": {wire[:len(wire)-1], accept, ErrProtocol},
-		"no sink":   {wire, nil, ErrProtocol},
-		"garbage":   {[]byte{0x12, 0x05, 0xff, 0xff, 0xff, 0xff, 0xff}, accept, ErrProtocol},
-		"precision": {unknown, accept, ErrProtocol},
+		"refused":   {wire, refuse, allreduce.ErrGeneration},
+		"truncated": {wire[:len(wire)-1], accept, allreduce.ErrProtocol},
+		"no sink":   {wire, nil, allreduce.ErrProtocol},
+		"garbage":   {[]byte{0x12, 0x05, 0xff, 0xff, 0xff, 0xff, 0xff}, accept, allreduce.ErrProtocol},
+		"precision": {unknown, accept, allreduce.ErrProtocol},
 	} {
-		var got Frame
+		var got allreduce.Frame
 		d := frameDecoder{f: &got, sink: c.sink}
 		if err := d.decode(split(c.wire, 7)); !errors.Is(err, c.want) {
 			t.Errorf("%s: got %v, want %v", name, err, c.want)
@@ -262,18 +270,18 @@ func TestDecodeRefused(t *testing.T) {
 }
 
 func TestDecodeAbortAndHeartbeat(t *testing.T) {
-	abort := &Frame{Kind: KindAbort, Job: "j", Generation: 3, Abort: &PeerError{Rank: 2, Reporter: 1,
-		Err: &remoteError{sentinel: ErrTimeout, text: "allreduce: peer timed out: nothing received for 5s"}}}
-	wire, err := proto.Marshal(&ringtrainv1.LinkRequest{Frame: &ringtrainv1.LinkRequest_Abort{Abort: AbortMessage(abort)}})
+	abort := &allreduce.Frame{Kind: allreduce.KindAbort, Job: "j", Generation: 3, Abort: &allreduce.PeerError{Rank: 2, Reporter: 1,
+		Err: fmt.Errorf("%w: nothing received for 5s", allreduce.ErrTimeout)}}
+	wire, err := proto.Marshal(&ringtrainv1.LinkRequest{Frame: &ringtrainv1.LinkRequest_Abort{Abort: allreduce.AbortMessage(abort)}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got Frame
+	var got allreduce.Frame
 	d := frameDecoder{f: &got}
 	if err := d.decode(split(wire, 5)); err != nil {
 		t.Fatal(err)
 	}
-	if got.Kind != KindAbort || got.Abort.Rank != 2 || got.Abort.Reporter != 1 || !errors.Is(got.Abort, ErrTimeout) ||
+	if got.Kind != allreduce.KindAbort || got.Abort.Rank != 2 || got.Abort.Reporter != 1 || !errors.Is(got.Abort, allreduce.ErrTimeout) ||
 		got.Abort.Err.Error() != abort.Abort.Err.Error() {
 		t.Fatalf("got %+v (%v), want %+v", got, got.Abort, abort)
 	}
@@ -282,21 +290,8 @@ func TestDecodeAbortAndHeartbeat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := d.decode(split(wire, 1)); err != nil || got.Kind != KindHeartbeat || got.Call != 9 {
+	if err := d.decode(split(wire, 1)); err != nil || got.Kind != allreduce.KindHeartbeat || got.Call != 9 {
 		t.Fatalf("heartbeat: got %+v, %v", got, err)
-	}
-}
-
-// TestReasons keeps the wire's AbortReason and the sentinels in step.
-func TestReasons(t *testing.T) {
-	for i, s := range sentinels {
-		name := ringtrainv1.AbortReason(i + 1).String()
-		if reasonOf(s) != int32(i+1) || name == "" || name == "ABORT_REASON_UNSPECIFIED" {
-			t.Errorf("sentinel %v: reason %d (%s)", s, reasonOf(s), name)
-		}
-	}
-	if n := len(ringtrainv1.AbortReason_name); n != len(sentinels)+1 {
-		t.Errorf("%d reasons on the wire, %d sentinels", n-1, len(sentinels))
 	}
 }
 
@@ -309,24 +304,24 @@ func TestReasons(t *testing.T) {
 func BenchmarkDecodeChunk(b *testing.B) {
 	ops := []struct {
 		name string
-		op   Op
+		op   allreduce.Op
 	}{
-		{"add", Op{Add: true}},
-		{"add-mean", Op{Add: true, Scale: true, K: 1.0 / 3}},
-		{"weigh", Op{Add: true, Weigh: true, DstW: 64, SrcW: 65}},
-		{"weigh-mean", Op{Add: true, Weigh: true, DstW: 64, SrcW: 65, Scale: true, K: 1.0 / 129}},
+		{"add", allreduce.Op{Add: true}},
+		{"add-mean", allreduce.Op{Add: true, Scale: true, K: 1.0 / 3}},
+		{"weigh", allreduce.Op{Add: true, Weigh: true, DstW: 64, SrcW: 65}},
+		{"weigh-mean", allreduce.Op{Add: true, Weigh: true, DstW: 64, SrcW: 65, Scale: true, K: 1.0 / 129}},
 	}
 	for _, prec := range precisions {
 		for _, o := range ops {
 			b.Run(prec.String()+"/"+o.name, func(b *testing.B) {
-				f := testFrame(DefaultChunkBytes/prec.Size(), prec)
+				f := testFrame(allreduce.DefaultChunkBytes/prec.Size(), prec)
 				// As gRPC delivers it: after the 5-byte prefix in an aligned
 				// buffer, then 16 KiB frames.
 				wire := appendChunk(make([]byte, grpcPrefix, grpcPrefix+chunkSize(f)), f)[grpcPrefix:]
 				bufs := split(wire, 16384-grpcPrefix, 16384)
 				dst := valuesLike(f, 0)
-				var got Frame
-				d := frameDecoder{f: &got, linkJob: f.Job, sink: sinkFunc(func(*Frame, int) (Values, Op, error) { return dst, o.op, nil })}
+				var got allreduce.Frame
+				d := frameDecoder{f: &got, linkJob: f.Job, sink: sinkFunc(func(*allreduce.Frame, int) (allreduce.Values, allreduce.Op, error) { return dst, o.op, nil })}
 				b.SetBytes(int64(len(wire)))
 				for b.Loop() {
 					if err := d.decode(bufs); err != nil {

@@ -1,4 +1,4 @@
-package allreduce
+package memnet
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
+
+	"github.com/ringtrain/ringtrain/pkg/allreduce"
 )
 
 // Network is an in-memory Transport for testing the ring without sockets,
@@ -122,7 +124,7 @@ func (n *Network) lose() (bool, time.Duration) {
 }
 
 // Connect implements Transport.
-func (n *Network) Connect(ctx context.Context, m Membership) (prev, next Link, err error) {
+func (n *Network) Connect(ctx context.Context, m allreduce.Membership) (prev, next allreduce.Link, err error) {
 	if err := m.Validate(); err != nil {
 		return nil, nil, err
 	}
@@ -134,7 +136,7 @@ func (n *Network) Connect(ctx context.Context, m Membership) (prev, next Link, e
 		select {
 		case <-e.ready:
 		case <-e.broken:
-			return nil, nil, fmt.Errorf("%w: %s to %s broke while forming", ErrDisconnected, e.addrs[0], e.addrs[1])
+			return nil, nil, fmt.Errorf("%w: %s to %s broke while forming", allreduce.ErrDisconnected, e.addrs[0], e.addrs[1])
 		case <-ctx.Done():
 			out.cut()
 			in.cut()
@@ -145,18 +147,18 @@ func (n *Network) Connect(ctx context.Context, m Membership) (prev, next Link, e
 }
 
 // join registers m's ends of its two edges.
-func (n *Network) join(m Membership) (out, in *edge, err error) {
+func (n *Network) join(m allreduce.Membership) (out, in *edge, err error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	me, succ := m.Addrs[m.Rank], m.Addrs[m.neighbour(1)]
-	for _, a := range []string{me, succ, m.Addrs[m.neighbour(-1)]} {
+	me, succ := m.Addrs[m.Rank], m.Addrs[m.Next()]
+	for _, a := range []string{me, succ, m.Addrs[m.Prev()]} {
 		if n.down[a] {
-			return nil, nil, fmt.Errorf("%w: %s is down", ErrDisconnected, a)
+			return nil, nil, fmt.Errorf("%w: %s is down", allreduce.ErrDisconnected, a)
 		}
 	}
 	for _, a := range []string{me, succ} {
 		if g := n.latest[a][m.Job]; g > m.Generation {
-			return nil, nil, fmt.Errorf("%w: %s has formed generation %d, not %d", ErrGeneration, a, g, m.Generation)
+			return nil, nil, fmt.Errorf("%w: %s has formed generation %d, not %d", allreduce.ErrGeneration, a, g, m.Generation)
 		}
 	}
 	if n.latest[me] == nil {
@@ -164,7 +166,7 @@ func (n *Network) join(m Membership) (out, in *edge, err error) {
 	}
 	n.latest[me][m.Job] = m.Generation
 	out = n.edge(edgeKey{m.Job, m.Generation, m.Rank}, me, succ)
-	in = n.edge(edgeKey{m.Job, m.Generation, m.neighbour(-1)}, m.Addrs[m.neighbour(-1)], me)
+	in = n.edge(edgeKey{m.Job, m.Generation, m.Prev()}, m.Addrs[m.Prev()], me)
 	if out.joined[0] || in.joined[1] {
 		return nil, nil, fmt.Errorf("allreduce: rank %d of %s/%d has already joined", m.Rank, m.Job, m.Generation)
 	}
@@ -221,20 +223,20 @@ type pipe struct {
 	shut   chan struct{} // an end closed: frames queued are still delivered
 	mu     sync.Mutex    // serialises senders, so that delays keep order
 	last   time.Time
-	free   chan Values // payload buffers to reuse
+	free   chan allreduce.Values // payload buffers to reuse
 }
 
 type envelope struct {
-	f  Frame
+	f  allreduce.Frame
 	at time.Time // not delivered before
 }
 
 func newPipe(broken chan struct{}) *pipe {
-	return &pipe{q: make(chan envelope, window), broken: broken, shut: make(chan struct{}), free: make(chan Values, window+1)}
+	return &pipe{q: make(chan envelope, window), broken: broken, shut: make(chan struct{}), free: make(chan allreduce.Values, window+1)}
 }
 
 var (
-	errCut        = fmt.Errorf("%w: in-memory link cut", ErrDisconnected)
+	errCut        = fmt.Errorf("%w: in-memory link cut", allreduce.ErrDisconnected)
 	errPipeClosed = errors.New("allreduce: in-memory link closed")
 )
 
@@ -265,7 +267,7 @@ func (l *memLink) waitGate(p *pipe) error {
 }
 
 // Send implements Link.
-func (l *memLink) Send(f *Frame) error {
+func (l *memLink) Send(f *allreduce.Frame) error {
 	p := l.e.pipes[l.side]
 	if err := l.waitGate(p); err != nil {
 		return err
@@ -299,23 +301,23 @@ func (l *memLink) Send(f *Frame) error {
 	}
 }
 
-func (p *pipe) clone(v Values) Values {
+func (p *pipe) clone(v allreduce.Values) allreduce.Values {
 	if v.F32 == nil && v.F64 == nil {
-		return Values{}
+		return allreduce.Values{}
 	}
-	var b Values
+	var b allreduce.Values
 	select {
 	case b = <-p.free:
 	default:
 	}
 	if v.F64 != nil {
-		return Values{F64: append(b.F64[:0], v.F64...)}
+		return allreduce.Values{F64: append(b.F64[:0], v.F64...)}
 	}
-	return Values{F32: append(b.F32[:0], v.F32...)}
+	return allreduce.Values{F32: append(b.F32[:0], v.F32...)}
 }
 
 // Recv implements Link.
-func (l *memLink) Recv(f *Frame, s Sink) error {
+func (l *memLink) Recv(f *allreduce.Frame, s allreduce.Sink) error {
 	p := l.e.pipes[1-l.side]
 	if err := l.waitGate(p); err != nil {
 		return err
@@ -341,16 +343,16 @@ func (l *memLink) Recv(f *Frame, s Sink) error {
 	}
 	data := env.f.Data
 	*f = env.f
-	f.Data = Values{}
-	if f.Kind == KindData {
+	f.Data = allreduce.Values{}
+	if f.Kind == allreduce.KindData {
 		if s == nil {
-			return fmt.Errorf("%w: data frame on a link that carries none", ErrProtocol)
+			return fmt.Errorf("%w: data frame on a link that carries none", allreduce.ErrProtocol)
 		}
 		dst, op, err := s.Place(f, data.Len())
 		if err != nil {
 			return err
 		}
-		dst.apply(data, op)
+		dst.Apply(data, op)
 	}
 	select {
 	case p.free <- data:

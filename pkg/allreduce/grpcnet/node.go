@@ -1,4 +1,4 @@
-package allreduce
+package grpcnet
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/experimental"
 	"google.golang.org/grpc/status"
 
+	"github.com/ringtrain/ringtrain/pkg/allreduce"
 	ringtrainv1 "github.com/ringtrain/ringtrain/proto/ringtrain/v1"
 )
 
@@ -146,7 +147,7 @@ func (n *Node) changedLocked() {
 
 // Connect implements Transport: it opens the link to the successor and
 // waits for the predecessor's.
-func (n *Node) Connect(ctx context.Context, m Membership) (prev, next Link, err error) {
+func (n *Node) Connect(ctx context.Context, m allreduce.Membership) (prev, next allreduce.Link, err error) {
 	if err := m.Validate(); err != nil {
 		return nil, nil, err
 	}
@@ -165,7 +166,7 @@ func (n *Node) Connect(ctx context.Context, m Membership) (prev, next Link, err 
 		return sl, cl, nil
 	case <-ctx.Done():
 		cl.Close()
-		return nil, nil, fmt.Errorf("allreduce: waiting for rank %d (%s) to connect: %w", m.neighbour(-1), m.Addrs[m.neighbour(-1)], ctx.Err())
+		return nil, nil, fmt.Errorf("allreduce: waiting for rank %d (%s) to connect: %w", m.Prev(), m.Addrs[m.Prev()], ctx.Err())
 	case <-n.done:
 		cl.Close()
 		return nil, nil, errNodeClosed
@@ -181,7 +182,7 @@ func (n *Node) openInbox(key inboxKey, size int) (*inbox, error) {
 	case n.closed:
 		return nil, errNodeClosed
 	case n.latest[key.job] > key.gen:
-		return nil, fmt.Errorf("%w: this node has formed %s/%d, not %d", ErrGeneration, key.job, n.latest[key.job], key.gen)
+		return nil, fmt.Errorf("%w: this node has formed %s/%d, not %d", allreduce.ErrGeneration, key.job, n.latest[key.job], key.gen)
 	case n.inboxes[key] != nil:
 		return nil, fmt.Errorf("allreduce: rank %d of %s/%d is already forming", key.rank, key.job, key.gen)
 	}
@@ -207,8 +208,8 @@ func (n *Node) closeInbox(key inboxKey) {
 }
 
 // dial opens the link to m's successor and waits for it to accept.
-func (n *Node) dial(ctx context.Context, m Membership) (*clientLink, error) {
-	to := m.neighbour(1)
+func (n *Node) dial(ctx context.Context, m allreduce.Membership) (*clientLink, error) {
+	to := m.Next()
 	addr := m.Addrs[to]
 	cc, err := grpc.NewClient(addr, n.dialOpts...)
 	if err != nil {
@@ -243,7 +244,7 @@ func (n *Node) dial(ctx context.Context, m Membership) (*clientLink, error) {
 	var resp ringtrainv1.LinkResponse
 	if err := stream.RecvMsg(&resp); err != nil {
 		if status.Code(err) == codes.FailedPrecondition {
-			err = fmt.Errorf("%w: %s", ErrGeneration, status.Convert(err).Message())
+			err = fmt.Errorf("%w: %s", allreduce.ErrGeneration, status.Convert(err).Message())
 		}
 		return fail(err)
 	}
@@ -251,7 +252,7 @@ func (n *Node) dial(ctx context.Context, m Membership) (*clientLink, error) {
 		return fail(ctx.Err())
 	}
 	if resp.GetAccepted() == nil {
-		return fail(fmt.Errorf("%w: expected LinkAccepted, got %T", ErrProtocol, resp.Frame))
+		return fail(fmt.Errorf("%w: expected LinkAccepted, got %T", allreduce.ErrProtocol, resp.Frame))
 	}
 	return &clientLink{
 		cc:     cc,
