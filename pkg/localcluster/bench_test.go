@@ -124,7 +124,7 @@ func benchCluster(b *testing.B, spec string) {
 // the coordinator's wall clock (epochs after the first, which includes
 // loading the data).
 func clusterRun(b *testing.B, n int, spec []byte) (steps, wall float64) {
-	rates, epochs := clusterEpochs(b, n, spec)
+	rates, epochs := clusterEpochs(b, Config{Workers: n}, spec)
 	for i, e := range epochs {
 		steps = max(steps, rates[i])
 		if i > 0 {
@@ -137,11 +137,14 @@ func clusterRun(b *testing.B, n int, spec []byte) (steps, wall float64) {
 	return steps, wall
 }
 
-// clusterEpochs trains spec on a new cluster of n workers and returns,
-// for each epoch, its step rate as rank 0 timed it and its wall seconds
-// by the coordinator's clock (the first includes loading the data).
-func clusterEpochs(b *testing.B, n int, spec []byte) (rates, seconds []float64) {
-	c, err := Start(context.Background(), Config{Dir: b.TempDir(), Workers: n, Fast: true, Logger: quiet()})
+// clusterEpochs trains spec on a new cluster of cfg.Workers workers (its
+// directory, etcd settings and logger set here) and returns, for each
+// epoch, its step rate as rank 0 timed it and its wall seconds by the
+// coordinator's clock (the first includes loading the data).
+func clusterEpochs(b *testing.B, cfg Config, spec []byte) (rates, seconds []float64) {
+	n := cfg.Workers
+	cfg.Dir, cfg.Fast, cfg.Logger = b.TempDir(), true, quiet()
+	c, err := Start(context.Background(), cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -215,7 +218,7 @@ func BenchmarkShowcaseEpoch(b *testing.B) {
 		}
 		engine = (res.History[1].Elapsed - res.History[0].Elapsed).Seconds()
 		blas.SetThreads(max(1, runtime.GOMAXPROCS(0)/2))
-		_, seconds := clusterEpochs(b, 2, raw)
+		_, seconds := clusterEpochs(b, Config{Workers: 2}, raw)
 		if len(seconds) != 2 {
 			b.Fatalf("ring: %d epochs reported, want 2", len(seconds))
 		}

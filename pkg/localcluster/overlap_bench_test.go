@@ -1,14 +1,11 @@
 package localcluster
 
 import (
-	"context"
 	"runtime"
 	"testing"
-	"time"
 
 	"github.com/ringtrain/ringtrain/internal/blas"
 	"github.com/ringtrain/ringtrain/pkg/worker"
-	ringtrainv1 "github.com/ringtrain/ringtrain/proto/ringtrain/v1"
 )
 
 // BenchmarkOverlap trains ddpJob's network (784-256-128-10) and the
@@ -53,48 +50,14 @@ func BenchmarkOverlap(b *testing.B) {
 // in buckets of bucketBytes, and returns the seconds of its fastest epoch
 // by rank 0's step rate and by the coordinator's clock (after the first).
 func overlapRun(b *testing.B, bucketBytes int, spec []byte) (steps, wall float64) {
-	const workers = 2
-	c, err := Start(context.Background(), Config{Dir: b.TempDir(), Workers: workers, Fast: true, Logger: quiet(), BucketBytes: bucketBytes})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() {
-		if err := c.Close(); err != nil {
-			b.Errorf("close cluster: %v", err)
-		}
-	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	jobs := ringtrainv1.NewJobServiceClient(c.Conn())
-	j, err := jobs.SubmitJob(ctx, &ringtrainv1.SubmitJobRequest{Spec: spec, MinWorkers: workers})
-	if err != nil {
-		b.Fatal(err)
-	}
-	stream, err := jobs.WatchJob(ctx, &ringtrainv1.WatchJobRequest{JobId: j.GetId()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	var prev float64
-	for epoch := 0; ; {
-		ev, err := stream.Recv()
-		if err != nil {
-			break // the end of the job
-		}
-		if ev.GetJob().GetState() == ringtrainv1.JobState_JOB_STATE_FAILED {
-			b.Fatalf("job failed: %s", ev.GetJob().GetError())
-		}
-		e := ev.GetEpoch()
-		if e == nil {
-			continue
-		}
-		if rate := e.GetSamplesPerSec(); rate > 0 && (steps == 0 || trainSamples/rate < steps) {
+	rates, seconds := clusterEpochs(b, Config{Workers: 2, BucketBytes: bucketBytes}, spec)
+	for i, rate := range rates {
+		if rate > 0 && (steps == 0 || trainSamples/rate < steps) {
 			steps = trainSamples / rate
 		}
-		if s := e.GetElapsedSeconds() - prev; epoch > 0 && (wall == 0 || s < wall) {
-			wall = s
+		if i > 0 && (wall == 0 || seconds[i] < wall) {
+			wall = seconds[i]
 		}
-		prev = e.GetElapsedSeconds()
-		epoch++
 	}
 	if steps == 0 || wall == 0 {
 		b.Fatal("the job reported too few epochs")

@@ -2,7 +2,6 @@ package grpcnet
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/ringtrain/ringtrain/pkg/allreduce"
+	"github.com/ringtrain/ringtrain/pkg/allreduce/internal/forming"
 	ringtrainv1 "github.com/ringtrain/ringtrain/proto/ringtrain/v1"
 )
 
@@ -52,28 +52,10 @@ type Node struct {
 	dialOpts    []grpc.DialOption
 	formTimeout time.Duration
 
-	done chan struct{} // closed by Close
+	forming *forming.Table[*serverLink, struct{}]
 
-	mu      sync.Mutex
-	closed  bool
-	changed chan struct{} // closed and replaced when an inbox opens
-	inboxes map[inboxKey]*inbox
-	latest  map[string]uint64 // job → newest generation formed here
-	links   map[*serverLink]struct{}
-}
-
-// inbox is where a forming ring waits for the link from its predecessor.
-type inbox struct {
-	size    int
-	claimed bool
-	dead    bool
-	link    chan *serverLink // capacity 1
-}
-
-type inboxKey struct {
-	job  string
-	gen  uint64
-	rank int
+	mu    sync.Mutex
+	links map[*serverLink]struct{}
 }
 
 // A NodeOption configures a Node.
@@ -105,15 +87,12 @@ func NewNode(opts ...NodeOption) *Node {
 			experimental.WithBufferPool(frames),
 		},
 		formTimeout: 30 * time.Second,
-		done:        make(chan struct{}),
-		changed:     make(chan struct{}),
-		inboxes:     map[inboxKey]*inbox{},
-		latest:      map[string]uint64{},
 		links:       map[*serverLink]struct{}{},
 	}
 	for _, o := range opts {
 		o(n)
 	}
+	n.forming = forming.New[*serverLink, struct{}](n.formTimeout)
 	return n
 }
 
@@ -127,22 +106,13 @@ func (n *Node) Register(s grpc.ServiceRegistrar) {
 // through the node, so that their server handlers return and the server can
 // stop gracefully. Rings should be closed first.
 func (n *Node) Close() error {
+	n.forming.Close()
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if !n.closed {
-		n.closed = true
-		close(n.done)
-	}
 	for l := range n.links {
 		l.Close()
 	}
 	return nil
-}
-
-// changedLocked wakes the handlers waiting for an inbox.
-func (n *Node) changedLocked() {
-	close(n.changed)
-	n.changed = make(chan struct{})
 }
 
 // Connect implements Transport: it opens the link to the successor and
@@ -151,60 +121,26 @@ func (n *Node) Connect(ctx context.Context, m allreduce.Membership) (prev, next 
 	if err := m.Validate(); err != nil {
 		return nil, nil, err
 	}
-	key := inboxKey{m.Job, m.Generation, m.Rank}
-	ib, err := n.openInbox(key, m.Size())
+	key := forming.Key{Job: m.Job, Gen: m.Generation, Rank: m.Rank}
+	ib, err := n.forming.Open(key, m.Size())
 	if err != nil {
 		return nil, nil, err
 	}
-	defer n.closeInbox(key)
+	defer func() {
+		if left, ok := n.forming.Remove(key); ok {
+			left.Close()
+		}
+	}()
 	cl, err := n.dial(ctx, m)
 	if err != nil {
 		return nil, nil, err
 	}
-	select {
-	case sl := <-ib.link:
-		return sl, cl, nil
-	case <-ctx.Done():
+	sl, err := n.forming.Wait(ctx, ib)
+	if err != nil {
 		cl.Close()
-		return nil, nil, fmt.Errorf("allreduce: waiting for rank %d (%s) to connect: %w", m.Prev(), m.Addrs[m.Prev()], ctx.Err())
-	case <-n.done:
-		cl.Close()
-		return nil, nil, errNodeClosed
+		return nil, nil, fmt.Errorf("allreduce: waiting for rank %d (%s) to connect: %w", m.Prev(), m.Addrs[m.Prev()], err)
 	}
-}
-
-var errNodeClosed = errors.New("allreduce: node closed")
-
-func (n *Node) openInbox(key inboxKey, size int) (*inbox, error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	switch {
-	case n.closed:
-		return nil, errNodeClosed
-	case n.latest[key.job] > key.gen:
-		return nil, fmt.Errorf("%w: this node has formed %s/%d, not %d", allreduce.ErrGeneration, key.job, n.latest[key.job], key.gen)
-	case n.inboxes[key] != nil:
-		return nil, fmt.Errorf("allreduce: rank %d of %s/%d is already forming", key.rank, key.job, key.gen)
-	}
-	n.latest[key.job] = key.gen
-	ib := &inbox{size: size, link: make(chan *serverLink, 1)}
-	n.inboxes[key] = ib
-	n.changedLocked()
-	return ib, nil
-}
-
-// closeInbox removes the inbox; a link delivered that nobody took is closed.
-func (n *Node) closeInbox(key inboxKey) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	ib := n.inboxes[key]
-	delete(n.inboxes, key)
-	ib.dead = true
-	select {
-	case l := <-ib.link:
-		l.Close()
-	default:
-	}
+	return sl, cl, nil
 }
 
 // dial opens the link to m's successor and waits for it to accept.
@@ -282,7 +218,8 @@ func (p peerServer) Link(stream ringtrainv1.PeerService_LinkServer) error {
 	if h == nil {
 		return status.Errorf(codes.InvalidArgument, "allreduce: first message must be a LinkHello, got %T", req.Frame)
 	}
-	ib, err := p.n.claim(stream.Context(), h)
+	ib, err := p.n.forming.Claim(stream.Context(), h.Job, h.Generation, h.FromRank, h.ToRank, h.Size,
+		func(*forming.Inbox[*serverLink, struct{}]) error { return nil })
 	if err != nil {
 		return err
 	}
@@ -291,10 +228,11 @@ func (p peerServer) Link(stream ringtrainv1.PeerService_LinkServer) error {
 		return err
 	}
 	l := newServerLink(stream, h.Job)
-	if !p.n.deliver(ib, l) {
+	p.n.track(l)
+	defer p.n.forget(l)
+	if !p.n.forming.Deliver(ib, l) {
 		return status.Error(codes.Unavailable, "allreduce: ring stopped forming")
 	}
-	defer p.n.forget(l)
 	select {
 	case <-l.released:
 	case <-stream.Context().Done():
@@ -302,55 +240,10 @@ func (p peerServer) Link(stream ringtrainv1.PeerService_LinkServer) error {
 	return nil
 }
 
-// claim waits for this node to open the inbox a hello is addressed to.
-func (n *Node) claim(ctx context.Context, h *ringtrainv1.LinkHello) (*inbox, error) {
-	key := inboxKey{h.Job, h.Generation, int(h.ToRank)}
-	timeout := time.NewTimer(n.formTimeout)
-	defer timeout.Stop()
-	for {
-		n.mu.Lock()
-		if n.closed {
-			n.mu.Unlock()
-			return nil, status.Error(codes.Unavailable, errNodeClosed.Error())
-		}
-		if g := n.latest[h.Job]; g > h.Generation {
-			n.mu.Unlock()
-			return nil, status.Errorf(codes.FailedPrecondition, "rank %d has formed %s/%d, not %d", h.ToRank, h.Job, g, h.Generation)
-		}
-		if ib := n.inboxes[key]; ib != nil {
-			defer n.mu.Unlock()
-			switch {
-			case ib.size != int(h.Size) || (h.FromRank+1)%h.Size != h.ToRank:
-				return nil, status.Errorf(codes.InvalidArgument, "allreduce: link %d→%d of %d into a ring of %d", h.FromRank, h.ToRank, h.Size, ib.size)
-			case ib.claimed:
-				return nil, status.Errorf(codes.AlreadyExists, "allreduce: rank %d of %s/%d already has a predecessor", h.ToRank, h.Job, h.Generation)
-			}
-			ib.claimed = true
-			return ib, nil
-		}
-		changed := n.changed
-		n.mu.Unlock()
-		select {
-		case <-changed:
-		case <-n.done:
-		case <-ctx.Done():
-			return nil, status.FromContextError(ctx.Err()).Err()
-		case <-timeout.C:
-			return nil, status.Errorf(codes.DeadlineExceeded, "allreduce: %s/%d not formed here within %v", h.Job, h.Generation, n.formTimeout)
-		}
-	}
-}
-
-// deliver hands l to the forming ring, unless it has stopped waiting.
-func (n *Node) deliver(ib *inbox, l *serverLink) bool {
+func (n *Node) track(l *serverLink) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if ib.dead || n.closed {
-		return false
-	}
 	n.links[l] = struct{}{}
-	ib.link <- l
-	return true
 }
 
 func (n *Node) forget(l *serverLink) {

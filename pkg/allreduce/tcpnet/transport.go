@@ -19,11 +19,12 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/ringtrain/ringtrain/pkg/allreduce"
+	"github.com/ringtrain/ringtrain/pkg/allreduce/internal/forming"
 	ringtrainv1 "github.com/ringtrain/ringtrain/proto/ringtrain/v1"
 )
 
 // ErrClosed is returned by Connect once the transport is closed.
-var ErrClosed = errors.New("tcpnet: transport closed")
+var ErrClosed = forming.ErrClosed
 
 // Transport is a process's presence in rings whose data travels over TCP:
 // the allreduce.Transport through which it forms them, the data listener
@@ -38,32 +39,20 @@ type Transport struct {
 	formTimeout time.Duration
 	linger      time.Duration
 
-	done chan struct{} // closed by Close
-	wg   sync.WaitGroup
+	forming *forming.Table[*link, offer]
+	wg      sync.WaitGroup
 
 	mu      sync.Mutex
 	closed  bool
-	changed chan struct{} // closed and replaced when an inbox opens
-	inboxes map[inboxKey]*inbox
-	latest  map[string]uint64 // job → newest generation formed here
 	links   map[*link]struct{}
 	pending map[net.Conn]struct{} // connections still in their hello
 }
 
-// inbox is where a forming ring waits for the link from its predecessor.
-type inbox struct {
-	size      int
-	secret    [secretSize]byte
-	claimed   bool // a predecessor was told the secret
-	delivered bool // a connection presented it
-	dead      bool // the ring stopped waiting
-	link      chan *link
-}
-
-type inboxKey struct {
-	job  string
-	gen  uint64
-	rank int
+// offer is what a forming ring's inbox keeps of the edge it offered its
+// predecessor.
+type offer struct {
+	secret [secretSize]byte
+	used   bool // a connection presented the secret
 }
 
 // An Option configures a Transport.
@@ -96,16 +85,13 @@ func New(lis net.Listener, advertise string, opts ...Option) *Transport {
 		log:         slog.Default(),
 		formTimeout: 30 * time.Second,
 		linger:      250 * time.Millisecond,
-		done:        make(chan struct{}),
-		changed:     make(chan struct{}),
-		inboxes:     map[inboxKey]*inbox{},
-		latest:      map[string]uint64{},
 		links:       map[*link]struct{}{},
 		pending:     map[net.Conn]struct{}{},
 	}
 	for _, o := range opts {
 		o(t)
 	}
+	t.forming = forming.New[*link, offer](t.formTimeout)
 	t.wg.Add(1)
 	go t.accept()
 	return t
@@ -124,11 +110,11 @@ func (t *Transport) Register(s grpc.ServiceRegistrar) {
 // transport, and returns once its goroutines have ended. Rings should be
 // closed first.
 func (t *Transport) Close() error {
+	t.forming.Close()
 	t.mu.Lock()
 	var links []*link
 	if !t.closed {
 		t.closed = true
-		close(t.done)
 		t.lis.Close()
 		for c := range t.pending {
 			c.Close()
@@ -152,63 +138,27 @@ func (t *Transport) Connect(ctx context.Context, m allreduce.Membership) (prev, 
 	if err := m.Validate(); err != nil {
 		return nil, nil, err
 	}
-	key := inboxKey{m.Job, m.Generation, m.Rank}
-	ib, err := t.openInbox(key, m.Size())
+	key := forming.Key{Job: m.Job, Gen: m.Generation, Rank: m.Rank}
+	ib, err := t.forming.Open(key, m.Size())
 	if err != nil {
 		return nil, nil, err
 	}
-	defer t.closeInbox(key)
+	defer func() {
+		if left, ok := t.forming.Remove(key); ok {
+			left.Close()
+		}
+	}()
 	nl, err := t.dial(ctx, m)
 	if err != nil {
 		return nil, nil, err
 	}
-	from := m.Prev()
-	select {
-	case pl := <-ib.link:
-		return pl, nl, nil
-	case <-ctx.Done():
-		err = fmt.Errorf("tcpnet: waiting for rank %d (%s) to connect: %w", from, m.Addrs[from], ctx.Err())
-	case <-t.done:
-		err = ErrClosed
+	pl, err := t.forming.Wait(ctx, ib)
+	if err != nil {
+		nl.Close()
+		from := m.Prev()
+		return nil, nil, fmt.Errorf("tcpnet: waiting for rank %d (%s) to connect: %w", from, m.Addrs[from], err)
 	}
-	nl.Close()
-	return nil, nil, err
-}
-
-func (t *Transport) openInbox(key inboxKey, size int) (*inbox, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	switch {
-	case t.closed:
-		return nil, ErrClosed
-	case t.latest[key.job] > key.gen:
-		return nil, fmt.Errorf("%w: this member has formed %s/%d, not %d", allreduce.ErrGeneration, key.job, t.latest[key.job], key.gen)
-	case t.inboxes[key] != nil:
-		return nil, fmt.Errorf("tcpnet: rank %d of %s/%d is already forming", key.rank, key.job, key.gen)
-	}
-	t.latest[key.job] = key.gen
-	ib := &inbox{size: size, link: make(chan *link, 1)}
-	t.inboxes[key] = ib
-	close(t.changed)
-	t.changed = make(chan struct{})
-	return ib, nil
-}
-
-// closeInbox removes the inbox; a link delivered that nobody took is closed.
-func (t *Transport) closeInbox(key inboxKey) {
-	t.mu.Lock()
-	ib := t.inboxes[key]
-	delete(t.inboxes, key)
-	ib.dead = true
-	var left *link
-	select {
-	case left = <-ib.link:
-	default:
-	}
-	t.mu.Unlock()
-	if left != nil {
-		left.Close()
-	}
+	return pl, nl, nil
 }
 
 // dial opens the link to m's successor: asks it over gRPC for an offer,
@@ -312,55 +262,18 @@ type rendezvous struct {
 // OpenTCP waits until this member forms the ring the hello names and
 // offers the predecessor a secret for its connection.
 func (r rendezvous) OpenTCP(ctx context.Context, h *ringtrainv1.LinkHello) (*ringtrainv1.TCPOffer, error) {
-	secret, err := r.t.claim(ctx, h)
+	var secret [secretSize]byte
+	_, err := r.t.forming.Claim(ctx, h.Job, h.Generation, h.FromRank, h.ToRank, h.Size, func(ib *forming.Inbox[*link, offer]) error {
+		if _, err := rand.Read(ib.Extra.secret[:]); err != nil {
+			return err
+		}
+		secret = ib.Extra.secret
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
 	return &ringtrainv1.TCPOffer{Addr: r.t.advertise, Secret: secret[:]}, nil
-}
-
-// claim waits for this member to open the inbox the hello is addressed to,
-// and gives it a new secret.
-func (t *Transport) claim(ctx context.Context, h *ringtrainv1.LinkHello) ([secretSize]byte, error) {
-	var secret [secretSize]byte
-	key := inboxKey{h.Job, h.Generation, int(h.ToRank)}
-	timeout := time.NewTimer(t.formTimeout)
-	defer timeout.Stop()
-	for {
-		t.mu.Lock()
-		if t.closed {
-			t.mu.Unlock()
-			return secret, status.Error(codes.Unavailable, ErrClosed.Error())
-		}
-		if g := t.latest[h.Job]; g > h.Generation {
-			t.mu.Unlock()
-			return secret, status.Errorf(codes.FailedPrecondition, "rank %d has formed %s/%d, not %d", h.ToRank, h.Job, g, h.Generation)
-		}
-		if ib := t.inboxes[key]; ib != nil {
-			defer t.mu.Unlock()
-			switch {
-			case h.Size == 0 || ib.size != int(h.Size) || (h.FromRank+1)%h.Size != h.ToRank:
-				return secret, status.Errorf(codes.InvalidArgument, "tcpnet: link %d→%d of %d into a ring of %d", h.FromRank, h.ToRank, h.Size, ib.size)
-			case ib.claimed:
-				return secret, status.Errorf(codes.AlreadyExists, "tcpnet: rank %d of %s/%d already has a predecessor", h.ToRank, h.Job, h.Generation)
-			}
-			if _, err := rand.Read(ib.secret[:]); err != nil {
-				return secret, status.Errorf(codes.Internal, "tcpnet: secret: %v", err)
-			}
-			ib.claimed = true
-			return ib.secret, nil
-		}
-		changed := t.changed
-		t.mu.Unlock()
-		select {
-		case <-changed:
-		case <-t.done:
-		case <-ctx.Done():
-			return secret, status.FromContextError(ctx.Err()).Err()
-		case <-timeout.C:
-			return secret, status.Errorf(codes.DeadlineExceeded, "tcpnet: %s/%d not formed here within %v", h.Job, h.Generation, t.formTimeout)
-		}
-	}
 }
 
 // accept hands every connection to a handshake of its own until Close.
@@ -370,7 +283,7 @@ func (t *Transport) accept() {
 		conn, err := t.lis.Accept()
 		if err != nil {
 			select {
-			case <-t.done:
+			case <-t.forming.Done():
 				return
 			default:
 			}
@@ -442,33 +355,25 @@ func (t *Transport) handshake(raw net.Conn) (err error) {
 		return err
 	}
 	_ = conn.SetDeadline(time.Time{})
-	l := newLink(conn, h.job, h.generation, "predecessor", t.linger, t.forget)
-	t.mu.Lock()
-	if ib.dead || t.closed {
-		t.mu.Unlock()
-		return errors.New("the ring stopped forming")
+	l := t.track(newLink(conn, h.job, h.generation, "predecessor", t.linger, t.forget))
+	if !t.forming.Deliver(ib, l) {
+		l.Close()
 	}
-	t.links[l] = struct{}{}
-	ib.link <- l
-	t.mu.Unlock()
 	return nil
 }
 
 // admit returns the inbox whose secret h presents, once.
-func (t *Transport) admit(h *hello) (*inbox, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	ib := t.inboxes[inboxKey{h.job, h.generation, int(h.to)}]
-	switch {
-	case ib == nil || !ib.claimed || ib.dead:
-		return nil, fmt.Errorf("no ring %s/%d waits for a predecessor at rank %d", h.job, h.generation, h.to)
-	case subtle.ConstantTimeCompare(ib.secret[:], h.secret[:]) != 1:
-		return nil, fmt.Errorf("wrong secret for %s/%d rank %d", h.job, h.generation, h.to)
-	case ib.delivered:
-		return nil, fmt.Errorf("%s/%d rank %d is already connected", h.job, h.generation, h.to)
-	case (h.from+1)%uint32(ib.size) != h.to:
-		return nil, fmt.Errorf("link %d→%d into a ring of %d", h.from, h.to, ib.size)
-	}
-	ib.delivered = true
-	return ib, nil
+func (t *Transport) admit(h *hello) (*forming.Inbox[*link, offer], error) {
+	return t.forming.Admit(forming.Key{Job: h.job, Gen: h.generation, Rank: int(h.to)}, func(ib *forming.Inbox[*link, offer]) error {
+		switch {
+		case subtle.ConstantTimeCompare(ib.Extra.secret[:], h.secret[:]) != 1:
+			return fmt.Errorf("wrong secret for %s/%d rank %d", h.job, h.generation, h.to)
+		case ib.Extra.used:
+			return fmt.Errorf("%s/%d rank %d is already connected", h.job, h.generation, h.to)
+		case (h.from+1)%uint32(ib.Size) != h.to:
+			return fmt.Errorf("link %d→%d into a ring of %d", h.from, h.to, ib.Size)
+		}
+		ib.Extra.used = true
+		return nil
+	})
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/ringtrain/ringtrain/pkg/allreduce"
 	"github.com/ringtrain/ringtrain/pkg/allreduce/grpcnet"
+	"github.com/ringtrain/ringtrain/pkg/allreduce/internal/forming"
 	ringtrainv1 "github.com/ringtrain/ringtrain/proto/ringtrain/v1"
 )
 
@@ -63,9 +64,9 @@ func newTCP(t *testing.T) (*Transport, string) {
 	})
 }
 
-// offer asks tr, at its gRPC address addr, for the edge 0 → 1 of ring
+// askOffer asks tr, at its gRPC address addr, for the edge 0 → 1 of ring
 // (job, 1) of two, as member 0 would.
-func offer(t *testing.T, addr string) *ringtrainv1.TCPOffer {
+func askOffer(t *testing.T, addr string) *ringtrainv1.TCPOffer {
 	t.Helper()
 	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -104,13 +105,13 @@ func knock(t *testing.T, addr string, b []byte) bool {
 // unacknowledged.
 func TestHandshakeRefusals(t *testing.T) {
 	tr, addr := newTCP(t)
-	key := inboxKey{"job", 1, 1}
-	ib, err := tr.openInbox(key, 2)
+	key := forming.Key{Job: "job", Gen: 1, Rank: 1}
+	ib, err := tr.forming.Open(key, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tr.closeInbox(key)
-	o := offer(t, addr)
+	defer tr.forming.Remove(key)
+	o := askOffer(t, addr)
 	good := hello{job: "job", generation: 1, from: 0, to: 1, secret: [secretSize]byte(o.Secret)}
 	wrongSecret, wrongGen, wrongJob := good, good, good
 	wrongSecret.secret[0] ^= 1
@@ -137,18 +138,20 @@ func TestHandshakeRefusals(t *testing.T) {
 			t.Errorf("%s: acknowledged %v, want %v", tc.name, got, tc.want)
 		}
 	}
-	select {
-	case l := <-ib.link:
-		l.Close()
-	case <-time.After(5 * time.Second):
-		t.Fatal("the good connection never reached the forming ring")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	l, err := tr.forming.Wait(ctx, ib)
+	if err != nil {
+		t.Fatalf("the good connection never reached the forming ring: %v", err)
 	}
+	l.Close()
 }
 
 // TestOfferRefusals: OpenTCP refuses what no member of the ring would ask.
 func TestOfferRefusals(t *testing.T) {
 	tr, addr := newTCP(t)
-	if _, err := tr.openInbox(inboxKey{"job", 5, 1}, 2); err != nil {
+	key := forming.Key{Job: "job", Gen: 5, Rank: 1}
+	if _, err := tr.forming.Open(key, 2); err != nil {
 		t.Fatal(err)
 	}
 	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -169,7 +172,7 @@ func TestOfferRefusals(t *testing.T) {
 		}
 		cancel()
 	}
-	tr.closeInbox(inboxKey{"job", 5, 1})
+	tr.forming.Remove(key)
 }
 
 // TestSuccessorOverGRPC: a member whose successor serves the gRPC data
