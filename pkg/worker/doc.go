@@ -6,7 +6,8 @@
 // batch, weighted ring all-reduce, optimiser step), leave the barrier and,
 // as rank 0, upload the checkpoint.
 //
-// With Config.BucketBytes set, a step overlaps the all-reduce with
+// Where the gradient is larger than Config.BucketBytes (DefaultBucketBytes
+// unless set; negative for never), a step overlaps the all-reduce with
 // backpropagation, as PyTorch DDP's gradient buckets do: backward finishes
 // the layers last to first, and a goroutine that lives for the epoch
 // all-reduces each bucket of finished layers (contiguous, cut at layer

@@ -11,16 +11,17 @@ import (
 // DefaultBucketBytes is the Config.BucketBytes to use unless told
 // otherwise: the default of the flags that set it.
 //
-// PyTorch DDP's 25 MB buckets cut its usual models (100 MB and up) into 4
-// or more all-reduces. Ours are 1 to 10 MB (784-256-128-10 is 0.9 MB in
-// float32), and buckets are cut only at layer boundaries, so a step makes
-// at most one call per layer and a smaller bucket costs few extra calls:
-// 128 KiB is the largest round size that still splits that small network
-// (its two last layers, 137 KB, then its first, 0.8 MB; 784-1024-1024-10
-// splits into 4.2 and 3.2 MB) and so lets it overlap. It is also well above
-// the size where a ring call's fixed cost, a few message latencies on
-// loopback or a LAN, outweighs moving its bytes.
-const DefaultBucketBytes = 128 << 10
+// Buckets are cut only at layer boundaries, and every bucket is a ring
+// call of its own, which costs 2(N−1) message latencies whatever its size.
+// Overlap pays where a bucket's transfer is long against that: on two
+// cores, 2 workers, it saved 2.5% of the steps' time for 784-1024-1024-10
+// (buckets of 4.2 and 3.2 MB) and cost 20% for 784-256-128-10 cut at
+// 128 KiB (137 KB, then 0.8 MB), whose first layer, the bulk of its
+// gradient, is computed last and has nothing left to overlap with
+// (BenchmarkOverlap). 1 MiB leaves gradients of about a megabyte in one
+// call and splits the larger ones. PyTorch DDP's 25 MB suits models of
+// 100 MB and more.
+const DefaultBucketBytes = 1 << 20
 
 // BucketFlag turns the value of a --bucket-bytes flag, where 0 or less
 // means one all-reduce after backward, into Config.BucketBytes.
