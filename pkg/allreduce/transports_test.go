@@ -38,17 +38,34 @@ func init() {
 // serveTCP starts a TCP transport whose data listener is on an ephemeral
 // port of 127.0.0.1 and whose rendezvous is on a new gRPC server at addr.
 func serveTCP(addr string, opts ...tcpnet.Option) (*tcpnet.Transport, string, func(), error) {
-	lis, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, "", nil, err
-	}
 	data, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		lis.Close()
 		return nil, "", nil, err
 	}
-	s := grpc.NewServer()
 	t := tcpnet.New(data, "", append([]tcpnet.Option{tcpnet.WithLogger(slog.New(slog.DiscardHandler))}, opts...)...)
+	listening, stop, err := serveOn(addr, grpc.NewServer(), t)
+	return t, listening, stop, err
+}
+
+// serveGRPC starts a gRPC transport on a new server listening on addr.
+func serveGRPC(addr string) (*grpcnet.Node, string, func(), error) {
+	node := grpcnet.NewNode(grpcnet.WithNodeLogger(slog.New(slog.DiscardHandler)))
+	listening, stop, err := serveOn(addr, grpc.NewServer(grpcnet.ServerOptions()...), node)
+	return node, listening, stop, err
+}
+
+// serveOn registers t, health and reflection on s, as a worker's server
+// has them, and serves s on addr. stop closes t, then stops s; on error t
+// is closed already.
+func serveOn(addr string, s *grpc.Server, t interface {
+	Register(grpc.ServiceRegistrar)
+	Close() error
+}) (listening string, stop func(), err error) {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Close()
+		return "", nil, err
+	}
 	t.Register(s)
 	healthpb.RegisterHealthServer(s, health.NewServer())
 	reflection.Register(s)
@@ -57,36 +74,12 @@ func serveTCP(addr string, opts ...tcpnet.Option) (*tcpnet.Transport, string, fu
 		defer close(done)
 		_ = s.Serve(lis)
 	}()
-	stop := func() {
+	stop = func() {
 		t.Close()
 		s.Stop()
 		<-done
 	}
-	return t, lis.Addr().String(), stop, nil
-}
-
-// serveGRPC starts a gRPC transport on a new server listening on addr.
-func serveGRPC(addr string) (*grpcnet.Node, string, func(), error) {
-	lis, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, "", nil, err
-	}
-	s := grpc.NewServer(grpcnet.ServerOptions()...)
-	node := grpcnet.NewNode(grpcnet.WithNodeLogger(slog.New(slog.DiscardHandler)))
-	node.Register(s)
-	healthpb.RegisterHealthServer(s, health.NewServer())
-	reflection.Register(s)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = s.Serve(lis)
-	}()
-	stop := func() {
-		node.Close()
-		s.Stop()
-		<-done
-	}
-	return node, lis.Addr().String(), stop, nil
+	return lis.Addr().String(), stop, nil
 }
 
 var testTLS = sync.OnceValue(func() *tls.Config {
