@@ -191,6 +191,10 @@ func (t *Transport) dial(ctx context.Context, m allreduce.Membership) (*link, er
 		return fail(fmt.Errorf("%w: offer with a %d-byte secret", allreduce.ErrProtocol, len(offer.Secret)))
 	}
 	h.secret = [secretSize]byte(offer.Secret)
+	// Go sets TCP_NODELAY on every TCP connection. The socket buffers are
+	// left to the kernel's autotuning, which grows them past a pipeline of
+	// chunks: setting SO_SNDBUF or SO_RCVBUF would turn it off, capped at
+	// net.core.[rw]mem_max (208 KiB on many hosts), less than one chunk.
 	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", offer.Addr)
 	if err != nil {
 		return fail(err)
