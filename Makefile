@@ -11,7 +11,7 @@ TAGS    ?= $(OPENBLAS)
 BENCHTIME ?= 2s
 WORKERS ?= 3
 
-.PHONY: all deps build demo test check fmt-check vet proto proto-check unit bench bench-accuracy images cluster-up cluster-down e2e clean
+.PHONY: all deps build demo test check fmt-check vet proto proto-check unit bench bench-scaling bench-accuracy images cluster-up cluster-down e2e clean
 
 all: build
 
@@ -58,6 +58,13 @@ bench: deps
 	$(GO) test -tags '$(TAGS)' -run '^$$' -bench 'Engine|Cluster$$|DDP$$' -benchtime 1x -count 3 ./pkg/localcluster/
 	$(GO) test -tags '$(TAGS)' -run '^$$' -bench 'ClusterWide|DDPWide|ShowcaseEpoch|Overlap' -benchtime 1x -timeout 60m ./pkg/localcluster/
 	$(GO) test -tags '$(TAGS)' -run '^$$' -bench 'TimeTo90/spec=fast' -benchtime 1x -timeout 30m ./pkg/localcluster/
+
+# Worker processes against PyTorch DDP, N = 1, 2, 4, 8 (scripts/scaling.sh):
+# the table docs/benchmarks.md keeps for a 16-core machine. Not in `bench`:
+# it means something only where there is a core for each worker.
+bench-scaling: build
+	-@bash scripts/deps.sh python3-torch
+	BIN=$(BIN) bash scripts/scaling.sh
 
 bench-accuracy: deps
 	$(GO) test -tags '$(TAGS)' -run '^$$' -bench FashionMNISTAccuracy -benchtime 1x -timeout 30m ./pkg/train/

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -46,6 +47,7 @@ func env(name, def string) string {
 func newRoot() *cobra.Command {
 	var (
 		coord, etcd, listen, advertise, id string
+		cpuProfile                         string
 		ringListen, ringAdvertise          string
 		ringTransport                      worker.RingTransport
 		ringTimeout, ttl                   time.Duration
@@ -66,6 +68,20 @@ func newRoot() *cobra.Command {
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
 			slog.SetDefault(log)
 			blas.SetThreads(threads)
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return fmt.Errorf("--cpuprofile: %w", err)
+				}
+				if err := pprof.StartCPUProfile(f); err != nil {
+					f.Close()
+					return fmt.Errorf("--cpuprofile: %w", err)
+				}
+				defer func() {
+					pprof.StopCPUProfile()
+					f.Close()
+				}()
+			}
 			if id == "" {
 				id = defaultID()
 			}
@@ -98,7 +114,7 @@ func newRoot() *cobra.Command {
 			}
 			defer conn.Close()
 			log.Info("worker starting", "id", id, "listen", lis.Addr().String(), "advertise", advertise,
-				"ring_transport", ringTransport, "ring_listen", ringListen, "coordinator", coord, "etcd", etcd, "blas", blas.Backend())
+				"ring_transport", ringTransport, "ring_listen", ringListen, "coordinator", coord, "etcd", etcd, "blas", blas.Backend(), "blas_core", blas.CoreType(), "blas_threads", threads)
 			return worker.Serve(cmd.Context(), lis, worker.Config{ID: id, Advertise: advertise, Etcd: cli, Coordinator: conn,
 				RingTransport: ringTransport, RingListen: ringListen, RingAdvertise: ringAdvertise, BucketBytes: worker.BucketFlag(bucketBytes),
 				Logger: log, RingTimeout: ringTimeout, TTL: ttl})
@@ -118,6 +134,7 @@ func newRoot() *cobra.Command {
 	f.DurationVar(&ttl, "ttl", 5*time.Second, "lease of the worker's registration: a dead worker disappears after it")
 	f.IntVar(&threads, "threads", runtime.NumCPU(), "BLAS threads (OpenBLAS build)")
 	f.BoolVarP(&verbose, "verbose", "v", false, "log debug detail")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile (go tool pprof) of this worker to the file until it exits")
 	cmd.AddCommand(healthcheck.Command("worker", "localhost:7071"))
 	return cmd
 }

@@ -39,7 +39,7 @@ func BenchmarkGloo(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, n := range []int{2, 4} {
+	for _, n := range benchRings() {
 		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
 			port, err := freePort()
 			if err != nil {
@@ -87,7 +87,7 @@ func freePort() (int, error) {
 // 256 KiB, 1 MiB and 4 MiB, 4 MiB gave the highest limit (by up to 75% at
 // N=2, 16 MiB over 64 KiB), so it is the one used.
 func BenchmarkTCPRing(b *testing.B) {
-	for _, n := range []int{2, 4} {
+	for _, n := range benchRings() {
 		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
 			procs := make([]*proc, n)
 			for i := range procs {
@@ -203,7 +203,7 @@ func runTCPRing(in io.Reader, out io.Writer) int {
 // the algorithm's: the adds, and each step waiting for the one before.
 // Timed and reported like BenchmarkAllReduce, with S the all-reduce's size.
 func BenchmarkGRPCLinks(b *testing.B) {
-	for _, n := range []int{2, 4} {
+	for _, n := range benchRings() {
 		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
 			procs := make([]*proc, n)
 			addrs := make([]string, n)

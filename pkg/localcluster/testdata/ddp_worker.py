@@ -1,11 +1,11 @@
 """One process of BenchmarkDDP: PyTorch DistributedDataParallel (gloo) training
 the job of ddpJob in bench_test.go, for the same-run comparison.
 
-Usage: ddp_worker.py RANK WORLD_SIZE STORE_PORT EPOCHS DATA_DIR [HIDDEN]
+Usage: ddp_worker.py RANK WORLD_SIZE STORE_PORT EPOCHS DATA_DIR [HIDDEN [BATCH]]
 
 784-HIDDEN-10 MLP (HIDDEN comma-separated, 256,128 by default; ReLU, He init), cross-entropy, SGD with momentum 0.9 and
-learning rate 0.05, global batch 128 split over the ranks, one thread per
-process. Rank 0 prints "@@ epoch E SAMPLES_PER_SEC" per epoch: the training
+learning rate 0.05, global batch BATCH (128 by default) split over the ranks,
+one thread per process. Rank 0 prints "@@ epoch E SAMPLES_PER_SEC" per epoch: the training
 set's 60,000 samples over the time the epoch's steps took.
 """
 import gzip
@@ -31,6 +31,7 @@ def main():
     rank, world, port, epochs = (int(a) for a in sys.argv[1:5])
     data_dir = sys.argv[5]
     hidden = [int(h) for h in (sys.argv[6] if len(sys.argv) > 6 else "256,128").split(",")]
+    batch = int(sys.argv[7]) if len(sys.argv) > 7 else 128
     torch.set_num_threads(1)
     torch.manual_seed(1)
     x = idx(data_dir, "train-images-idx3-ubyte", 16)
@@ -54,7 +55,6 @@ def main():
     model = DDP(net)
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     loss_fn = torch.nn.CrossEntropyLoss()
-    batch = 128
     for epoch in range(epochs):
         order = torch.randperm(n, generator=torch.Generator().manual_seed(epoch))
         dist.barrier()
