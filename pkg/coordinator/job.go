@@ -20,6 +20,7 @@ type job struct {
 	mu       sync.Mutex
 	pb       *ringtrainv1.Job
 	dataset  []byte // encoded training set, once loaded
+	dataSum  string // hex SHA-256 of dataset
 	ckpt     []byte // the latest checkpoint
 	ckptEp   int    // epochs completed in ckpt
 	model    string // path of the saved model, once written

@@ -2,6 +2,8 @@ package coordinator
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -113,8 +115,9 @@ func trainIn[T nn.Float](ctx context.Context, s *Server, j *job) (*train.Result,
 	eval := train.NewEvaluator(rep.Net, sets)
 	track := train.NewTracker(rep.Net.Params(), sets.Val != nil, spec.Training.EarlyStopping.Patience)
 	steps := shard.NewPlan(spec.Training.Seed, 0, sets.Train.Len(), spec.Training.BatchSize).Steps()
+	digest := sha256.Sum256(enc)
 	j.mu.Lock()
-	j.dataset = enc
+	j.dataset, j.dataSum = enc, hex.EncodeToString(digest[:])
 	j.mu.Unlock()
 	sum, err := saveCheckpoint(s, j, rep, 0)
 	if err != nil {

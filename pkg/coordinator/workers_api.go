@@ -17,7 +17,9 @@ func (s *Server) GetJobSpec(_ context.Context, req *ringtrainv1.GetJobSpecReques
 	if err != nil {
 		return nil, err
 	}
-	return &ringtrainv1.GetJobSpecResponse{Spec: j.yaml}, nil
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return &ringtrainv1.GetJobSpecResponse{Spec: j.yaml, DatasetSha256: j.dataSum}, nil
 }
 
 // GetDataset streams the job's encoded training set.

@@ -97,6 +97,16 @@ func attachLabels(d *Dataset, labels []int) error {
 	return nil
 }
 
+// pixelScale maps a byte pixel to its value in [0,1]. The image readers and
+// the dataset's wire form share it, so a pixel is the same float whichever
+// way it arrived.
+var pixelScale = func() (t [256]float32) {
+	for i := range t {
+		t[i] = float32(i) / 255
+	}
+	return t
+}()
+
 // decodeImages reads an IDX image stream of size bytes on disk (-1 if
 // unknown) into pixels scaled to [0,1] and the images' [rows, cols].
 func decodeImages(r io.Reader, size int64) ([]float32, [2]int, error) {
@@ -121,16 +131,12 @@ func decodeImages(r io.Reader, size int64) ([]float32, [2]int, error) {
 		}
 		return nil, [2]int{}, fmt.Errorf("%d bytes after the last image: %s", size-16-total, declared)
 	}
-	var scale [256]float32
-	for i := range scale {
-		scale[i] = float32(i) / 255
-	}
 	x := make([]float32, 0, prealloc(total, size, gz))
 	err = readRecords(s, 16, n, pixels, "image", func(b []byte) error {
 		x = slices.Grow(x, len(b))
 		dst := x[len(x) : len(x)+len(b)]
 		for i, v := range b {
-			dst[i] = scale[v]
+			dst[i] = pixelScale[v]
 		}
 		x = x[:len(x)+len(b)]
 		return nil

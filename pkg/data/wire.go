@@ -7,8 +7,16 @@ import (
 	"github.com/ringtrain/ringtrain/pkg/safetensors"
 )
 
+// pixelsKey is the metadata key that marks an x tensor of byte pixels, and
+// pixelsValue its one value: x = byte/255, as the IDX reader scales them.
+const pixelsKey, pixelsValue = "x_scale", "1/255"
+
 // Encode serialises d as safetensors bytes: how a coordinator ships a
-// job's training set to workers, so no shared filesystem is needed.
+// job's training set to workers, so no shared filesystem is needed. It is
+// compact where it can be without changing a bit of what Decode returns:
+// inputs that are all byte pixels scaled to [0,1] (images read from IDX
+// files) travel as one byte each, and class labels as one byte where there
+// are at most 256 classes.
 func (d *Dataset) Encode() ([]byte, error) {
 	n := d.Len()
 	meta := map[string]string{
@@ -19,8 +27,21 @@ func (d *Dataset) Encode() ([]byte, error) {
 		"height":   strconv.Itoa(d.Shape[0]),
 		"width":    strconv.Itoa(d.Shape[1]),
 	}
-	tensors := []safetensors.Tensor{safetensors.FromFloat32("x", []int{n, d.Features}, d.X)}
-	if d.Labels != nil {
+	var x safetensors.Tensor
+	if px, ok := pixels(d.X); ok {
+		x, meta[pixelsKey] = safetensors.FromUint8("x", []int{n, d.Features}, px), pixelsValue
+	} else {
+		x = safetensors.FromFloat32("x", []int{n, d.Features}, d.X)
+	}
+	tensors := []safetensors.Tensor{x}
+	switch {
+	case d.Labels != nil && d.Classes <= 256:
+		l := make([]byte, len(d.Labels))
+		for i, v := range d.Labels {
+			l[i] = byte(v)
+		}
+		tensors = append(tensors, safetensors.FromUint8("labels", []int{n}, l))
+	case d.Labels != nil:
 		l := make([]int64, len(d.Labels))
 		for i, v := range d.Labels {
 			l[i] = int64(v)
@@ -59,7 +80,7 @@ func Decode(b []byte) (*Dataset, error) {
 	if !ok {
 		return nil, fmt.Errorf("decode dataset: no x tensor")
 	}
-	if d.X, err = x.Float32s(); err != nil {
+	if d.X, err = decodeX(x, f.Metadata[pixelsKey]); err != nil {
 		return nil, fmt.Errorf("decode dataset: %w", err)
 	}
 	if d.Features == 0 || len(d.X)%d.Features != 0 {
@@ -67,19 +88,8 @@ func Decode(b []byte) (*Dataset, error) {
 	}
 	n := d.Len()
 	if t, ok := f.Tensor("labels"); ok {
-		l, err := t.Int64s()
-		if err != nil {
+		if d.Labels, err = wireLabels(t, n, d.Classes); err != nil {
 			return nil, fmt.Errorf("decode dataset: %w", err)
-		}
-		if len(l) != n {
-			return nil, fmt.Errorf("decode dataset: %d labels for %d rows", len(l), n)
-		}
-		d.Labels = make([]int, n)
-		for i, v := range l {
-			if v < 0 || v >= int64(d.Classes) {
-				return nil, fmt.Errorf("decode dataset: label %d of row %d not in [0, %d)", v, i, d.Classes)
-			}
-			d.Labels[i] = int(v)
 		}
 	}
 	if t, ok := f.Tensor("targets"); ok {
@@ -91,4 +101,73 @@ func Decode(b []byte) (*Dataset, error) {
 		}
 	}
 	return d, nil
+}
+
+// pixels returns x as bytes when every value is a byte pixel scaled by
+// pixelScale, which Decode turns back into the same floats; ok is false at
+// the first value that is not.
+func pixels(x []float32) (px []byte, ok bool) {
+	px = make([]byte, len(x))
+	for i, v := range x {
+		q := int(v*255 + 0.5)
+		if q < 0 || q > 255 || pixelScale[q] != v {
+			return nil, false
+		}
+		px[i] = byte(q)
+	}
+	return px, true
+}
+
+// decodeX returns the inputs of an x tensor: F32 values as they are, or U8
+// pixels when scale says how to scale them (the only way there is: 1/255).
+func decodeX(t safetensors.Tensor, scale string) ([]float32, error) {
+	if t.DType != safetensors.U8 {
+		if scale != "" {
+			return nil, fmt.Errorf("metadata %s=%q for a %s tensor", pixelsKey, scale, t.DType)
+		}
+		return t.Float32s()
+	}
+	if scale != pixelsValue {
+		return nil, fmt.Errorf("U8 inputs with metadata %s=%q, want %q", pixelsKey, scale, pixelsValue)
+	}
+	px, err := t.Uint8s()
+	if err != nil {
+		return nil, err
+	}
+	x := make([]float32, len(px))
+	for i, v := range px {
+		x[i] = pixelScale[v]
+	}
+	return x, nil
+}
+
+// wireLabels returns the n labels of t, U8 or I64, each checked to be
+// one of the classes.
+func wireLabels(t safetensors.Tensor, n, classes int) ([]int, error) {
+	if t.DType == safetensors.U8 {
+		b, err := t.Uint8s()
+		if err != nil {
+			return nil, err
+		}
+		return checkLabels(b, n, classes)
+	}
+	l, err := t.Int64s()
+	if err != nil {
+		return nil, err
+	}
+	return checkLabels(l, n, classes)
+}
+
+func checkLabels[T byte | int64](l []T, n, classes int) ([]int, error) {
+	if len(l) != n {
+		return nil, fmt.Errorf("%d labels for %d rows", len(l), n)
+	}
+	labels := make([]int, n)
+	for i, v := range l {
+		if int64(v) < 0 || int64(v) >= int64(classes) {
+			return nil, fmt.Errorf("label %d of row %d not in [0, %d)", v, i, classes)
+		}
+		labels[i] = int(v)
+	}
+	return labels, nil
 }

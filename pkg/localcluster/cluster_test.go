@@ -47,8 +47,16 @@ func start(t *testing.T, workers int) *Cluster {
 // startOver starts a cluster whose workers' rings use transport.
 func startOver(t *testing.T, workers int, transport worker.RingTransport) *Cluster {
 	t.Helper()
-	c, err := Start(context.Background(), Config{Dir: t.TempDir(), Workers: workers, Fast: true, Logger: quiet(),
-		RingTimeout: 3 * time.Second, StallTimeout: 30 * time.Second, WorkerTTL: 2 * time.Second, RingTransport: transport})
+	return startWith(t, Config{Workers: workers, RingTransport: transport})
+}
+
+// startWith starts a cluster of cfg, with the tests' directory, logger and
+// short timeouts.
+func startWith(t *testing.T, cfg Config) *Cluster {
+	t.Helper()
+	cfg.Dir, cfg.Fast, cfg.Logger = t.TempDir(), true, quiet()
+	cfg.RingTimeout, cfg.StallTimeout, cfg.WorkerTTL = 3*time.Second, 30*time.Second, 2*time.Second
+	c, err := Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

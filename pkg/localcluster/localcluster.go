@@ -38,6 +38,9 @@ type Config struct {
 	// worker.Config.BucketBytes: 0 is the default, negative one all-reduce
 	// after backward).
 	BucketBytes int
+	// WorkerDialOptions are added to the workers' connection to the
+	// coordinator (tests use them to watch or slow its calls).
+	WorkerDialOptions []grpc.DialOption
 }
 
 // Cluster is a running local cluster.
@@ -91,7 +94,8 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 			c.record(err)
 		}
 	}()
-	if c.conn, err = grpc.NewClient(c.CoordinatorAddr(), grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
+	dial := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, cfg.WorkerDialOptions...)
+	if c.conn, err = grpc.NewClient(c.CoordinatorAddr(), dial...); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("connect to coordinator: %w", err)
 	}

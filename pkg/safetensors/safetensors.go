@@ -20,12 +20,15 @@ const (
 	F32 DType = "F32"
 	F64 DType = "F64"
 	I64 DType = "I64"
+	U8  DType = "U8"
 )
 
 // Size returns the byte size of one element, or 0 for a type this package
 // does not handle.
 func (d DType) Size() int {
 	switch d {
+	case U8:
+		return 1
 	case F32:
 		return 4
 	case F64, I64:
@@ -272,6 +275,20 @@ func (t Tensor) Int64s() ([]int64, error) {
 		v[i] = int64(binary.LittleEndian.Uint64(t.Data[8*i:]))
 	}
 	return v, nil
+}
+
+// FromUint8 builds a U8 tensor whose data is v itself, not a copy: callers
+// hand over bytes they no longer change.
+func FromUint8(name string, shape []int, v []byte) Tensor {
+	return Tensor{Name: name, DType: U8, Shape: shape, Data: v}
+}
+
+// Uint8s returns a U8 tensor's bytes: the tensor's own, not a copy.
+func (t Tensor) Uint8s() ([]byte, error) {
+	if t.DType != U8 {
+		return nil, fmt.Errorf("safetensors: tensor %q is %s, want U8", t.Name, t.DType)
+	}
+	return t.Data, nil
 }
 
 // The format is little-endian IEEE 754; on a little-endian host that is the

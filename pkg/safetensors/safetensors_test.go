@@ -13,6 +13,8 @@ func TestRoundTrip(t *testing.T) {
 		FromFloat32("w", []int{2, 3}, []float32{1, -2, 3.5, 0, 1e-30, -7}),
 		FromFloat64("b", []int{2}, []float64{0.25, -1e300}),
 		FromFloat32("empty", []int{0}, nil),
+		FromUint8("px", []int{3}, []byte{0, 7, 255}),
+		FromFloat32("after", []int{1}, []float32{2.5}), // follows 3 bytes: unaligned
 	}
 	var buf bytes.Buffer
 	if err := Write(&buf, meta, in); err != nil {
@@ -47,6 +49,17 @@ func TestRoundTrip(t *testing.T) {
 	}
 	if _, err := w.Float64s(); err == nil {
 		t.Error("decoding F32 as F64: want error")
+	}
+	if _, err := w.Uint8s(); err == nil {
+		t.Error("decoding F32 as U8: want error")
+	}
+	px, _ := f.Tensor("px")
+	if b, err := px.Uint8s(); err != nil || !bytes.Equal(b, []byte{0, 7, 255}) {
+		t.Errorf("px decoded to %v, %v", b, err)
+	}
+	after, _ := f.Tensor("after")
+	if v, err := after.Float32s(); err != nil || len(v) != 1 || v[0] != 2.5 {
+		t.Errorf("after decoded to %v, %v", v, err)
 	}
 	var again bytes.Buffer
 	if err := Write(&again, meta, in); err != nil || !bytes.Equal(again.Bytes(), buf.Bytes()) {

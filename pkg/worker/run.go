@@ -2,6 +2,8 @@ package worker
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -48,15 +50,7 @@ func (w *Worker) load(ctx context.Context, id string) (*jobState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("job spec: %w", err)
 	}
-	stream, err := w.coord.GetDataset(ctx, &ringtrainv1.GetDatasetRequest{JobId: id})
-	if err != nil {
-		return nil, fmt.Errorf("fetch dataset: %w", err)
-	}
-	raw, err := receive(stream)
-	if err != nil {
-		return nil, fmt.Errorf("fetch dataset: %w", err)
-	}
-	ds, err := data.Decode(raw)
+	ds, err := w.dataset(ctx, id, sresp.GetDatasetSha256())
 	if err != nil {
 		return nil, err
 	}
@@ -69,6 +63,40 @@ func (w *Worker) load(ctx context.Context, id string) (*jobState, error) {
 	w.job = js
 	w.log.Info("loaded job", "job", id, "samples", ds.Len(), "params", rep.numParams(), "precision", spec.Training.Precision)
 	return js, nil
+}
+
+// ErrDatasetDigest is returned when a training set arrives with another
+// digest than the coordinator announced for it.
+var ErrDatasetDigest = errors.New("worker: dataset does not match its digest")
+
+// dataset returns job id's training set: the one this worker holds when
+// sum, the coordinator's digest of it, matches; else fetched, checked
+// against sum and kept for the next job.
+func (w *Worker) dataset(ctx context.Context, id, sum string) (*data.Dataset, error) {
+	if sum != "" && sum == w.data.sum {
+		w.log.Debug("dataset already held", "job", id, "sha256", sum)
+		return w.data.ds, nil
+	}
+	w.data.sum, w.data.ds = "", nil
+	stream, err := w.coord.GetDataset(ctx, &ringtrainv1.GetDatasetRequest{JobId: id})
+	if err != nil {
+		return nil, fmt.Errorf("fetch dataset: %w", err)
+	}
+	raw, err := receive(stream)
+	if err != nil {
+		return nil, fmt.Errorf("fetch dataset: %w", err)
+	}
+	if sum != "" {
+		if got := sha256.Sum256(raw); hex.EncodeToString(got[:]) != sum {
+			return nil, fmt.Errorf("%w: %d bytes with SHA-256 %x, announced %s", ErrDatasetDigest, len(raw), got, sum)
+		}
+	}
+	ds, err := data.Decode(raw)
+	if err != nil {
+		return nil, err
+	}
+	w.data.sum, w.data.ds = sum, ds
+	return ds, nil
 }
 
 // maxStream bounds the size a stream's first chunk may announce, so that a

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ringtrain/ringtrain/pkg/data"
 	"log/slog"
 	"strings"
 	"sync"
@@ -60,6 +61,12 @@ type Worker struct {
 	coord  ringtrainv1.WorkerServiceClient
 	health healthpb.HealthClient
 	job    *jobState // the job whose data and replica are loaded
+	// data is the last training set fetched and the hex SHA-256 of its
+	// encoding: a later job with the same one starts without a transfer.
+	data struct {
+		sum string
+		ds  *data.Dataset
+	}
 }
 
 // New returns a worker.

@@ -1160,8 +1160,13 @@ func (x *GetJobSpecRequest) GetJobId() string {
 }
 
 type GetJobSpecResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Spec          []byte                 `protobuf:"bytes,1,opt,name=spec,proto3" json:"spec,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Spec  []byte                 `protobuf:"bytes,1,opt,name=spec,proto3" json:"spec,omitempty"`
+	// Hex SHA-256 of the encoded training set GetDataset streams, once the
+	// job has loaded it: a worker that holds the dataset of those bytes
+	// (from an earlier job) need not fetch it, and one that fetches it checks
+	// what arrived.
+	DatasetSha256 string `protobuf:"bytes,2,opt,name=dataset_sha256,json=datasetSha256,proto3" json:"dataset_sha256,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1201,6 +1206,13 @@ func (x *GetJobSpecResponse) GetSpec() []byte {
 		return x.Spec
 	}
 	return nil
+}
+
+func (x *GetJobSpecResponse) GetDatasetSha256() string {
+	if x != nil {
+		return x.DatasetSha256
+	}
+	return ""
 }
 
 type GetDatasetRequest struct {
@@ -1789,9 +1801,10 @@ const file_ringtrain_v1_coordinator_proto_rawDesc = "" +
 	"\x13ListWorkersResponse\x12.\n" +
 	"\aworkers\x18\x01 \x03(\v2\x14.ringtrain.v1.WorkerR\aworkers\"*\n" +
 	"\x11GetJobSpecRequest\x12\x15\n" +
-	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"(\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"O\n" +
 	"\x12GetJobSpecResponse\x12\x12\n" +
-	"\x04spec\x18\x01 \x01(\fR\x04spec\"*\n" +
+	"\x04spec\x18\x01 \x01(\fR\x04spec\x12%\n" +
+	"\x0edataset_sha256\x18\x02 \x01(\tR\rdatasetSha256\"*\n" +
 	"\x11GetDatasetRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"C\n" +
 	"\x14GetCheckpointRequest\x12\x15\n" +
