@@ -37,6 +37,19 @@ func (e *PeerError) Error() string {
 
 func (e *PeerError) Unwrap() error { return e.Err }
 
+// LinkError is how a Transport's Connect reports that it could not link
+// with rank, a neighbour of m's member, for a reason of the peer's (its
+// address refused, the link refused or cut): a *PeerError naming it, whose
+// Err wraps err and, unless err carries one of the package's sentinels
+// already, ErrDisconnected. Whoever forms the ring then knows whom to
+// blame, as for a failed call.
+func LinkError(m Membership, rank int, err error) error {
+	if reasonOf(err) == 0 {
+		err = fmt.Errorf("%w: %w", ErrDisconnected, err)
+	}
+	return &PeerError{Rank: rank, Addr: m.Addrs[rank], Reporter: m.Rank, Err: err}
+}
+
 // sentinels are the causes a PeerError can carry across processes, in the
 // order of the wire's AbortReason values (1, 2, ...).
 var sentinels = []error{ErrTimeout, ErrDisconnected, ErrLeft, ErrGeneration, ErrMismatch, ErrProtocol}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -151,6 +152,35 @@ func testStaleGeneration(t *testing.T, kind string) {
 	m = Membership{Job: "stale", Generation: 1, Rank: 0, Addrs: []string{addrs[2], addrs[0]}}
 	if _, err := NewRing(ctx, nodes[2], m, WithLogger(quiet)); !errors.Is(err, ErrGeneration) {
 		t.Errorf("node 2 linking to node 0 in generation 1: got %v, want ErrGeneration", err)
+	}
+}
+
+// TestLinksDeadSuccessor forms a ring whose member 1 is gone, its address
+// refusing connections: member 0, its predecessor, fails at once naming
+// it, rather than waiting to reach it.
+func TestLinksDeadSuccessor(t *testing.T) {
+	forKinds(t, testDeadSuccessor)
+}
+
+func testDeadSuccessor(t *testing.T, kind string) {
+	nodes, addrs := startTransports(t, kind, 1)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := l.Addr().String()
+	l.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	start := time.Now()
+	m := Membership{Job: "dead", Generation: 1, Rank: 0, Addrs: []string{addrs[0], dead}}
+	_, err = NewRing(ctx, nodes[0], m, WithLogger(quiet))
+	var pe *PeerError
+	if !errors.As(err, &pe) || pe.Rank != 1 || pe.Addr != dead || !errors.Is(err, ErrDisconnected) {
+		t.Fatalf("forming with a dead successor: got %v, want a PeerError naming rank 1 at %s, disconnected", err, dead)
+	}
+	if ctx.Err() != nil {
+		t.Errorf("the error came only when the context ended, after %v", time.Since(start))
 	}
 }
 

@@ -39,6 +39,7 @@ type report struct {
 	result     *ringtrainv1.EpochResult // nil on failure
 	checkpoint []byte
 	err        string
+	culprit    string                    // the worker a failure names as its cause
 	progress   *ringtrainv1.StepProgress // a progress report, not an outcome
 }
 

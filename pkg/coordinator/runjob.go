@@ -401,9 +401,27 @@ func (s *Server) attempt(ctx context.Context, j *job, plan *epoch.Plan) (*report
 					// Redoing the epoch would diverge the same way: the run is deterministic.
 					return nil, fmt.Errorf("%w (worker %s: %s)", errFatal, r.worker, r.err)
 				}
-				return nil, fmt.Errorf("worker %s: %s", r.worker, r.err)
+				return nil, s.failed(ctx, j, plan, r)
 			}
 			return &r, nil
 		}
 	}
+}
+
+// failed returns the error of an attempt that r, a worker's failure report,
+// ends, after evicting the member r names as its cause: the next attempt
+// then plans without it, instead of waiting for its lease to expire (a
+// dead worker's) or planning it again to fail the same way (a stalled
+// one's). Only a member of the plan other than the reporter is evicted.
+func (s *Server) failed(ctx context.Context, j *job, plan *epoch.Plan, r report) error {
+	err := fmt.Errorf("worker %s: %s", r.worker, r.err)
+	if r.culprit == "" || r.culprit == r.worker || plan.Rank(r.culprit) < 0 {
+		return err
+	}
+	if eerr := membership.Evict(ctx, s.cfg.Etcd, r.culprit); eerr != nil {
+		s.log.Warn("evict worker", "job", j.id, "worker", r.culprit, "error", eerr)
+		return err
+	}
+	s.log.Info("evicted worker", "job", j.id, "worker", r.culprit, "reported_by", r.worker)
+	return fmt.Errorf("%w; evicted %s", err, r.culprit)
 }

@@ -102,8 +102,9 @@ func (s *Server) ReportFailure(ctx context.Context, req *ringtrainv1.ReportFailu
 	if err != nil {
 		return nil, err
 	}
-	s.log.Warn("worker reports failed epoch", "job", j.id, "epoch", req.GetEpoch()+1, "generation", req.GetGeneration(), "worker", req.GetWorkerId(), "error", req.GetError())
-	r := report{generation: req.GetGeneration(), worker: req.GetWorkerId(), err: req.GetError()}
+	s.log.Warn("worker reports failed epoch", "job", j.id, "epoch", req.GetEpoch()+1, "generation", req.GetGeneration(),
+		"worker", req.GetWorkerId(), "culprit", req.GetCulprit(), "error", req.GetError())
+	r := report{generation: req.GetGeneration(), worker: req.GetWorkerId(), err: req.GetError(), culprit: req.GetCulprit()}
 	if err := j.deliver(ctx, r); err != nil {
 		return nil, status.FromContextError(err).Err()
 	}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,23 +17,29 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/ringtrain/ringtrain/pkg/etcdkeys"
 	"github.com/ringtrain/ringtrain/pkg/membership"
 	"github.com/ringtrain/ringtrain/pkg/worker"
 	ringtrainv1 "github.com/ringtrain/ringtrain/proto/ringtrain/v1"
 )
 
-// workerProcessEnv, set to "COORDINATOR ETCD-ENDPOINTS ID", makes the test
-// binary a worker process (see TestMain) that runs until it is killed.
+// workerProcessEnv, set to "COORDINATOR ETCD-ENDPOINTS ID TTL", makes the
+// test binary a worker process (see TestMain) that runs until it is killed.
 const workerProcessEnv = "RINGTRAIN_LOCALCLUSTER_WORKER"
 
 // runWorkerProcess is the body of a worker process.
 func runWorkerProcess(args string) int {
 	f := strings.Fields(args)
-	if len(f) != 3 {
-		fmt.Fprintf(os.Stderr, "%s=%q: want COORDINATOR ETCD ID\n", workerProcessEnv, args)
+	if len(f) != 4 {
+		fmt.Fprintf(os.Stderr, "%s=%q: want COORDINATOR ETCD ID TTL\n", workerProcessEnv, args)
 		return 2
 	}
-	err := func() error {
+	ttl, err := time.ParseDuration(f[3])
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s=%q: %v\n", workerProcessEnv, args, err)
+		return 2
+	}
+	err = func() error {
 		cli, err := clientv3.New(clientv3.Config{Endpoints: strings.Split(f[1], ","), DialTimeout: 5 * time.Second})
 		if err != nil {
 			return err
@@ -48,7 +55,7 @@ func runWorkerProcess(args string) int {
 			return err
 		}
 		return worker.Serve(context.Background(), ln, worker.Config{ID: f[2], Advertise: ln.Addr().String(),
-			Etcd: cli, Coordinator: conn, Logger: quiet(), RingTimeout: 3 * time.Second, TTL: 2 * time.Second})
+			Etcd: cli, Coordinator: conn, Logger: quiet(), RingTimeout: 3 * time.Second, TTL: ttl})
 	}()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "worker process:", err)
@@ -59,63 +66,89 @@ func runWorkerProcess(args string) int {
 
 var errJoined = errors.New("joined")
 
-// TestWorkerProcessKilled runs one of three workers as its own OS process
-// and SIGKILLs it mid-epoch: no goodbye, no lease revoked, its sockets
-// reset by the kernel. The others' all-reduce fails, the coordinator
-// redoes the epoch on the two left once the lease expires, and the job
-// completes.
-func TestWorkerProcessKilled(t *testing.T) {
-	c := start(t, 2)
+// deadTTL is the lease of a worker process that is killed: long enough
+// that waiting for it shows.
+const deadTTL = time.Minute
+
+// workerProcess is a worker running as its own OS process: the test
+// binary, made one by workerProcessEnv.
+type workerProcess struct {
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	waitErr error // once exited is closed
+}
+
+// startWorkerProcess starts worker id as a process of c with the given
+// lease TTL, and waits until c has members members.
+func startWorkerProcess(t *testing.T, c *Cluster, id string, ttl time.Duration, members int) *workerProcess {
+	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(self, "-test.run=^$")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %s proc-1", workerProcessEnv, c.CoordinatorAddr(), strings.Join(c.EtcdEndpoints(), ",")))
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
+	p := &workerProcess{cmd: exec.Command(self, "-test.run=^$"), exited: make(chan struct{})}
+	p.cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %s %s %s", workerProcessEnv, c.CoordinatorAddr(), strings.Join(c.EtcdEndpoints(), ","), id, ttl))
+	p.cmd.Stderr = os.Stderr
+	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	var waitErr error
-	exited := make(chan struct{})
-	go func() { waitErr = cmd.Wait(); close(exited) }()
+	go func() { p.waitErr = p.cmd.Wait(); close(p.exited) }()
 	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
+		p.cmd.Process.Kill()
+		<-p.exited
 	})
-	// The job needs only two workers, to go on after the kill, but starts
-	// once all three are there.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	err = membership.Watch(ctx, c.Etcd(), func(snap membership.Snapshot) error {
-		if len(snap.Members) == 3 {
+		if len(snap.Members) == members {
 			return errJoined
 		}
 		return nil
 	})
 	if !errors.Is(err, errJoined) {
-		t.Fatalf("worker process did not join: %v", err)
+		t.Fatalf("worker process %s did not join: %v", id, err)
 	}
+	return p
+}
+
+// signal sends sig to the process, failing the test if it cannot.
+func (p *workerProcess) signal(t *testing.T, sig syscall.Signal) {
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		t.Errorf("signal %v: %v", sig, err)
+	}
+}
+
+// TestWorkerProcessKilled runs one of three workers as its own OS process
+// and SIGKILLs it mid-epoch: no goodbye, no lease revoked, its sockets
+// reset by the kernel. The others' all-reduce fails naming it, the
+// coordinator evicts it and redoes the epoch on the two left, and the job
+// completes. The killed worker's lease lasts a minute, so a job that
+// waited for it to expire would not end in time.
+func TestWorkerProcessKilled(t *testing.T) {
+	c := start(t, 2)
+	// The job needs only two workers, to go on after the kill, but starts
+	// once all three are there.
+	proc := startWorkerProcess(t, c, "proc-1", deadTTL, 3)
 	// Epochs long enough (~30 ms) that a kill lands inside one.
 	spec := strings.Replace(string(job("8")), "samples: 600", "samples: 6000", 1)
-	killing := false
+	var killed time.Time
 	last, events := run(t, c, []byte(spec), 2, func(ev *ringtrainv1.JobEvent) {
-		if e := ev.GetEpoch(); e != nil && e.GetEpoch() == 2 && !killing {
-			killing = true
-			go func() {
-				time.Sleep(10 * time.Millisecond)
-				if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-					t.Error(err)
-				}
-			}()
+		if e := ev.GetEpoch(); e != nil && e.GetEpoch() == 2 && killed.IsZero() {
+			// Into the next epoch, so that the worker dies mid-epoch.
+			time.Sleep(10 * time.Millisecond)
+			killed = time.Now()
+			proc.signal(t, syscall.SIGKILL)
 		}
 	})
 	if last.GetState() != ringtrainv1.JobState_JOB_STATE_SUCCEEDED || last.GetEpoch() != 8 {
 		t.Fatalf("job ended %s after %d epochs: %s", last.GetState(), last.GetEpoch(), last.GetError())
 	}
-	<-exited
-	if waitErr == nil || !strings.Contains(waitErr.Error(), "killed") {
-		t.Errorf("worker process ended with %v, want killed", waitErr)
+	if took := time.Since(killed); took > deadTTL/2 {
+		t.Errorf("the job ended %v after the kill: it waited for the dead worker's lease (%v)", took, deadTTL)
+	}
+	<-proc.exited
+	if proc.waitErr == nil || !strings.Contains(proc.waitErr.Error(), "killed") {
+		t.Errorf("worker process ended with %v, want killed", proc.waitErr)
 	}
 	var redone, sizes []string
 	for _, ev := range events {
@@ -132,5 +165,66 @@ func TestWorkerProcessKilled(t *testing.T) {
 	}
 	if sizes[0] != "3" || sizes[len(sizes)-1] != "2" {
 		t.Errorf("ring sizes by epoch %v: want 3 first, 2 last", sizes)
+	}
+}
+
+// TestWorkerProcessStopped SIGSTOPs a worker process mid-epoch: the others'
+// all-reduce times out naming it, the coordinator evicts it (its lease
+// would last a minute) and the job goes on without it. Woken with SIGCONT
+// inside the job, the worker finds its registration gone and registers
+// again, under a new lease; it cannot take part in the ring it stalled,
+// whose generation is over, and the job completes.
+func TestWorkerProcessStopped(t *testing.T) {
+	c := start(t, 2)
+	proc := startWorkerProcess(t, c, "proc-1", deadTTL, 3)
+	key := etcdkeys.Worker("proc-1")
+	get, err := c.Etcd().Get(context.Background(), key)
+	if err != nil || len(get.Kvs) != 1 {
+		t.Fatalf("proc-1 registration: %v, %d keys", err, len(get.Kvs))
+	}
+	first := get.Kvs[0].CreateRevision
+	spec := strings.Replace(string(job("40")), "samples: 600", "samples: 6000", 1)
+	var stopped, woken time.Time
+	last, events := run(t, c, []byte(spec), 2, func(ev *ringtrainv1.JobEvent) {
+		e := ev.GetEpoch()
+		switch {
+		case e != nil && e.GetEpoch() == 2 && stopped.IsZero():
+			time.Sleep(10 * time.Millisecond)
+			stopped = time.Now()
+			proc.signal(t, syscall.SIGSTOP)
+		case strings.Contains(ev.GetMessage(), "evicted proc-1") && woken.IsZero():
+			woken = time.Now()
+			proc.signal(t, syscall.SIGCONT)
+		}
+	})
+	if last.GetState() != ringtrainv1.JobState_JOB_STATE_SUCCEEDED || last.GetEpoch() != 40 {
+		t.Fatalf("job ended %s after %d epochs: %s", last.GetState(), last.GetEpoch(), last.GetError())
+	}
+	if woken.IsZero() {
+		t.Fatal("the stopped worker was never evicted")
+	}
+	if took := woken.Sub(stopped); took > deadTTL/2 {
+		t.Errorf("evicted %v after SIGSTOP: it waited for the lease (%v)", took, deadTTL)
+	}
+	t.Logf("evicted %v after SIGSTOP; the job ended %v after it", woken.Sub(stopped).Round(time.Millisecond), time.Since(stopped).Round(time.Millisecond))
+	// Awake, it registers again under a new lease.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err = membership.Watch(ctx, c.Etcd(), func(snap membership.Snapshot) error {
+		if slices.ContainsFunc(snap.Members, func(m membership.Member) bool { return m.ID == "proc-1" }) {
+			return errJoined
+		}
+		return nil
+	})
+	if !errors.Is(err, errJoined) {
+		t.Fatalf("proc-1 did not register again after SIGCONT: %v", err)
+	}
+	if get, err = c.Etcd().Get(context.Background(), key); err != nil || len(get.Kvs) != 1 || get.Kvs[0].CreateRevision == first {
+		t.Errorf("proc-1 is registered as before its eviction (%v)", err)
+	}
+	for _, ev := range events {
+		if m := ev.GetMessage(); m != "" {
+			t.Log(m)
+		}
 	}
 }

@@ -300,3 +300,42 @@ func TestWatchClosed(t *testing.T) {
 		t.Errorf("got %v want ErrWatchClosed", err)
 	}
 }
+
+// TestEvict: an evicted member is gone from the list at once, its
+// registration's Done closes, the others stay, and evicting a member that
+// is not registered is no error.
+func TestEvict(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cli := etcdtest.Client(t, etcdtest.Start(t))
+	a := register(ctx, t, cli, "a")
+	defer a.Close()
+	b := register(ctx, t, cli, "b")
+	defer b.Close()
+	if err := membership.Evict(ctx, cli, "b"); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := membership.List(ctx, cli)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"a"}; !slices.Equal(ids(got), want) {
+		t.Errorf("after evicting b: %v, want %v", ids(got), want)
+	}
+	select {
+	case <-b.Done():
+	case <-ctx.Done():
+		t.Error("the evicted registration's Done did not close")
+	}
+	select {
+	case <-a.Done():
+		t.Error("evicting b ended a's registration")
+	default:
+	}
+	for _, id := range []string{"b", "never-registered"} {
+		if err := membership.Evict(ctx, cli, id); err != nil {
+			t.Errorf("evicting %s again: %v", id, err)
+		}
+	}
+}

@@ -130,3 +130,23 @@ func (r *Registration) Close() error {
 	}
 	return nil
 }
+
+// Evict removes worker id from the membership at once by revoking the lease
+// its registration lives under, with everything written under it (barrier
+// arrivals). It is how a coordinator drops a worker a failure names, rather
+// than waiting for the lease to expire: a dead worker is gone, and a live
+// one sees its registration lost and registers again, under a new lease.
+// Evicting a worker that is not registered does nothing.
+func Evict(ctx context.Context, cli *clientv3.Client, id string) error {
+	resp, err := cli.Get(ctx, etcdkeys.Worker(id))
+	if err != nil {
+		return fmt.Errorf("membership: evicting worker %s: %w", id, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return nil
+	}
+	if _, err := cli.Revoke(ctx, clientv3.LeaseID(resp.Kvs[0].Lease)); err != nil && !errors.Is(err, rpctypes.ErrLeaseNotFound) {
+		return fmt.Errorf("membership: evicting worker %s: %w", id, err)
+	}
+	return nil
+}

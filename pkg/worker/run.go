@@ -157,7 +157,7 @@ func (w *Worker) runPlan(ctx context.Context, reg *membership.Registration, p *e
 		log.Warn("epoch failed", "error", err)
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		_, rerr := w.coord.ReportFailure(rctx, &ringtrainv1.ReportFailureRequest{
-			JobId: p.Job, Epoch: int32(p.Epoch), Generation: p.Generation, WorkerId: w.cfg.ID, Error: err.Error()})
+			JobId: p.Job, Epoch: int32(p.Epoch), Generation: p.Generation, WorkerId: w.cfg.ID, Error: err.Error(), Culprit: culprit(p, err)})
 		cancel()
 		if rerr != nil {
 			log.Warn("report failure to coordinator", "error", rerr)
@@ -169,6 +169,16 @@ func (w *Worker) runPlan(ctx context.Context, reg *membership.Registration, p *e
 	if ring != nil {
 		ring.Close()
 	}
+}
+
+// culprit returns the ID of the member of p that err names as its cause,
+// or "" when it names none.
+func culprit(p *epoch.Plan, err error) string {
+	var pe *allreduce.PeerError
+	if !errors.As(err, &pe) || pe.Rank < 0 || pe.Rank >= len(p.Members) {
+		return ""
+	}
+	return p.Members[pe.Rank].ID
 }
 
 // runEpoch runs plan p and returns the ring it formed, if it got that far,

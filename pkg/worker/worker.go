@@ -225,12 +225,26 @@ func (w *Worker) follow(ctx context.Context, reg *membership.Registration) error
 		handle(string(kv.Key), kv.Value, false)
 	}
 	wch := w.cfg.Etcd.Watch(ctx, etcdkeys.JobsPrefix, clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1))
+	// A coordinator evicts a worker by revoking its lease; the deletion of
+	// its key says so at once, where the lease's keep-alive would notice
+	// only at its next renewal (a third of the TTL).
+	own := w.cfg.Etcd.Watch(ctx, etcdkeys.Worker(w.cfg.ID), clientv3.WithRev(resp.Header.Revision+1), clientv3.WithFilterPut())
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-reg.Done():
 			return errors.New("registration lease lost")
+		case wr, ok := <-own:
+			if !ok {
+				return errors.New("registration watch closed")
+			}
+			if err := wr.Err(); err != nil {
+				return fmt.Errorf("watch registration: %w", err)
+			}
+			if len(wr.Events) > 0 {
+				return errors.New("registration removed: evicted, or its lease expired")
+			}
 		case wr, ok := <-wch:
 			if !ok {
 				return errors.New("plan watch closed")

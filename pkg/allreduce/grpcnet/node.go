@@ -158,12 +158,13 @@ func (n *Node) dial(ctx context.Context, m allreduce.Membership) (*clientLink, e
 		cancel()
 		cc.Close()
 		if ctx.Err() != nil {
-			err = ctx.Err()
+			return nil, fmt.Errorf("allreduce: link to rank %d (%s): %w", to, addr, ctx.Err())
 		}
-		return nil, fmt.Errorf("allreduce: link to rank %d (%s): %w", to, addr, err)
+		return nil, allreduce.LinkError(m, to, fmt.Errorf("grpcnet: link: %w", err))
 	}
-	stream, err := ringtrainv1.NewPeerServiceClient(cc).Link(sctx,
-		grpc.CallContentSubtype(codecName), grpc.WaitForReady(true))
+	// Not WaitForReady: a member listens before it registers, so an
+	// address that refuses connections is a dead member's, to blame now.
+	stream, err := ringtrainv1.NewPeerServiceClient(cc).Link(sctx, grpc.CallContentSubtype(codecName))
 	if err != nil {
 		return fail(err)
 	}

@@ -167,7 +167,10 @@ func (t *Transport) dial(ctx context.Context, m allreduce.Membership) (*link, er
 	to := m.Next()
 	addr := m.Addrs[to]
 	fail := func(err error) (*link, error) {
-		return nil, fmt.Errorf("tcpnet: link to rank %d (%s): %w", to, addr, err)
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("tcpnet: link to rank %d (%s): %w", to, addr, ctx.Err())
+		}
+		return nil, allreduce.LinkError(m, to, fmt.Errorf("tcpnet: link: %w", err))
 	}
 	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -175,9 +178,11 @@ func (t *Transport) dial(ctx context.Context, m allreduce.Membership) (*link, er
 	}
 	defer cc.Close()
 	h := hello{job: m.Job, generation: m.Generation, from: uint32(m.Rank), to: uint32(to)}
+	// Not WaitForReady: a member listens before it registers, so an
+	// address that refuses connections is a dead member's, to blame now.
 	offer, err := ringtrainv1.NewPeerServiceClient(cc).OpenTCP(ctx, &ringtrainv1.LinkHello{
 		Job: m.Job, Generation: m.Generation, FromRank: h.from, ToRank: h.to, Size: uint32(m.Size()),
-	}, grpc.WaitForReady(true))
+	})
 	switch status.Code(err) {
 	case codes.OK:
 	case codes.FailedPrecondition:

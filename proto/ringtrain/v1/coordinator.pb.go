@@ -1599,12 +1599,16 @@ func (*CompleteEpochResponse) Descriptor() ([]byte, []int) {
 }
 
 type ReportFailureRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
-	Epoch         int32                  `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
-	Generation    int64                  `protobuf:"varint,3,opt,name=generation,proto3" json:"generation,omitempty"`
-	WorkerId      string                 `protobuf:"bytes,4,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
-	Error         string                 `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	JobId      string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Epoch      int32                  `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Generation int64                  `protobuf:"varint,3,opt,name=generation,proto3" json:"generation,omitempty"`
+	WorkerId   string                 `protobuf:"bytes,4,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
+	Error      string                 `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
+	// The member the failure names as its cause, when it names one: a ring
+	// peer that died, stalled, left or sent what it should not have. The
+	// coordinator evicts it at once rather than waiting for its lease.
+	Culprit       string `protobuf:"bytes,6,opt,name=culprit,proto3" json:"culprit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1670,6 +1674,13 @@ func (x *ReportFailureRequest) GetWorkerId() string {
 func (x *ReportFailureRequest) GetError() string {
 	if x != nil {
 		return x.Error
+	}
+	return ""
+}
+
+func (x *ReportFailureRequest) GetCulprit() string {
+	if x != nil {
+		return x.Culprit
 	}
 	return ""
 }
@@ -1834,7 +1845,7 @@ const file_ringtrain_v1_coordinator_proto_rawDesc = "" +
 	"\n" +
 	"checkpoint\x18\x02 \x01(\fR\n" +
 	"checkpoint\"\x17\n" +
-	"\x15CompleteEpochResponse\"\x96\x01\n" +
+	"\x15CompleteEpochResponse\"\xb0\x01\n" +
 	"\x14ReportFailureRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x05R\x05epoch\x12\x1e\n" +
@@ -1842,7 +1853,8 @@ const file_ringtrain_v1_coordinator_proto_rawDesc = "" +
 	"generation\x18\x03 \x01(\x03R\n" +
 	"generation\x12\x1b\n" +
 	"\tworker_id\x18\x04 \x01(\tR\bworkerId\x12\x14\n" +
-	"\x05error\x18\x05 \x01(\tR\x05error\"\x17\n" +
+	"\x05error\x18\x05 \x01(\tR\x05error\x12\x18\n" +
+	"\aculprit\x18\x06 \x01(\tR\aculprit\"\x17\n" +
 	"\x15ReportFailureResponse*\x9a\x01\n" +
 	"\bJobState\x12\x19\n" +
 	"\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x14\n" +
