@@ -790,3 +790,48 @@ func TestJoinErr(t *testing.T) {
 		}
 	}
 }
+
+// TestWatchReconnects stops the coordinator in the middle of a watch and
+// starts another on its address, as a restart does: watch says so, watches
+// again, and ends with the job.
+func TestWatchReconnects(t *testing.T) {
+	events := watchEvents(&ringtrainv1.Job{State: succeeded})
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := lis.Addr().String()
+	first := &fakeJobService{jobs: map[string]*ringtrainv1.Job{"xor-1": {Id: "xor-1"}}, events: events[:5], holdWatch: make(chan struct{})}
+	s1 := grpc.NewServer()
+	ringtrainv1.RegisterJobServiceServer(s1, first)
+	go s1.Serve(lis)
+	type result struct {
+		out string
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		out, err := runCLI(t, "watch", "xor-1", "--coordinator", addr)
+		done <- result{out, err}
+	}()
+	<-first.holdWatch // the first events are out: the coordinator goes
+	s1.Stop()
+	lis, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := &fakeJobService{jobs: map[string]*ringtrainv1.Job{"xor-1": {Id: "xor-1"}}, events: events[5:]}
+	s2 := grpc.NewServer()
+	ringtrainv1.RegisterJobServiceServer(s2, second)
+	go s2.Serve(lis)
+	defer s2.Stop()
+	r := <-done
+	if r.err != nil {
+		t.Fatalf("watch across a restart: %v\n%s", r.err, r.out)
+	}
+	for _, want := range []string{"coordinator unavailable", "epoch 2/2", "saved model: epoch 1"} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("output lacks %q:\n%s", want, r.out)
+		}
+	}
+}

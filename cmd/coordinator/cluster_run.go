@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -65,7 +66,7 @@ func runCluster(cmd *cobra.Command, file string, spec *jobspec.Spec, cfg localcl
 	})
 	defer stopped()
 	// The watch outlives an interrupt: it ends when the cancelled job does.
-	final, err := watchJob(context.WithoutCancel(ctx), jobs, j.GetId(), p, nil)
+	final, err := watchJob(context.WithoutCancel(ctx), jobs, j.GetId(), p, nil, io.Discard)
 	if err != nil {
 		return err
 	}

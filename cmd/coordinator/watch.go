@@ -11,6 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/ringtrain/ringtrain/internal/progress"
 	ringtrainv1 "github.com/ringtrain/ringtrain/proto/ringtrain/v1"
@@ -22,7 +24,8 @@ func newWatchCmd() *cobra.Command {
 		Short: "Follow a job's progress until it ends",
 		Long: "Follow the job's progress: a progress bar on a terminal, one line per epoch otherwise, or\n" +
 			"with --output json one JSON line per event. Exits non-zero when the job fails, is cancelled\n" +
-			"or misses training.target_accuracy. Ctrl-C stops watching, not the job.",
+			"or misses training.target_accuracy. Ctrl-C stops watching, not the job. When the coordinator\n" +
+			"restarts (or a standby takes over), it watches again for up to 2 minutes.",
 		Args: cobra.ExactArgs(1),
 	}
 	f := addClusterFlags(cmd, false, true)
@@ -49,7 +52,7 @@ func follow(cmd *cobra.Command, f *clusterFlags, c ringtrainv1.JobServiceClient,
 	} else {
 		p = progress.New(cmd.OutOrStdout(), isTerminal(cmd.OutOrStdout()))
 	}
-	j, err := watchJob(cmd.Context(), c, id, p, jsonOut)
+	j, err := watchJob(cmd.Context(), c, id, p, jsonOut, cmd.ErrOrStderr())
 	if err != nil {
 		if cmd.Context().Err() != nil {
 			return &exitError{code: 130, err: fmt.Errorf("interrupted; job %s goes on (coordinator cancel %s stops it)", id, id)}
@@ -66,43 +69,84 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
+// reconnectFor is how long watchJob keeps trying to reach a coordinator
+// that went away mid-watch: long enough for a restart or a standby's
+// takeover.
+const reconnectFor = 2 * time.Minute
+
 // watchJob follows job id's events until the job ends and returns it as it
 // ended. Progress and, at the end, a summary go to out; every event goes to
-// jsonOut as a JSON line. Either may be nil.
-func watchJob(ctx context.Context, c ringtrainv1.JobServiceClient, id string, out *progress.Printer, jsonOut io.Writer) (*ringtrainv1.Job, error) {
-	stream, err := c.WatchJob(ctx, &ringtrainv1.WatchJobRequest{JobId: id})
-	if err != nil {
-		return nil, describe(err, "watch job "+id, id)
-	}
+// jsonOut as a JSON line. Either may be nil. When a coordinator that has
+// answered goes away (restarted, or replaced by a standby) it says so on
+// warn and watches again, for up to reconnectFor without an answer.
+func watchJob(ctx context.Context, c ringtrainv1.JobServiceClient, id string, out *progress.Printer, jsonOut, warn io.Writer) (*ringtrainv1.Job, error) {
 	v := view{p: out}
 	var last *ringtrainv1.Job
+	var lostSince time.Time
+	delay := 250 * time.Millisecond
 	for {
-		ev, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
+		answered, err := watchOnce(ctx, c, id, &v, jsonOut, &last)
+		if err == nil {
+			if !finished(last.GetState()) {
+				return last, fmt.Errorf("job %s: watch ended before job finished", id)
+			}
 			break
 		}
-		if err != nil {
+		if answered {
+			lostSince, delay = time.Time{}, 250*time.Millisecond
+		}
+		switch {
+		case ctx.Err() != nil || status.Code(err) != codes.Unavailable || last == nil:
+			// Only a coordinator that answered once is waited for.
 			return last, describe(err, "watch job "+id, id)
+		case lostSince.IsZero():
+			lostSince = time.Now()
+			fmt.Fprintf(warn, "coordinator unavailable (%s); watching job %s again when it is back\n", status.Convert(err).Message(), id)
+		case time.Since(lostSince) > reconnectFor:
+			return last, fmt.Errorf("job %s: no coordinator for %v: %w", id, reconnectFor, describe(err, "watch job "+id, id))
 		}
-		if jsonOut != nil {
-			if err := printJSON(jsonOut, ev); err != nil {
-				return last, err
-			}
+		select {
+		case <-ctx.Done():
+			return last, ctx.Err()
+		case <-time.After(delay):
 		}
-		if out != nil {
-			v.show(ev)
-		}
-		if ev.GetJob() != nil {
-			last = ev.GetJob()
-		}
-	}
-	if !finished(last.GetState()) {
-		return last, fmt.Errorf("job %s: watch ended before job finished", id)
+		delay = min(2*delay, 5*time.Second)
 	}
 	if out != nil {
 		printSummary(out, last)
 	}
 	return last, nil
+}
+
+// watchOnce runs one watch stream of job id, showing its events and
+// keeping the latest job state in last, until the stream ends: nil when
+// the server ended it. answered says whether any event came.
+func watchOnce(ctx context.Context, c ringtrainv1.JobServiceClient, id string, v *view, jsonOut io.Writer, last **ringtrainv1.Job) (answered bool, err error) {
+	stream, err := c.WatchJob(ctx, &ringtrainv1.WatchJobRequest{JobId: id})
+	if err != nil {
+		return false, err
+	}
+	for {
+		ev, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return answered, nil
+		}
+		if err != nil {
+			return answered, err
+		}
+		answered = true
+		if jsonOut != nil {
+			if err := printJSON(jsonOut, ev); err != nil {
+				return answered, err
+			}
+		}
+		if v.p != nil {
+			v.show(ev)
+		}
+		if ev.GetJob() != nil {
+			*last = ev.GetJob()
+		}
+	}
 }
 
 // jobOutcome is nil for a job that succeeded and met its

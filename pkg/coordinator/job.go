@@ -21,6 +21,7 @@ type job struct {
 	pb       *ringtrainv1.Job
 	dataset  []byte // encoded training set, once loaded
 	dataSum  string // hex SHA-256 of dataset
+	resume   []byte // the checkpoint a restarted coordinator found, to resume from
 	ckpt     []byte // the latest checkpoint
 	ckptEp   int    // epochs completed in ckpt
 	model    string // path of the saved model, once written

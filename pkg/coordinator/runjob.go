@@ -12,7 +12,6 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/ringtrain/ringtrain/pkg/checkpoint"
 	"github.com/ringtrain/ringtrain/pkg/epoch"
@@ -47,6 +46,18 @@ func (s *Server) runJob(ctx context.Context, j *job) {
 	j.update(func(pb *ringtrainv1.Job) { pb.State = ringtrainv1.JobState_JOB_STATE_RUNNING }, nil)
 	s.putState(ctx, j)
 	res, err := s.train(ctx, j)
+	if ctx.Err() != nil && !j.wasCanceled() {
+		// The coordinator is stopping, not the job: its record stays as it
+		// is, for the next coordinator to resume it. Its workers stop with
+		// their plans.
+		cleanup, done := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer done()
+		if _, derr := s.cfg.Etcd.Delete(cleanup, etcdkeys.PlanPrefix(j.id), clientv3.WithPrefix()); derr != nil {
+			s.log.Warn("delete plans", "job", j.id, "error", derr)
+		}
+		s.log.Info("coordinator stopping; the job resumes when a coordinator starts again", "job", j.id)
+		return
+	}
 	j.update(func(pb *ringtrainv1.Job) {
 		pb.WallSeconds = time.Since(start).Seconds()
 		switch {
@@ -77,20 +88,6 @@ func (j *job) wasCanceled() bool {
 	return j.canceled
 }
 
-// putState mirrors the job's state into etcd for operators.
-func (s *Server) putState(ctx context.Context, j *job) {
-	b, err := protojson.Marshal(j.snapshot())
-	if err != nil {
-		s.log.Warn("encode job state", "job", j.id, "error", err)
-		return
-	}
-	if _, err := s.cfg.Etcd.Put(ctx, etcdkeys.JobState(j.id), string(b)); err != nil {
-		s.log.Warn("record job state in etcd", "job", j.id, "error", err)
-	}
-}
-
-// train runs the job's epochs over the cluster, in the precision its spec
-// names, and saves its model.
 func (s *Server) train(ctx context.Context, j *job) (*train.Result, error) {
 	if j.spec.Training.Precision == "float64" {
 		return trainIn[float64](ctx, s, j)
@@ -118,14 +115,16 @@ func trainIn[T nn.Float](ctx context.Context, s *Server, j *job) (*train.Result,
 	digest := sha256.Sum256(enc)
 	j.mu.Lock()
 	j.dataset, j.dataSum = enc, hex.EncodeToString(digest[:])
+	resume := j.resume
+	j.resume = nil
 	j.mu.Unlock()
-	sum, err := saveCheckpoint(s, j, rep, 0)
+	ep, sum, err := start(s, j, rep, resume)
 	if err != nil {
 		return nil, err
 	}
 	j.update(func(pb *ringtrainv1.Job) { pb.Classifies = sets.Train.Labels != nil }, nil)
 
-	start := time.Now()
+	began := time.Now()
 	// An epoch's evaluation runs while the ring trains the next epoch: the
 	// workers need only its checkpoint, and would otherwise wait for the
 	// evaluation (a second or more an epoch for the showcase). Early
@@ -145,7 +144,7 @@ func trainIn[T nn.Float](ctx context.Context, s *Server, j *job) (*train.Result,
 		return saveModel(s, j, rep, track, sets.Labels, cause)
 	}
 	var prev []epoch.Member
-	for ep := 0; ep < spec.Training.Epochs; {
+	for ep < spec.Training.Epochs {
 		var out *report
 		for attempt := 1; out == nil; attempt++ {
 			if attempt > s.cfg.MaxAttempts {
@@ -193,10 +192,12 @@ func trainIn[T nn.Float](ctx context.Context, s *Server, j *job) (*train.Result,
 		if err := storeCheckpoint(j, out.checkpoint, ep+1); err != nil {
 			return nil, err
 		}
+		j.update(func(pb *ringtrainv1.Job) { pb.CheckpointEpoch = int32(ep + 1) }, nil)
+		s.putState(ctx, j)
 		sum = out.result.GetChecksum()
 		er := train.EpochReport{Epoch: ep + 1, Epochs: spec.Training.Epochs, TrainLoss: out.result.GetTrainLoss(),
 			SamplesPerSec: float64(out.result.GetSamples()) / out.result.GetSeconds()}
-		evaluating = evaluate(ctx, s, j, eval, track, rep, er, start, len(prev))
+		evaluating = evaluate(ctx, s, j, eval, track, rep, er, began, len(prev))
 		ep++
 		if err := train.CheckLoss(er.TrainLoss, ep-1, steps-1); err != nil {
 			return nil, err

@@ -10,12 +10,15 @@ import (
 	"github.com/ringtrain/ringtrain/internal/rpcserver"
 )
 
-// Serve runs the coordinator's gRPC API on lis and its scheduler until ctx
-// ends, then stops gracefully (bounded, so a hung watcher cannot block
+// Serve recovers the jobs a coordinator before it recorded, then runs the
+// coordinator's gRPC API on lis and its scheduler until ctx ends, then stops gracefully (bounded, so a hung watcher cannot block
 // shutdown).
 func Serve(ctx context.Context, lis net.Listener, cfg Config) error {
 	s, err := New(cfg)
 	if err != nil {
+		return err
+	}
+	if err := s.Recover(ctx); err != nil {
 		return err
 	}
 	srv, hs := rpcserver.New()

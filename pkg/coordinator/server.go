@@ -103,7 +103,7 @@ func (s *Server) job(id string) (*job, error) {
 }
 
 // SubmitJob validates and queues a job.
-func (s *Server) SubmitJob(_ context.Context, req *ringtrainv1.SubmitJobRequest) (*ringtrainv1.Job, error) {
+func (s *Server) SubmitJob(ctx context.Context, req *ringtrainv1.SubmitJobRequest) (*ringtrainv1.Job, error) {
 	spec, err := jobspec.Parse(req.GetSpec())
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "job spec: %v", err)
@@ -138,6 +138,7 @@ func (s *Server) SubmitJob(_ context.Context, req *ringtrainv1.SubmitJobRequest)
 		}
 		return nil, status.Error(codes.ResourceExhausted, "job queue is full")
 	}
+	s.putState(ctx, j)
 	s.log.Info("job submitted", "job", id, "name", spec.Name)
 	return j.snapshot(), nil
 }
@@ -219,7 +220,7 @@ func (s *Server) WatchJob(req *ringtrainv1.WatchJobRequest, stream ringtrainv1.J
 }
 
 // CancelJob stops a queued or running job.
-func (s *Server) CancelJob(_ context.Context, req *ringtrainv1.CancelJobRequest) (*ringtrainv1.Job, error) {
+func (s *Server) CancelJob(ctx context.Context, req *ringtrainv1.CancelJobRequest) (*ringtrainv1.Job, error) {
 	j, err := s.job(req.GetJobId())
 	if err != nil {
 		return nil, err
@@ -236,6 +237,7 @@ func (s *Server) CancelJob(_ context.Context, req *ringtrainv1.CancelJobRequest)
 		j.update(func(pb *ringtrainv1.Job) {
 			pb.State, pb.Stopped = ringtrainv1.JobState_JOB_STATE_CANCELLED, "cancelled"
 		}, nil)
+		s.putState(ctx, j)
 	}
 	s.log.Info("job cancel requested", "job", j.id)
 	return j.snapshot(), nil

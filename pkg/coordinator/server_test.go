@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/ringtrain/ringtrain/internal/etcdtest"
 	"github.com/ringtrain/ringtrain/pkg/checkpoint"
 	"github.com/ringtrain/ringtrain/pkg/jobspec"
 	"github.com/ringtrain/ringtrain/pkg/train"
@@ -24,11 +25,11 @@ model: {layers: [{units: 4, activation: tanh}, {units: 2, activation: softmax}]}
 training: {optimizer: {kind: sgd, learning_rate: 0.1}, batch_size: 8, epochs: 3}
 `
 
-// newTestServer is a server without etcd or a scheduler, whose queue holds
-// queueLen jobs: enough for the calls that touch neither.
+// newTestServer is a server on a test etcd, without a scheduler, whose
+// queue holds queueLen jobs: enough for the calls that only record jobs.
 func newTestServer(t *testing.T, queueLen int) *Server {
 	t.Helper()
-	return &Server{cfg: Config{DataDir: t.TempDir()}, log: slog.New(slog.DiscardHandler),
+	return &Server{cfg: Config{DataDir: t.TempDir(), Etcd: etcdtest.Client(t, etcdtest.Start(t))}, log: slog.New(slog.DiscardHandler),
 		jobs: map[string]*job{}, queue: make(chan *job, queueLen)}
 }
 

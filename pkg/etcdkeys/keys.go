@@ -50,8 +50,20 @@ func WorkerID(key string) (string, bool) {
 // Job is the prefix of all of a job's keys: delete it to forget the job.
 func Job(job string) string { return JobsPrefix + job + "/" }
 
-// JobState is the key of a job's state.
+// JobState is the key of a job's record: its Job message as protojson,
+// from which a restarted coordinator resumes it.
 func JobState(job string) string { return Job(job) + "state" }
+
+// ParseJobState returns the job a record key names, and false if key is not
+// a job's record key.
+func ParseJobState(key string) (job string, ok bool) {
+	rest, ok := strings.CutPrefix(key, JobsPrefix)
+	if !ok {
+		return "", false
+	}
+	job, ok = strings.CutSuffix(rest, "/state")
+	return job, ok && ValidID(job) == nil
+}
 
 // PlanPrefix is the prefix of a job's epoch plans.
 func PlanPrefix(job string) string { return Job(job) + "plan/" }

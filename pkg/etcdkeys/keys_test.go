@@ -91,6 +91,14 @@ func TestParse(t *testing.T) {
 	if _, _, ok := ParsePlan(PlanPrefix("j1") + "12"); ok {
 		t.Error("ParsePlan accepted an epoch that is not ten digits")
 	}
+	if job, ok := ParseJobState(JobState("j1")); !ok || job != "j1" {
+		t.Errorf("ParseJobState: got %q, %t want j1", job, ok)
+	}
+	for _, key := range []string{Plan("j1", 1), Worker("w0"), JobsPrefix + "a/b/state", JobsPrefix + "/state", Barrier("j1", 1, 2) + "state"} {
+		if job, ok := ParseJobState(key); ok {
+			t.Errorf("ParseJobState(%q): got %q, want no job", key, job)
+		}
+	}
 }
 
 // Keys sort as the numbers in them do: a range read returns plans in epoch

@@ -50,10 +50,13 @@ type Cluster struct {
 	etcd    *embedetcd.Server
 	cli     *clientv3.Client
 	coordLn net.Listener
-	conn    *grpc.ClientConn
-	cancel  context.CancelFunc
-	ctx     context.Context
-	wg      sync.WaitGroup
+	// coordStop stops the coordinator; coordDone is closed when it has.
+	coordStop context.CancelFunc
+	coordDone chan struct{}
+	conn      *grpc.ClientConn
+	cancel    context.CancelFunc
+	ctx       context.Context
+	wg        sync.WaitGroup
 
 	mu      sync.Mutex
 	workers map[string]*member
@@ -86,14 +89,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		c.Close()
 		return nil, fmt.Errorf("listen for coordinator: %w", err)
 	}
-	ccfg := coordinator.Config{DataDir: filepath.Join(cfg.Dir, "coordinator"), Etcd: c.cli, Logger: cfg.Logger, StallTimeout: cfg.StallTimeout}
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		if err := coordinator.Serve(c.ctx, c.coordLn, ccfg); err != nil {
-			c.record(err)
-		}
-	}()
+	c.startCoordinator()
 	dial := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, cfg.WorkerDialOptions...)
 	if c.conn, err = grpc.NewClient(c.CoordinatorAddr(), dial...); err != nil {
 		c.Close()
@@ -106,6 +102,39 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		}
 	}
 	return c, nil
+}
+
+// startCoordinator serves the coordinator on c.coordLn.
+func (c *Cluster) startCoordinator() {
+	ctx, stop := context.WithCancel(c.ctx)
+	done := make(chan struct{})
+	c.coordStop, c.coordDone = stop, done
+	ccfg := coordinator.Config{DataDir: filepath.Join(c.cfg.Dir, "coordinator"), Etcd: c.cli, Logger: c.log, StallTimeout: c.cfg.StallTimeout}
+	lis := c.coordLn
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		defer close(done)
+		if err := coordinator.Serve(ctx, lis, ccfg); err != nil {
+			c.record(err)
+		}
+	}()
+}
+
+// RestartCoordinator stops the coordinator and starts another on the same
+// address, etcd and data directory, as an operator restarts one; the
+// workers go on. The new one resumes the jobs the first had.
+func (c *Cluster) RestartCoordinator() error {
+	addr := c.CoordinatorAddr()
+	c.coordStop()
+	<-c.coordDone
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen for the restarted coordinator: %w", err)
+	}
+	c.coordLn = lis
+	c.startCoordinator()
+	return nil
 }
 
 func (c *Cluster) record(err error) {

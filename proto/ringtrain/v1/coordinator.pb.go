@@ -102,8 +102,12 @@ type Job struct {
 	Classifies     bool    `protobuf:"varint,16,opt,name=classifies,proto3" json:"classifies,omitempty"`
 	TargetAccuracy float64 `protobuf:"fixed64,17,opt,name=target_accuracy,json=targetAccuracy,proto3" json:"target_accuracy,omitempty"`
 	MinWorkers     int32   `protobuf:"varint,18,opt,name=min_workers,json=minWorkers,proto3" json:"min_workers,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Epochs completed in the checkpoint in force: where a coordinator that
+	// restarts resumes the job. It can be ahead of epoch, which counts the
+	// epochs evaluated.
+	CheckpointEpoch int32 `protobuf:"varint,19,opt,name=checkpoint_epoch,json=checkpointEpoch,proto3" json:"checkpoint_epoch,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Job) Reset() {
@@ -258,6 +262,13 @@ func (x *Job) GetTargetAccuracy() float64 {
 func (x *Job) GetMinWorkers() int32 {
 	if x != nil {
 		return x.MinWorkers
+	}
+	return 0
+}
+
+func (x *Job) GetCheckpointEpoch() int32 {
+	if x != nil {
+		return x.CheckpointEpoch
 	}
 	return 0
 }
@@ -1725,7 +1736,7 @@ var File_ringtrain_v1_coordinator_proto protoreflect.FileDescriptor
 
 const file_ringtrain_v1_coordinator_proto_rawDesc = "" +
 	"\n" +
-	"\x1eringtrain/v1/coordinator.proto\x12\fringtrain.v1\"\xcb\x04\n" +
+	"\x1eringtrain/v1/coordinator.proto\x12\fringtrain.v1\"\xf6\x04\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12,\n" +
@@ -1751,7 +1762,8 @@ const file_ringtrain_v1_coordinator_proto_rawDesc = "" +
 	"classifies\x12'\n" +
 	"\x0ftarget_accuracy\x18\x11 \x01(\x01R\x0etargetAccuracy\x12\x1f\n" +
 	"\vmin_workers\x18\x12 \x01(\x05R\n" +
-	"minWorkers\"\xdd\x01\n" +
+	"minWorkers\x12)\n" +
+	"\x10checkpoint_epoch\x18\x13 \x01(\x05R\x0fcheckpointEpoch\"\xdd\x01\n" +
 	"\fStepProgress\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x05R\x05epoch\x12\x16\n" +
 	"\x06epochs\x18\x02 \x01(\x05R\x06epochs\x12\x12\n" +

@@ -1,0 +1,163 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/ringtrain/ringtrain/pkg/checkpoint"
+	"github.com/ringtrain/ringtrain/pkg/epoch"
+	"github.com/ringtrain/ringtrain/pkg/etcdkeys"
+	"github.com/ringtrain/ringtrain/pkg/jobspec"
+	"github.com/ringtrain/ringtrain/pkg/nn"
+	"github.com/ringtrain/ringtrain/pkg/train"
+	ringtrainv1 "github.com/ringtrain/ringtrain/proto/ringtrain/v1"
+)
+
+// Jobs outlive the coordinator. A job's record, its Job message, is kept in
+// etcd under etcdkeys.JobState whenever its state changes and after each
+// epoch; its spec, latest checkpoint and model are files in its directory,
+// each written whole or not at all. A coordinator that starts with the
+// same etcd and data directory reads them back (Recover): jobs that had
+// ended are listed as they ended, and queued or running ones run again, a
+// running one from its latest checkpoint.
+
+// putState records the job's state in etcd.
+func (s *Server) putState(ctx context.Context, j *job) {
+	b, err := protojson.Marshal(j.snapshot())
+	if err != nil {
+		s.log.Warn("encode job record", "job", j.id, "error", err)
+		return
+	}
+	if _, err := s.cfg.Etcd.Put(ctx, etcdkeys.JobState(j.id), string(b)); err != nil {
+		s.log.Warn("record job state in etcd", "job", j.id, "error", err)
+	}
+}
+
+// Recover loads the jobs recorded in etcd, before the server takes calls:
+// ended jobs are listed as they ended; queued and running ones are queued
+// again, oldest first, a running one to resume from its checkpoint. A job
+// whose spec cannot be read back is listed as failed, and its record and
+// files are left as they are.
+func (s *Server) Recover(ctx context.Context) error {
+	resp, err := s.cfg.Etcd.Get(ctx, etcdkeys.JobsPrefix, clientv3.WithPrefix())
+	if err != nil {
+		return fmt.Errorf("coordinator: read job records: %w", err)
+	}
+	var again []*job
+	for _, kv := range resp.Kvs {
+		id, ok := etcdkeys.ParseJobState(string(kv.Key))
+		if !ok {
+			continue
+		}
+		pb := &ringtrainv1.Job{}
+		if err := protojson.Unmarshal(kv.Value, pb); err != nil || pb.GetId() != id {
+			s.log.Warn("ignoring unreadable job record", "key", string(kv.Key), "error", err)
+			continue
+		}
+		j := s.restore(pb)
+		s.mu.Lock()
+		s.jobs[id] = j
+		s.mu.Unlock()
+		if !final(pb.GetState()) {
+			again = append(again, j)
+		}
+	}
+	slices.SortFunc(again, func(a, b *job) int {
+		return int(a.pb.GetCreatedUnixMs() - b.pb.GetCreatedUnixMs())
+	})
+	for _, j := range again {
+		// Plans of the coordinator before must not start a ring.
+		if _, err := s.cfg.Etcd.Delete(ctx, etcdkeys.PlanPrefix(j.id), clientv3.WithPrefix()); err != nil {
+			return fmt.Errorf("coordinator: clear plans of job %s: %w", j.id, err)
+		}
+		select {
+		case s.queue <- j:
+		default:
+			return fmt.Errorf("coordinator: %d jobs to resume, more than the queue holds", len(again))
+		}
+		s.log.Info("job recovered", "job", j.id, "state", j.pb.GetState().String(), "checkpoint_epoch", j.pb.GetCheckpointEpoch())
+	}
+	return nil
+}
+
+// restore rebuilds the job pb records from its directory.
+func (s *Server) restore(pb *ringtrainv1.Job) *job {
+	id := pb.GetId()
+	dir := filepath.Join(s.cfg.DataDir, "jobs", id)
+	fail := func(err error) *job {
+		j := &job{id: id, dir: dir, pb: pb, subs: map[chan *ringtrainv1.JobEvent]struct{}{}, reports: make(chan report, 1)}
+		if !final(pb.GetState()) {
+			pb.State, pb.Error = ringtrainv1.JobState_JOB_STATE_FAILED, fmt.Sprintf("cannot resume after a coordinator restart: %v", err)
+			s.log.Warn("job cannot resume", "job", id, "error", err)
+		}
+		return j
+	}
+	yaml, err := os.ReadFile(filepath.Join(dir, "spec.yaml"))
+	if err != nil {
+		return fail(err)
+	}
+	spec, err := jobspec.Parse(yaml)
+	if err != nil {
+		return fail(fmt.Errorf("job spec: %w", err))
+	}
+	j := newJob(id, spec, yaml, dir, pb.GetMinWorkers(), pb.GetCreatedUnixMs())
+	j.pb = pb
+	if model := filepath.Join(dir, "model.safetensors"); fileExists(model) {
+		j.model = model
+	}
+	if final(pb.GetState()) {
+		return j
+	}
+	if pb.GetCheckpointEpoch() > 0 {
+		b, err := os.ReadFile(filepath.Join(dir, "checkpoint.safetensors"))
+		if err != nil {
+			return fail(fmt.Errorf("checkpoint after epoch %d: %w", pb.GetCheckpointEpoch(), err))
+		}
+		j.resume = b
+	}
+	pb.State = ringtrainv1.JobState_JOB_STATE_QUEUED
+	return j
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return !errors.Is(err, fs.ErrNotExist)
+}
+
+// start sets rep to the state a run of j starts from and returns the epoch
+// it starts at and the state's checksum: the checkpoint in resume, from a
+// coordinator before this one, or else the replica's initial state, saved
+// as the checkpoint after 0 epochs.
+func start[T nn.Float](s *Server, j *job, rep *train.Replica[T], resume []byte) (int, string, error) {
+	if resume == nil {
+		sum, err := saveCheckpoint(s, j, rep, 0)
+		return 0, sum, err
+	}
+	c, err := checkpoint.DecodeCheckpoint[T](resume)
+	if err != nil {
+		return 0, "", fmt.Errorf("resume from checkpoint: %w", err)
+	}
+	if len(c.Params) != len(rep.Net.Params()) || c.Epoch < 0 || c.Epoch > j.spec.Training.Epochs {
+		return 0, "", fmt.Errorf("resume from checkpoint: %d parameters after %d epochs, the job has %d parameters and %d epochs",
+			len(c.Params), c.Epoch, len(rep.Net.Params()), j.spec.Training.Epochs)
+	}
+	copy(rep.Net.Params(), c.Params)
+	if err := rep.Opt.Restore(c.OptimizerState, c.Steps); err != nil {
+		return 0, "", fmt.Errorf("resume from checkpoint: %w", err)
+	}
+	j.mu.Lock()
+	j.ckpt, j.ckptEp = resume, c.Epoch
+	j.mu.Unlock()
+	msg := fmt.Sprintf("resuming after a coordinator restart from the checkpoint after epoch %d", c.Epoch)
+	s.log.Info("job resumed", "job", j.id, "epoch", c.Epoch)
+	j.update(nil, &ringtrainv1.JobEvent{Event: &ringtrainv1.JobEvent_Message{Message: msg}})
+	return c.Epoch, epoch.Checksum(c.Params, c.OptimizerState, c.Steps), nil
+}

@@ -1,0 +1,95 @@
+package coordinator
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/ringtrain/ringtrain/pkg/etcdkeys"
+	ringtrainv1 "github.com/ringtrain/ringtrain/proto/ringtrain/v1"
+)
+
+// TestRecover reads back the records a coordinator before left: ended jobs
+// are listed as they ended, queued and running ones are queued again
+// (oldest first), one whose checkpoint or spec is gone is listed as failed
+// with its cause, and stale plans are cleared.
+func TestRecover(t *testing.T) {
+	s := newTestServer(t, 8)
+	ctx := context.Background()
+	put := func(pb *ringtrainv1.Job, spec bool) {
+		t.Helper()
+		if spec {
+			dir := filepath.Join(s.cfg.DataDir, "jobs", pb.GetId())
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "spec.yaml"), []byte(xorSpec), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b, err := protojson.Marshal(pb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.cfg.Etcd.Put(ctx, etcdkeys.JobState(pb.GetId()), string(b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const (
+		queued, running, done = ringtrainv1.JobState_JOB_STATE_QUEUED, ringtrainv1.JobState_JOB_STATE_RUNNING, ringtrainv1.JobState_JOB_STATE_SUCCEEDED
+		failed                = ringtrainv1.JobState_JOB_STATE_FAILED
+	)
+	put(&ringtrainv1.Job{Id: "ended", State: done, Epoch: 3, CreatedUnixMs: 1}, true)
+	put(&ringtrainv1.Job{Id: "later", State: queued, CreatedUnixMs: 30}, true)
+	put(&ringtrainv1.Job{Id: "earlier", State: running, CreatedUnixMs: 20}, true)
+	put(&ringtrainv1.Job{Id: "no-spec", State: running, CreatedUnixMs: 10}, false)
+	put(&ringtrainv1.Job{Id: "no-checkpoint", State: running, CheckpointEpoch: 2, CreatedUnixMs: 5}, true)
+	if _, err := s.cfg.Etcd.Put(ctx, etcdkeys.Plan("earlier", 1), "{}"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.cfg.Etcd.Put(ctx, etcdkeys.JobState("junk"), "not json"); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := s.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []struct {
+		id    string
+		state ringtrainv1.JobState
+		error string
+	}{
+		{"ended", done, ""},
+		{"later", queued, ""},
+		{"earlier", queued, ""},
+		{"no-spec", failed, "cannot resume"},
+		{"no-checkpoint", failed, "checkpoint after epoch 2"},
+	} {
+		j, err := s.job(want.id)
+		if err != nil {
+			t.Errorf("%s: %v", want.id, err)
+			continue
+		}
+		got := j.snapshot()
+		if got.GetState() != want.state || !strings.Contains(got.GetError(), want.error) {
+			t.Errorf("%s: %s %q, want %s with an error naming %q", want.id, got.GetState(), got.GetError(), want.state, want.error)
+		}
+	}
+	if _, err := s.job("junk"); err == nil {
+		t.Error("an unreadable record became a job")
+	}
+	var order []string
+	for len(s.queue) > 0 {
+		order = append(order, (<-s.queue).id)
+	}
+	if strings.Join(order, ",") != "earlier,later" {
+		t.Errorf("queued again: %v, want earlier,later", order)
+	}
+	if resp, err := s.cfg.Etcd.Get(ctx, etcdkeys.Plan("earlier", 1)); err != nil || len(resp.Kvs) != 0 {
+		t.Errorf("stale plan of a resumed job: %v, %d keys left", err, len(resp.Kvs))
+	}
+}

@@ -1,0 +1,135 @@
+package localcluster
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/ringtrain/ringtrain/pkg/checkpoint"
+	"github.com/ringtrain/ringtrain/pkg/etcdkeys"
+	ringtrainv1 "github.com/ringtrain/ringtrain/proto/ringtrain/v1"
+)
+
+// lastCheckpoint reads the checkpoint job id of c ended with.
+func lastCheckpoint(t *testing.T, c *Cluster, id string) *checkpoint.Checkpoint[float32] {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(c.cfg.Dir, "coordinator", "jobs", id, "checkpoint.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck, err := checkpoint.DecodeCheckpoint[float32](b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ck
+}
+
+// TestCoordinatorRestartResumesJob restarts the coordinator while a job
+// runs: the new one finds the job's record in etcd and its checkpoint on
+// disk, the workers (which keep running) take its plans, and the job ends
+// with the parameters of a run that was left alone.
+func TestCoordinatorRestartResumesJob(t *testing.T) {
+	spec := []byte(strings.Replace(string(job("12")), "samples: 600", "samples: 6000", 1))
+	calm := start(t, 2)
+	undisturbed, _ := run(t, calm, spec, 2, nil)
+	if undisturbed.GetState() != ringtrainv1.JobState_JOB_STATE_SUCCEEDED {
+		t.Fatalf("undisturbed job ended %s: %s", undisturbed.GetState(), undisturbed.GetError())
+	}
+	want := lastCheckpoint(t, calm, undisturbed.GetId())
+
+	c := start(t, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	jobs := ringtrainv1.NewJobServiceClient(c.Conn())
+	j, err := jobs.SubmitJob(ctx, &ringtrainv1.SubmitJobRequest{Spec: spec, MinWorkers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := jobs.WatchJob(ctx, &ringtrainv1.WatchJobRequest{JobId: j.GetId()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		ev, err := stream.Recv()
+		if err != nil {
+			t.Fatalf("watch ended before epoch 3: %v", err)
+		}
+		if ev.GetEpoch().GetEpoch() == 3 {
+			break
+		}
+	}
+	rec, err := c.Etcd().Get(ctx, etcdkeys.JobState(j.GetId()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RestartCoordinator(); err != nil {
+		t.Fatal(err)
+	}
+	var last *ringtrainv1.Job
+	for last == nil || !final(last.GetState()) {
+		time.Sleep(50 * time.Millisecond)
+		if ctx.Err() != nil {
+			t.Fatalf("the job did not end after the restart; last seen %v", last)
+		}
+		if got, err := jobs.GetJob(ctx, &ringtrainv1.GetJobRequest{JobId: j.GetId()}); err == nil {
+			last = got
+		}
+	}
+	if last.GetState() != ringtrainv1.JobState_JOB_STATE_SUCCEEDED || last.GetCheckpointEpoch() != 12 {
+		t.Fatalf("resumed job ended %s with the checkpoint after epoch %d: %s", last.GetState(), last.GetCheckpointEpoch(), last.GetError())
+	}
+	// The records written since the restart: a job run again from the
+	// start would record epochs before the one it stopped at.
+	resumed := recordedEpochs(ctx, t, c, j.GetId(), rec.Header.Revision+1)
+	t.Logf("checkpoint epochs recorded since the restart: %v", resumed)
+	if len(resumed) == 0 || resumed[0] < 3 || !slices.IsSorted(resumed) {
+		t.Errorf("after the restart at epoch 3 the job recorded checkpoints after epochs %v: it did not resume", resumed)
+	}
+	got := lastCheckpoint(t, c, j.GetId())
+	if got.Epoch != 12 {
+		t.Errorf("last checkpoint after %d epochs, want 12", got.Epoch)
+	}
+	if d := maxRelDiff(got.Params, want.Params); d > 1e-4 {
+		t.Errorf("resumed job's parameters differ from the undisturbed run's by %g (relative)", d)
+	}
+}
+
+// recordedEpochs returns the checkpoint epochs of job id's records in etcd
+// from revision rev on, until its final record.
+func recordedEpochs(ctx context.Context, t *testing.T, c *Cluster, id string, rev int64) []int32 {
+	t.Helper()
+	var epochs []int32
+	for wr := range c.Etcd().Watch(ctx, etcdkeys.JobState(id), clientv3.WithRev(rev)) {
+		if err := wr.Err(); err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range wr.Events {
+			if ev.Type == clientv3.EventTypeDelete {
+				continue // an ended job's keys are cleared before its final record
+			}
+			pb := &ringtrainv1.Job{}
+			if err := protojson.Unmarshal(ev.Kv.Value, pb); err != nil {
+				t.Fatalf("job record: %v", err)
+			}
+			if n := len(epochs); n == 0 || epochs[n-1] != pb.GetCheckpointEpoch() {
+				epochs = append(epochs, pb.GetCheckpointEpoch())
+			}
+			if final(pb.GetState()) {
+				return epochs
+			}
+		}
+	}
+	t.Fatalf("watch of job %s records ended: %v", id, ctx.Err())
+	return nil
+}
+
+func final(s ringtrainv1.JobState) bool {
+	return s == ringtrainv1.JobState_JOB_STATE_SUCCEEDED || s == ringtrainv1.JobState_JOB_STATE_FAILED || s == ringtrainv1.JobState_JOB_STATE_CANCELLED
+}
