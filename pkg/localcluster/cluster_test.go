@@ -29,6 +29,9 @@ func TestMain(m *testing.M) {
 	if args := os.Getenv(workerProcessEnv); args != "" {
 		os.Exit(runWorkerProcess(args))
 	}
+	if args := os.Getenv(coordinatorProcessEnv); args != "" {
+		os.Exit(runCoordinatorProcess(args))
+	}
 	goleak.VerifyTestMain(m,
 		// The etcd client's and grpc's process-wide helpers outlive tests.
 		goleak.IgnoreTopFunction("google.golang.org/grpc/internal/grpcsync.(*CallbackSerializer).run"),

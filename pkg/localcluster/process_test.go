@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/ringtrain/ringtrain/pkg/coordinator"
 	"github.com/ringtrain/ringtrain/pkg/etcdkeys"
 	"github.com/ringtrain/ringtrain/pkg/membership"
 	"github.com/ringtrain/ringtrain/pkg/worker"
@@ -24,8 +25,39 @@ import (
 )
 
 // workerProcessEnv, set to "COORDINATOR ETCD-ENDPOINTS ID TTL", makes the
-// test binary a worker process (see TestMain) that runs until it is killed.
-const workerProcessEnv = "RINGTRAIN_LOCALCLUSTER_WORKER"
+// test binary a worker process (see TestMain) that runs until it is killed;
+// coordinatorProcessEnv, set to "LISTEN ETCD-ENDPOINTS DATA-DIR", a
+// coordinator process.
+const (
+	workerProcessEnv      = "RINGTRAIN_LOCALCLUSTER_WORKER"
+	coordinatorProcessEnv = "RINGTRAIN_LOCALCLUSTER_COORDINATOR"
+)
+
+// runCoordinatorProcess is the body of a coordinator process.
+func runCoordinatorProcess(args string) int {
+	f := strings.Fields(args)
+	if len(f) != 3 {
+		fmt.Fprintf(os.Stderr, "%s=%q: want LISTEN ETCD DATA-DIR\n", coordinatorProcessEnv, args)
+		return 2
+	}
+	err := func() error {
+		cli, err := clientv3.New(clientv3.Config{Endpoints: strings.Split(f[1], ","), DialTimeout: 5 * time.Second})
+		if err != nil {
+			return err
+		}
+		defer cli.Close()
+		lis, err := net.Listen("tcp", f[0])
+		if err != nil {
+			return err
+		}
+		return coordinator.Serve(context.Background(), lis, coordinator.Config{DataDir: f[2], Etcd: cli, Logger: quiet(), StallTimeout: 30 * time.Second})
+	}()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "coordinator process:", err)
+		return 1
+	}
+	return 0
+}
 
 // runWorkerProcess is the body of a worker process.
 func runWorkerProcess(args string) int {
@@ -70,24 +102,24 @@ var errJoined = errors.New("joined")
 // that waiting for it shows.
 const deadTTL = time.Minute
 
-// workerProcess is a worker running as its own OS process: the test
-// binary, made one by workerProcessEnv.
-type workerProcess struct {
+// process is a child process: the test binary, made a worker or a
+// coordinator by its environment (see TestMain).
+type process struct {
 	cmd     *exec.Cmd
 	exited  chan struct{}
 	waitErr error // once exited is closed
 }
 
-// startWorkerProcess starts worker id as a process of c with the given
-// lease TTL, and waits until c has members members.
-func startWorkerProcess(t *testing.T, c *Cluster, id string, ttl time.Duration, members int) *workerProcess {
+// startProcess starts the test binary with env added to its environment,
+// and kills it when the test ends.
+func startProcess(t *testing.T, env string) *process {
 	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &workerProcess{cmd: exec.Command(self, "-test.run=^$"), exited: make(chan struct{})}
-	p.cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %s %s %s", workerProcessEnv, c.CoordinatorAddr(), strings.Join(c.EtcdEndpoints(), ","), id, ttl))
+	p := &process{cmd: exec.Command(self, "-test.run=^$"), exited: make(chan struct{})}
+	p.cmd.Env = append(os.Environ(), env)
 	p.cmd.Stderr = os.Stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -97,9 +129,23 @@ func startWorkerProcess(t *testing.T, c *Cluster, id string, ttl time.Duration, 
 		p.cmd.Process.Kill()
 		<-p.exited
 	})
+	return p
+}
+
+// startWorkerProcess starts worker id as a process of the coordinator at
+// coord and etcd at endpoints, with the given lease TTL, and waits until
+// the cluster has members members.
+func startWorkerProcess(t *testing.T, coord string, endpoints []string, id string, ttl time.Duration, members int) *process {
+	t.Helper()
+	p := startProcess(t, fmt.Sprintf("%s=%s %s %s %s", workerProcessEnv, coord, strings.Join(endpoints, ","), id, ttl))
+	cli, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err = membership.Watch(ctx, c.Etcd(), func(snap membership.Snapshot) error {
+	err = membership.Watch(ctx, cli, func(snap membership.Snapshot) error {
 		if len(snap.Members) == members {
 			return errJoined
 		}
@@ -112,7 +158,7 @@ func startWorkerProcess(t *testing.T, c *Cluster, id string, ttl time.Duration, 
 }
 
 // signal sends sig to the process, failing the test if it cannot.
-func (p *workerProcess) signal(t *testing.T, sig syscall.Signal) {
+func (p *process) signal(t *testing.T, sig syscall.Signal) {
 	if err := p.cmd.Process.Signal(sig); err != nil {
 		t.Errorf("signal %v: %v", sig, err)
 	}
@@ -128,7 +174,7 @@ func TestWorkerProcessKilled(t *testing.T) {
 	c := start(t, 2)
 	// The job needs only two workers, to go on after the kill, but starts
 	// once all three are there.
-	proc := startWorkerProcess(t, c, "proc-1", deadTTL, 3)
+	proc := startWorkerProcess(t, c.CoordinatorAddr(), c.EtcdEndpoints(), "proc-1", deadTTL, 3)
 	// Epochs long enough (~30 ms) that a kill lands inside one.
 	spec := strings.Replace(string(job("8")), "samples: 600", "samples: 6000", 1)
 	var killed time.Time
@@ -176,7 +222,7 @@ func TestWorkerProcessKilled(t *testing.T) {
 // whose generation is over, and the job completes.
 func TestWorkerProcessStopped(t *testing.T) {
 	c := start(t, 2)
-	proc := startWorkerProcess(t, c, "proc-1", deadTTL, 3)
+	proc := startWorkerProcess(t, c.CoordinatorAddr(), c.EtcdEndpoints(), "proc-1", deadTTL, 3)
 	key := etcdkeys.Worker("proc-1")
 	get, err := c.Etcd().Get(context.Background(), key)
 	if err != nil || len(get.Kvs) != 1 {

@@ -2,16 +2,22 @@ package localcluster
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/ringtrain/ringtrain/internal/etcdtest"
 	"github.com/ringtrain/ringtrain/pkg/checkpoint"
 	"github.com/ringtrain/ringtrain/pkg/etcdkeys"
 	ringtrainv1 "github.com/ringtrain/ringtrain/proto/ringtrain/v1"
@@ -20,7 +26,14 @@ import (
 // lastCheckpoint reads the checkpoint job id of c ended with.
 func lastCheckpoint(t *testing.T, c *Cluster, id string) *checkpoint.Checkpoint[float32] {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(c.cfg.Dir, "coordinator", "jobs", id, "checkpoint.safetensors"))
+	return checkpointIn(t, filepath.Join(c.cfg.Dir, "coordinator"), id)
+}
+
+// checkpointIn reads the checkpoint of job id in a coordinator's data
+// directory.
+func checkpointIn(t *testing.T, dataDir, id string) *checkpoint.Checkpoint[float32] {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dataDir, "jobs", id, "checkpoint.safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,4 +145,78 @@ func recordedEpochs(ctx context.Context, t *testing.T, c *Cluster, id string, re
 
 func final(s ringtrainv1.JobState) bool {
 	return s == ringtrainv1.JobState_JOB_STATE_SUCCEEDED || s == ringtrainv1.JobState_JOB_STATE_FAILED || s == ringtrainv1.JobState_JOB_STATE_CANCELLED
+}
+
+// TestCoordinatorProcessKilled SIGKILLs a coordinator process at epoch 3 of
+// 12 (etcd and two worker processes go on) and starts another with the
+// same etcd and data directory: it resumes the job, the workers take its
+// plans without a restart, and the job ends with the parameters of an
+// undisturbed run.
+func TestCoordinatorProcessKilled(t *testing.T) {
+	spec := []byte(strings.Replace(string(job("12")), "samples: 600", "samples: 6000", 1))
+	calm := start(t, 2)
+	undisturbed, _ := run(t, calm, spec, 2, nil)
+	if undisturbed.GetState() != ringtrainv1.JobState_JOB_STATE_SUCCEEDED {
+		t.Fatalf("undisturbed job ended %s: %s", undisturbed.GetState(), undisturbed.GetError())
+	}
+	want := lastCheckpoint(t, calm, undisturbed.GetId())
+
+	endpoints := etcdtest.Start(t)
+	dataDir := t.TempDir()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	coordEnv := fmt.Sprintf("%s=%s %s %s", coordinatorProcessEnv, addr, strings.Join(endpoints, ","), dataDir)
+	first := startProcess(t, coordEnv)
+	startWorkerProcess(t, addr, endpoints, "proc-1", 10*time.Second, 1)
+	startWorkerProcess(t, addr, endpoints, "proc-2", 10*time.Second, 2)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	jobs := ringtrainv1.NewJobServiceClient(conn)
+	j, err := jobs.SubmitJob(ctx, &ringtrainv1.SubmitJobRequest{Spec: spec, MinWorkers: 2}, grpc.WaitForReady(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := jobs.WatchJob(ctx, &ringtrainv1.WatchJobRequest{JobId: j.GetId()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		ev, err := stream.Recv()
+		if err != nil {
+			t.Fatalf("watch ended before epoch 3: %v", err)
+		}
+		if ev.GetEpoch().GetEpoch() == 3 {
+			break
+		}
+	}
+	first.signal(t, syscall.SIGKILL)
+	<-first.exited
+	startProcess(t, coordEnv)
+
+	var last *ringtrainv1.Job
+	for last == nil || !final(last.GetState()) {
+		time.Sleep(50 * time.Millisecond)
+		if ctx.Err() != nil {
+			t.Fatalf("the job did not end after the coordinator was killed; last seen %v", last)
+		}
+		if got, err := jobs.GetJob(ctx, &ringtrainv1.GetJobRequest{JobId: j.GetId()}); err == nil {
+			last = got
+		}
+	}
+	if last.GetState() != ringtrainv1.JobState_JOB_STATE_SUCCEEDED || last.GetCheckpointEpoch() != 12 {
+		t.Fatalf("job ended %s with the checkpoint after epoch %d: %s", last.GetState(), last.GetCheckpointEpoch(), last.GetError())
+	}
+	if d := maxRelDiff(checkpointIn(t, dataDir, j.GetId()).Params, want.Params); d > 1e-4 {
+		t.Errorf("the job's parameters differ from the undisturbed run's by %g (relative)", d)
+	}
 }
