@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -791,47 +792,55 @@ func TestJoinErr(t *testing.T) {
 	}
 }
 
-// TestWatchReconnects stops the coordinator in the middle of a watch and
-// starts another on its address, as a restart does: watch says so, watches
-// again, and ends with the job.
+// restartingJobs is a coordinator whose first watch stream sends the
+// first events and then fails as a stopping server's does; later streams
+// send the rest, as the coordinator that took over would.
+type restartingJobs struct {
+	*fakeJobService
+	split   int
+	watches atomic.Int32
+}
+
+func (r *restartingJobs) WatchJob(req *ringtrainv1.WatchJobRequest, stream ringtrainv1.JobService_WatchJobServer) error {
+	events := r.events[r.split:]
+	if r.watches.Add(1) == 1 {
+		events = r.events[:r.split]
+	}
+	for _, ev := range events {
+		if err := stream.Send(ev); err != nil {
+			return err
+		}
+	}
+	if r.watches.Load() == 1 {
+		return status.Error(codes.Unavailable, "transport is closing")
+	}
+	return nil
+}
+
+// TestWatchReconnects: a watch whose coordinator goes away says so,
+// watches again, and ends with the job; one whose coordinator never
+// answered fails at once (TestErrors).
 func TestWatchReconnects(t *testing.T) {
-	events := watchEvents(&ringtrainv1.Job{State: succeeded})
+	f := &restartingJobs{fakeJobService: &fakeJobService{jobs: map[string]*ringtrainv1.Job{"xor-1": {Id: "xor-1"}},
+		events: watchEvents(&ringtrainv1.Job{State: succeeded})}, split: 5}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := lis.Addr().String()
-	first := &fakeJobService{jobs: map[string]*ringtrainv1.Job{"xor-1": {Id: "xor-1"}}, events: events[:5], holdWatch: make(chan struct{})}
-	s1 := grpc.NewServer()
-	ringtrainv1.RegisterJobServiceServer(s1, first)
-	go s1.Serve(lis)
-	type result struct {
-		out string
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		out, err := runCLI(t, "watch", "xor-1", "--coordinator", addr)
-		done <- result{out, err}
-	}()
-	<-first.holdWatch // the first events are out: the coordinator goes
-	s1.Stop()
-	lis, err = net.Listen("tcp", addr)
+	s := grpc.NewServer()
+	ringtrainv1.RegisterJobServiceServer(s, f)
+	go s.Serve(lis)
+	defer s.Stop()
+	out, err := runCLI(t, "watch", "xor-1", "--coordinator", lis.Addr().String())
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("watch across a restart: %v\n%s", err, out)
 	}
-	second := &fakeJobService{jobs: map[string]*ringtrainv1.Job{"xor-1": {Id: "xor-1"}}, events: events[5:]}
-	s2 := grpc.NewServer()
-	ringtrainv1.RegisterJobServiceServer(s2, second)
-	go s2.Serve(lis)
-	defer s2.Stop()
-	r := <-done
-	if r.err != nil {
-		t.Fatalf("watch across a restart: %v\n%s", r.err, r.out)
+	if n := f.watches.Load(); n != 2 {
+		t.Errorf("%d watch streams, want 2", n)
 	}
 	for _, want := range []string{"coordinator unavailable", "epoch 2/2", "saved model: epoch 1"} {
-		if !strings.Contains(r.out, want) {
-			t.Errorf("output lacks %q:\n%s", want, r.out)
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/ringtrain/ringtrain/internal/coordconn"
 	"io"
 	"os"
 	"time"
@@ -40,7 +41,7 @@ func addClusterFlags(cmd *cobra.Command, unary, output bool) *clusterFlags {
 	if addr == "" {
 		addr = defaultCoordinator
 	}
-	cmd.Flags().StringVar(&f.addr, "coordinator", addr, "coordinator gRPC address; $RINGTRAIN_COORDINATOR sets the default")
+	cmd.Flags().StringVar(&f.addr, "coordinator", addr, "coordinator gRPC address (several, comma-separated, for a coordinator and its standbys); $RINGTRAIN_COORDINATOR sets the default")
 	if unary {
 		cmd.Flags().DurationVar(&f.timeout, "timeout", 10*time.Second, "how long to wait for each answer from the coordinator")
 	}
@@ -70,11 +71,12 @@ func (f *clusterFlags) unary(ctx context.Context) (context.Context, context.Canc
 	return context.WithTimeout(ctx, f.timeout)
 }
 
-// dial returns a connection to the coordinator at addr. It connects on the
+// dial returns a connection to the coordinator at addr (several,
+// comma-separated: calls go to the leader among them). It connects on the
 // first call; a call that fails because addr cannot be reached says so,
 // naming addr, whichever code made the call.
 func dial(addr string) (*grpc.ClientConn, error) {
-	conn, err := grpc.NewClient(addr,
+	conn, err := coordconn.Dial(addr,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 			return unreachable(addr, cc, invoker(ctx, method, req, reply, cc, opts...))

@@ -11,19 +11,24 @@ import (
 	"github.com/spf13/cobra"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/ringtrain/ringtrain/internal/netaddr"
 	"github.com/ringtrain/ringtrain/pkg/coordinator"
 	"github.com/ringtrain/ringtrain/pkg/embedetcd"
 )
 
 func newServeCmd() *cobra.Command {
 	var (
-		listen, dataDir, etcdEndpoints, etcdListen, etcdPeer string
-		stall                                                time.Duration
+		listen, dataDir, etcdEndpoints, etcdListen, etcdPeer, advertise string
+		stall, leaderTTL                                                time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the coordinator service (with an embedded etcd unless --etcd is given)",
-		Args:  cobra.NoArgs,
+		Long: "Run the coordinator service. Coordinators given the same external etcd (--etcd) and data\n" +
+			"directory elect a leader; the others stand by and take over within --leader-ttl when it dies,\n" +
+			"resuming its jobs from their checkpoints. Give workers and the CLI every coordinator's\n" +
+			"address (--coordinator a:7070,b:7070): they follow the leader.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			log := slog.Default()
@@ -48,8 +53,15 @@ func newServeCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("listen on %s: %w", listen, err)
 			}
-			log.Info("coordinator serving", "addr", lis.Addr().String(), "data_dir", dataDir, "etcd", strings.Join(endpoints, ","))
-			return coordinator.Serve(ctx, lis, coordinator.Config{DataDir: filepath.Join(dataDir, "coordinator"), Etcd: cli, Logger: log, StallTimeout: stall})
+			if advertise == "" {
+				if advertise, err = netaddr.Advertise(lis.Addr().String()); err != nil {
+					lis.Close()
+					return err
+				}
+			}
+			log.Info("coordinator serving", "addr", lis.Addr().String(), "advertise", advertise, "data_dir", dataDir, "etcd", strings.Join(endpoints, ","))
+			return coordinator.Serve(ctx, lis, coordinator.Config{DataDir: filepath.Join(dataDir, "coordinator"), Etcd: cli, Logger: log,
+				StallTimeout: stall, Advertise: advertise, LeaderTTL: leaderTTL})
 		},
 	}
 	f := cmd.Flags()
@@ -59,5 +71,7 @@ func newServeCmd() *cobra.Command {
 	f.StringVar(&etcdListen, "etcd-listen", "http://127.0.0.1:2379", "client URL of the embedded etcd (workers connect here)")
 	f.StringVar(&etcdPeer, "etcd-peer-listen", "http://127.0.0.1:2380", "peer URL of the embedded etcd")
 	f.DurationVar(&stall, "stall-timeout", 2*time.Minute, "fail an epoch attempt that makes no progress for this long")
+	f.StringVar(&advertise, "advertise", "", "address this coordinator is reached at, published while it leads (default: this host's IP and the listen port)")
+	f.DurationVar(&leaderTTL, "leader-ttl", 5*time.Second, "lease of the leadership among coordinators sharing an etcd: how soon a standby takes over from a dead leader")
 	return cmd
 }

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/ringtrain/ringtrain/internal/blas"
+	"github.com/ringtrain/ringtrain/internal/coordconn"
 	"github.com/ringtrain/ringtrain/internal/healthcheck"
 	"github.com/ringtrain/ringtrain/internal/netaddr"
 	"github.com/ringtrain/ringtrain/pkg/embedetcd"
@@ -107,7 +108,7 @@ func newRoot() *cobra.Command {
 				return fmt.Errorf("etcd client for %s: %w", etcd, err)
 			}
 			defer cli.Close()
-			conn, err := grpc.NewClient(coord, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			conn, err := coordconn.Dial(coord, grpc.WithTransportCredentials(insecure.NewCredentials()))
 			if err != nil {
 				lis.Close()
 				return fmt.Errorf("coordinator client for %s: %w", coord, err)
@@ -121,7 +122,7 @@ func newRoot() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&coord, "coordinator", env("RINGTRAIN_COORDINATOR", "localhost:7070"), "coordinator gRPC address (env RINGTRAIN_COORDINATOR)")
+	f.StringVar(&coord, "coordinator", env("RINGTRAIN_COORDINATOR", "localhost:7070"), "coordinator gRPC address; several, comma-separated, for a coordinator and its standbys (env RINGTRAIN_COORDINATOR)")
 	f.StringVar(&etcd, "etcd", env("RINGTRAIN_ETCD", "localhost:2379"), "etcd endpoints, comma-separated (env RINGTRAIN_ETCD)")
 	f.StringVar(&listen, "listen", ":7071", "address of this worker's gRPC server: the ring's peer service")
 	f.StringVar(&advertise, "advertise", "", "address peers dial to reach this worker (default: this host's IP and the listen port)")

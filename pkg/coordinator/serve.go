@@ -2,31 +2,50 @@ package coordinator
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
+	"strings"
 	"time"
 
+	"go.etcd.io/etcd/client/v3/concurrency"
 	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 
 	"github.com/ringtrain/ringtrain/internal/rpcserver"
+	"github.com/ringtrain/ringtrain/pkg/etcdkeys"
 )
 
-// Serve recovers the jobs a coordinator before it recorded, then runs the
-// coordinator's gRPC API on lis and its scheduler until ctx ends, then stops gracefully (bounded, so a hung watcher cannot block
-// shutdown).
+// ErrLostLeadership is returned by Serve when another coordinator may lead
+// now: this one's lease in etcd lapsed (etcd unreachable for LeaderTTL).
+// The process should exit, to start again as a standby.
+var ErrLostLeadership = errors.New("coordinator: lost the leadership")
+
+// Serve runs a coordinator on lis until ctx ends. Several may run against
+// one etcd (and one data directory): they elect a leader in etcd, and the
+// others stand by. The leader recovers the jobs a coordinator before it
+// recorded, then runs them, and reports SERVING to health checks; a
+// standby reports NOT_SERVING and holds calls to its APIs until it leads
+// (or their deadline), taking over within LeaderTTL of the leader's death.
+// When ctx ends it stops gracefully (bounded, so that a hung watcher
+// cannot block shutdown) and resigns.
 func Serve(ctx context.Context, lis net.Listener, cfg Config) error {
 	s, err := New(cfg)
 	if err != nil {
 		return err
 	}
-	if err := s.Recover(ctx); err != nil {
-		return err
-	}
-	srv, hs := rpcserver.New()
+	leading := make(chan struct{})
+	srv, hs := rpcserver.New(grpc.ChainUnaryInterceptor(leaderOnlyUnary(leading)), grpc.ChainStreamInterceptor(leaderOnlyStream(leading)))
 	s.Register(srv)
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return rpcserver.Serve(srv, lis, "coordinator API") })
-	g.Go(func() error { return s.Run(gctx) })
+	g.Go(func() error { return s.lead(gctx, hs, leading) })
 	g.Go(func() error {
 		<-gctx.Done()
 		hs.Shutdown()
@@ -40,4 +59,83 @@ func Serve(ctx context.Context, lis net.Listener, cfg Config) error {
 		return nil
 	})
 	return g.Wait()
+}
+
+// lead campaigns for the leadership and, once elected, recovers and runs
+// the jobs until ctx ends or the leadership is lost.
+func (s *Server) lead(ctx context.Context, hs *health.Server, leading chan struct{}) error {
+	ttl := int((s.cfg.LeaderTTL + time.Second - 1) / time.Second)
+	sess, err := concurrency.NewSession(s.cfg.Etcd, concurrency.WithTTL(ttl), concurrency.WithContext(ctx))
+	if err != nil {
+		return fmt.Errorf("coordinator: leadership lease: %w", err)
+	}
+	// Closing revokes the lease: a standby takes over at once.
+	defer sess.Close()
+	el := concurrency.NewElection(sess, etcdkeys.CoordinatorElection)
+	s.log.Info("standing for leader", "advertise", s.cfg.Advertise)
+	if err := el.Campaign(ctx, s.cfg.Advertise); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("coordinator: campaign for leader: %w", err)
+	}
+	s.log.Info("leading")
+	if err := s.Recover(ctx); err != nil {
+		return err
+	}
+	close(leading)
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	rctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() {
+		select {
+		case <-sess.Done(): // the lease lapsed: another may lead now
+			stop()
+		case <-rctx.Done():
+		}
+	}()
+	if err := s.Run(rctx); err != nil {
+		return err
+	}
+	if ctx.Err() == nil {
+		hs.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+		return ErrLostLeadership
+	}
+	return nil
+}
+
+// leaderOnly waits until this coordinator leads, or the call's context
+// ends. Health and reflection answer at once: they say who leads.
+func leaderOnly(ctx context.Context, method string, leading <-chan struct{}) error {
+	if isAlwaysOn(method) {
+		return nil
+	}
+	select {
+	case <-leading:
+		return nil
+	case <-ctx.Done():
+		return status.Error(codes.Unavailable, "standby coordinator: not leading (yet)")
+	}
+}
+
+func isAlwaysOn(method string) bool {
+	return strings.HasPrefix(method, "/grpc.health.") || strings.HasPrefix(method, "/grpc.reflection.")
+}
+
+func leaderOnlyUnary(leading <-chan struct{}) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		if err := leaderOnly(ctx, info.FullMethod, leading); err != nil {
+			return nil, err
+		}
+		return handler(ctx, req)
+	}
+}
+
+func leaderOnlyStream(leading <-chan struct{}) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		if err := leaderOnly(ss.Context(), info.FullMethod, leading); err != nil {
+			return err
+		}
+		return handler(srv, ss)
+	}
 }

@@ -35,6 +35,13 @@ type Config struct {
 	// MaxAttempts bounds how often one epoch is retried before the job
 	// fails (default 10).
 	MaxAttempts int
+	// Advertise is the address this coordinator is reached at, published
+	// while it leads (for operators: etcdctl get --prefix
+	// /ringtrain/coordinator/leader/).
+	Advertise string
+	// LeaderTTL is the lease of its leadership: how long a standby waits to
+	// take over from a leader that died (default 5 s).
+	LeaderTTL time.Duration
 }
 
 // Server is the coordinator service.
@@ -67,6 +74,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxAttempts == 0 {
 		cfg.MaxAttempts = 10
+	}
+	if cfg.LeaderTTL == 0 {
+		cfg.LeaderTTL = 5 * time.Second
 	}
 	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "jobs"), 0o755); err != nil {
 		return nil, fmt.Errorf("coordinator: data directory: %w", err)

@@ -14,6 +14,11 @@ const Root = "/ringtrain/"
 // WorkersPrefix is the prefix of the worker registrations.
 const WorkersPrefix = Root + "workers/"
 
+// CoordinatorElection is the prefix of the coordinators' leader election
+// (etcd's concurrency.Election): the leader's key under it holds its
+// address.
+const CoordinatorElection = Root + "coordinator/leader/"
+
 // JobsPrefix is the prefix of every job's keys.
 const JobsPrefix = Root + "jobs/"
 

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/ringtrain/ringtrain/internal/coordconn"
 	"github.com/ringtrain/ringtrain/pkg/coordinator"
 	"github.com/ringtrain/ringtrain/pkg/etcdkeys"
 	"github.com/ringtrain/ringtrain/pkg/membership"
@@ -50,7 +51,8 @@ func runCoordinatorProcess(args string) int {
 		if err != nil {
 			return err
 		}
-		return coordinator.Serve(context.Background(), lis, coordinator.Config{DataDir: f[2], Etcd: cli, Logger: quiet(), StallTimeout: 30 * time.Second})
+		return coordinator.Serve(context.Background(), lis, coordinator.Config{DataDir: f[2], Etcd: cli, Logger: quiet(),
+			StallTimeout: 30 * time.Second, Advertise: f[0], LeaderTTL: standbyTTL})
 	}()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "coordinator process:", err)
@@ -77,7 +79,7 @@ func runWorkerProcess(args string) int {
 			return err
 		}
 		defer cli.Close()
-		conn, err := grpc.NewClient(f[0], grpc.WithTransportCredentials(insecure.NewCredentials()))
+		conn, err := coordconn.Dial(f[0], grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
 			return err
 		}
@@ -97,6 +99,10 @@ func runWorkerProcess(args string) int {
 }
 
 var errJoined = errors.New("joined")
+
+// standbyTTL is the leadership lease of coordinator processes: how soon a
+// standby takes over.
+const standbyTTL = 2 * time.Second
 
 // deadTTL is the lease of a worker process that is killed: long enough
 // that waiting for it shows.

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/ringtrain/ringtrain/internal/coordconn"
 	"github.com/ringtrain/ringtrain/internal/etcdtest"
 	"github.com/ringtrain/ringtrain/pkg/checkpoint"
 	"github.com/ringtrain/ringtrain/pkg/etcdkeys"
@@ -208,6 +209,107 @@ func TestCoordinatorProcessKilled(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 		if ctx.Err() != nil {
 			t.Fatalf("the job did not end after the coordinator was killed; last seen %v", last)
+		}
+		if got, err := jobs.GetJob(ctx, &ringtrainv1.GetJobRequest{JobId: j.GetId()}); err == nil {
+			last = got
+		}
+	}
+	if last.GetState() != ringtrainv1.JobState_JOB_STATE_SUCCEEDED || last.GetCheckpointEpoch() != 12 {
+		t.Fatalf("job ended %s with the checkpoint after epoch %d: %s", last.GetState(), last.GetCheckpointEpoch(), last.GetError())
+	}
+	if d := maxRelDiff(checkpointIn(t, dataDir, j.GetId()).Params, want.Params); d > 1e-4 {
+		t.Errorf("the job's parameters differ from the undisturbed run's by %g (relative)", d)
+	}
+}
+
+// TestStandbyTakesOver runs two coordinator processes against one etcd and
+// one data directory, and two worker processes given both addresses. The
+// first leads; SIGKILLed at epoch 3 of 12, the standby takes over within
+// its leadership lease, resumes the job, and the job ends with the
+// parameters of an undisturbed run. The client follows the leader too.
+func TestStandbyTakesOver(t *testing.T) {
+	spec := []byte(strings.Replace(string(job("12")), "samples: 600", "samples: 6000", 1))
+	calm := start(t, 2)
+	undisturbed, _ := run(t, calm, spec, 2, nil)
+	if undisturbed.GetState() != ringtrainv1.JobState_JOB_STATE_SUCCEEDED {
+		t.Fatalf("undisturbed job ended %s: %s", undisturbed.GetState(), undisturbed.GetError())
+	}
+	want := lastCheckpoint(t, calm, undisturbed.GetId())
+
+	endpoints := etcdtest.Start(t)
+	cli := etcdtest.Client(t, endpoints)
+	dataDir := t.TempDir()
+	var addrs []string
+	for range 2 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs = append(addrs, l.Addr().String())
+		l.Close()
+	}
+	coordEnv := func(addr string) string {
+		return fmt.Sprintf("%s=%s %s %s", coordinatorProcessEnv, addr, strings.Join(endpoints, ","), dataDir)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	leader := func() string {
+		t.Helper()
+		for ctx.Err() == nil {
+			resp, err := cli.Get(ctx, etcdkeys.CoordinatorElection, clientv3.WithFirstCreate()...)
+			if err == nil && len(resp.Kvs) > 0 {
+				return string(resp.Kvs[0].Value)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Fatal("no coordinator leads")
+		return ""
+	}
+	first := startProcess(t, coordEnv(addrs[0]))
+	if got := leader(); got != addrs[0] {
+		t.Fatalf("leader %s, want the first coordinator, %s", got, addrs[0])
+	}
+	startProcess(t, coordEnv(addrs[1]))
+	both := strings.Join(addrs, ",")
+	startWorkerProcess(t, both, endpoints, "proc-1", 10*time.Second, 1)
+	startWorkerProcess(t, both, endpoints, "proc-2", 10*time.Second, 2)
+
+	conn, err := coordconn.Dial(both, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	jobs := ringtrainv1.NewJobServiceClient(conn)
+	j, err := jobs.SubmitJob(ctx, &ringtrainv1.SubmitJobRequest{Spec: spec, MinWorkers: 2}, grpc.WaitForReady(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := jobs.WatchJob(ctx, &ringtrainv1.WatchJobRequest{JobId: j.GetId()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		ev, err := stream.Recv()
+		if err != nil {
+			t.Fatalf("watch ended before epoch 3: %v", err)
+		}
+		if ev.GetEpoch().GetEpoch() == 3 {
+			break
+		}
+	}
+	first.signal(t, syscall.SIGKILL)
+	killed := time.Now()
+	<-first.exited
+	for leader() != addrs[1] {
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("the standby led %v after the kill", time.Since(killed).Round(time.Millisecond))
+
+	var last *ringtrainv1.Job
+	for last == nil || !final(last.GetState()) {
+		time.Sleep(50 * time.Millisecond)
+		if ctx.Err() != nil {
+			t.Fatalf("the job did not end after the leader was killed; last seen %v", last)
 		}
 		if got, err := jobs.GetJob(ctx, &ringtrainv1.GetJobRequest{JobId: j.GetId()}); err == nil {
 			last = got

@@ -136,14 +136,22 @@ func (w *Worker) backoff(ctx context.Context, what string, op func(context.Conte
 
 func (w *Worker) waitCoordinator(ctx context.Context) error {
 	return w.backoff(ctx, "reach coordinator", func(ctx context.Context) error {
-		resp, err := w.health.Check(ctx, &healthpb.HealthCheckRequest{})
-		if err != nil {
-			return err
+		for {
+			resp, err := w.health.Check(ctx, &healthpb.HealthCheckRequest{})
+			if err != nil {
+				return err
+			}
+			if resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
+				return nil
+			}
+			// Starting, or standing by for the leader: ask again soon, and
+			// warn only if it stays so for the whole attempt.
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("coordinator is %s", resp.GetStatus())
+			case <-time.After(50 * time.Millisecond):
+			}
 		}
-		if resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
-			return fmt.Errorf("coordinator is %s", resp.GetStatus())
-		}
-		return nil
 	})
 }
 
