@@ -8,13 +8,15 @@
 // data directory, evaluated on the validation and test sets, and streamed to
 // watchers; a failed attempt (a worker died, stalled or reported an error)
 // is redone from the last checkpoint by the workers that remain, under a new
-// ring generation. See package epoch for the protocol.
+// ring generation, after evicting the worker the failure names. See package
+// epoch for the protocol.
 //
 // The coordinator does not compute gradients and is never on the per-step
 // path: workers run every step of an epoch among themselves.
 //
-// Jobs live in memory while the coordinator runs; their specs, checkpoints
-// and models are files under the data directory, and their state is
-// mirrored in etcd for operators. A restarted coordinator does not resume
-// the jobs of its previous run.
+// Jobs outlive the coordinator: their records are kept in etcd and their
+// specs, checkpoints and models are files under the data directory, so a
+// coordinator that starts with the same etcd and directory resumes them
+// (Recover). Several coordinators may share them: Serve elects one leader
+// in etcd, and the others stand by to take over.
 package coordinator
