@@ -1,0 +1,179 @@
+package localcluster
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/ringtrain/ringtrain/internal/coordconn"
+	"github.com/ringtrain/ringtrain/internal/etcdtest"
+	"github.com/ringtrain/ringtrain/pkg/etcdkeys"
+	ringtrainv1 "github.com/ringtrain/ringtrain/proto/ringtrain/v1"
+)
+
+// chaosEnv returns the integer in environment variable name, or def.
+func chaosEnv(t *testing.T, name string, def int) int {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		t.Fatalf("%s=%q: want a whole number", name, v)
+	}
+	return n
+}
+
+// TestChaos injects a seeded schedule of faults into a job on a cluster of
+// processes: two coordinators (a leader and a standby) sharing etcd and a
+// data directory, and three workers given both coordinators' addresses.
+// At epoch boundaries it SIGKILLs the leading coordinator (starting a new
+// standby in its place), SIGKILLs a worker (starting a replacement), or
+// SIGSTOPs a worker past the ring timeout and wakes it. The job must
+// complete with the parameters of an undisturbed run, and no epoch may wait
+// longer than the coordinators' stall timeout.
+//
+// RINGTRAIN_CHAOS_FAULTS sets the number of faults (3 by default, as CI
+// runs it; `make chaos` runs 24) and RINGTRAIN_CHAOS_SEED the schedule.
+// The counts it logs are what docs/benchmarks.md records.
+func TestChaos(t *testing.T) {
+	faults := chaosEnv(t, "RINGTRAIN_CHAOS_FAULTS", 3)
+	seed := chaosEnv(t, "RINGTRAIN_CHAOS_SEED", 1)
+	epochs := 3*faults + 4
+	spec := []byte(strings.Replace(strings.Replace(blobsJob, "EPOCHS", strconv.Itoa(epochs), 1), "samples: 600", "samples: 6000", 1))
+
+	calm := start(t, 3)
+	undisturbed, _ := run(t, calm, spec, 3, nil)
+	if undisturbed.GetState() != ringtrainv1.JobState_JOB_STATE_SUCCEEDED {
+		t.Fatalf("undisturbed job ended %s: %s", undisturbed.GetState(), undisturbed.GetError())
+	}
+	want := lastCheckpoint(t, calm, undisturbed.GetId())
+
+	endpoints := etcdtest.Start(t)
+	cli := etcdtest.Client(t, endpoints)
+	dataDir := t.TempDir()
+	var addrs []string
+	for range 2 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs = append(addrs, l.Addr().String())
+		l.Close()
+	}
+	both := strings.Join(addrs, ",")
+	coordinators := map[string]*process{}
+	startCoordinator := func(addr string) {
+		coordinators[addr] = startProcess(t, fmt.Sprintf("%s=%s %s %s", coordinatorProcessEnv, addr, strings.Join(endpoints, ","), dataDir))
+	}
+	for _, a := range addrs {
+		startCoordinator(a)
+	}
+	var workers []*process
+	next := 0
+	addWorker := func() {
+		next++
+		workers = append(workers, startProcess(t, fmt.Sprintf("%s=%s %s chaos-%d %s", workerProcessEnv, both, strings.Join(endpoints, ","), next, 10*time.Second)))
+	}
+	for range 3 {
+		addWorker()
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	conn, err := coordconn.Dial(both, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	jobs := ringtrainv1.NewJobServiceClient(conn)
+	j, err := jobs.SubmitJob(ctx, &ringtrainv1.SubmitJobRequest{Spec: spec, MinWorkers: 1}, grpc.WaitForReady(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	leader := func() string {
+		resp, err := cli.Get(ctx, etcdkeys.CoordinatorElection, clientv3.WithFirstCreate()...)
+		if err != nil || len(resp.Kvs) == 0 {
+			return ""
+		}
+		return string(resp.Kvs[0].Value)
+	}
+	rnd := rand.New(rand.NewPCG(uint64(seed), 0))
+	counts := map[string]int{}
+	injected := 0
+	var last *ringtrainv1.Job
+	seen, lastProgress, longest := int32(-1), time.Now(), time.Duration(0)
+	for last == nil || !final(last.GetState()) {
+		if ctx.Err() != nil {
+			t.Fatalf("the job did not end; last seen %v", last)
+		}
+		time.Sleep(20 * time.Millisecond)
+		got, err := jobs.GetJob(ctx, &ringtrainv1.GetJobRequest{JobId: j.GetId()})
+		if err != nil {
+			continue // a coordinator is taking over
+		}
+		last = got
+		if ep := got.GetCheckpointEpoch(); ep != seen {
+			seen = ep
+			longest = max(longest, time.Since(lastProgress))
+			lastProgress = time.Now()
+			// One fault every few epochs, at a random moment of the epoch,
+			// while enough epochs are left to run after it.
+			if injected < faults && ep >= 1 && int(ep) < epochs-2 && rnd.IntN(2) == 0 {
+				time.Sleep(time.Duration(rnd.IntN(60)) * time.Millisecond)
+				switch kind := rnd.IntN(3); kind {
+				case 0:
+					addr := leader()
+					p, ok := coordinators[addr]
+					if !ok {
+						continue
+					}
+					p.signal(t, syscall.SIGKILL)
+					<-p.exited
+					startCoordinator(addr)
+					counts["coordinator killed"]++
+				case 1:
+					i := rnd.IntN(len(workers))
+					workers[i].signal(t, syscall.SIGKILL)
+					<-workers[i].exited
+					workers = append(workers[:i], workers[i+1:]...)
+					addWorker()
+					counts["worker killed"]++
+				case 2:
+					p := workers[rnd.IntN(len(workers))]
+					p.signal(t, syscall.SIGSTOP)
+					time.AfterFunc(4*time.Second, func() { p.cmd.Process.Signal(syscall.SIGCONT) })
+					counts["worker stopped"]++
+				}
+				injected++
+			}
+		}
+	}
+	d := maxRelDiff(checkpointIn(t, dataDir, j.GetId()).Params, want.Params)
+	t.Logf("chaos seed %d: %d faults injected %v; job %s after %d epochs; parameters within %.2g of the undisturbed run's; longest wait for an epoch %v",
+		seed, injected, counts, last.GetState(), last.GetCheckpointEpoch(), d, longest.Round(time.Millisecond))
+	if last.GetState() != ringtrainv1.JobState_JOB_STATE_SUCCEEDED || last.GetCheckpointEpoch() != int32(epochs) {
+		t.Fatalf("job ended %s with the checkpoint after epoch %d: %s", last.GetState(), last.GetCheckpointEpoch(), last.GetError())
+	}
+	if injected < faults {
+		t.Errorf("%d faults injected, want %d", injected, faults)
+	}
+	if d > 1e-4 {
+		t.Errorf("the job's parameters differ from the undisturbed run's by %g (relative)", d)
+	}
+	if longest > 30*time.Second {
+		t.Errorf("an epoch waited %v, longer than the stall timeout", longest)
+	}
+}
