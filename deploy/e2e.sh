@@ -10,7 +10,9 @@
 #  4. the job completes and meets training.target_accuracy; `coordinator
 #     model` downloads its model and `coordinator eval` scores it at the
 #     accuracy the job reported; the coordinator's log shows the ring
-#     changing size;
+#     changing size; the same job again, the coordinator docker-killed
+#     after epoch 1 and started again: it resumes and completes with the
+#     same accuracy (within half a point);
 #  5. the showcase job (examples/fashion-mnist.yaml) with 4 and with 2
 #     workers, for its samples/s in a quarter of an epoch; then it is
 #     cancelled;
@@ -185,9 +187,11 @@ while :; do
 	fi
 	after=$n
 done
+# Lines counted before the kill: the ring re-forms within moments of it,
+# possibly before docker kill returns.
+KILL_LINE=$(wc -l <"$WORK/main.out")
 KILL_AT=$EPOCHREALTIME
 docker kill "$victim" >/dev/null
-KILL_LINE=$(wc -l <"$WORK/main.out")
 log "killed worker ${victim:0:12} after the progress report of step $step/$steps of epoch $epoch"
 rc=$(wait_done main 180)
 ((rc == 0)) || fail "submit --watch of $CI_JOB exited $rc: $(cat "$WORK/main.err")"
@@ -222,6 +226,33 @@ compose logs --no-color coordinator >"$WORK/coordinator.log" 2>&1
 sizes=$(grep 'msg="ring changed"' "$WORK/coordinator.log" | grep -o 'workers=[0-9]*' | uniq | tr '\n' ' ') || true
 log "coordinator log, ring sizes in order: $sizes"
 grep -q 'workers=3' <<<"$sizes" && grep -q 'workers=4' <<<"$sizes" || fail "the coordinator's log does not show the ring going 3 -> 4 workers"
+
+# ------------------------------- 4b. the coordinator killed mid-job, started again
+# docker kill, then up again: the new coordinator finds the job's record in
+# etcd and its checkpoint in the data volume and resumes it; the workers
+# keep running. The host port may change, so its status is polled.
+log "killing the coordinator mid-job and starting it again"
+follow restart "$CI_JOB"
+wait_line restart '^[0-9.]+ epoch 1/' 180 >/dev/null
+RJOB=$(sed -n 1p "$WORK/restart.out" | cut -d' ' -f2)
+KILL_COORD_AT=$EPOCHREALTIME
+docker kill "$(compose ps -q coordinator)" >/dev/null
+compose up -d coordinator >/dev/null 2>&1
+ADDR=$(cluster addr)
+deadline=$((SECONDS + 240))
+until "$CLI" status --coordinator "$ADDR" "$RJOB" -o json >"$WORK/restart.json" 2>/dev/null &&
+	grep -qE '"state": *"JOB_STATE_(SUCCEEDED|FAILED|CANCELLED)"' "$WORK/restart.json"; do
+	((SECONDS < deadline)) || fail "job $RJOB did not end within 240 s of the coordinator's restart"
+	sleep 1
+done
+RESTART_DONE=$(elapsed "$KILL_COORD_AT" "$EPOCHREALTIME")
+grep -qE '"state": *"JOB_STATE_SUCCEEDED"' "$WORK/restart.json" || fail "job $RJOB did not succeed after the coordinator's restart: $(cat "$WORK/restart.json")"
+racc=$(num "$(cat "$WORK/restart.json")" saved_test_accuracy)
+RESUMED=$(awk -v a="$racc" 'BEGIN{printf "%.2f", 100*a}')
+awk -v a="$RESUMED" -v b="$REPORTED" 'BEGIN{d=a-b; exit !(d <= 0.5 && d >= -0.5)}' ||
+	fail "the resumed job's test accuracy $RESUMED% is not that of the job before ($REPORTED%)"
+compose logs --no-color coordinator 2>&1 | grep -q 'msg="job recovered"' || fail "the restarted coordinator's log shows no recovered job"
+log "job $RJOB resumed after the coordinator's restart: test accuracy $RESUMED%, ended ${RESTART_DONE}s after the kill"
 
 # ------------------------------------------- 5. showcase samples/s, 4 and 2
 # samples/s of the showcase job: the rate its progress reports give once a
@@ -280,4 +311,5 @@ deploy/e2e.sh passed in $((SECONDS - T0))s ($(nproc) cores, ${COMPOSE[*]}, image
   showcase job ($SHOWCASE) samples/s, first quarter of epoch 1: 2 workers $SPS2, 4 workers $SPS4
   worker killed after step $step/$steps of epoch $epoch (the ring's all-reduce failed at step $FAILED_AT): ring re-formed without it after ${RING_AFTER}s, first progress of the redone epoch after ${STEP_AFTER}s
   $CI_JOB: test accuracy $REPORTED% (eval of the downloaded model: $EVALUATED%); ring sizes: $sizes
+  coordinator killed after epoch 1 of the same job and started again: resumed, test accuracy $RESUMED%, ended ${RESTART_DONE}s after the kill
 EOF
