@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -53,25 +52,12 @@ func TestChaos(t *testing.T) {
 	epochs := 3*faults + 4
 	spec := []byte(strings.Replace(strings.Replace(blobsJob, "EPOCHS", strconv.Itoa(epochs), 1), "samples: 600", "samples: 6000", 1))
 
-	calm := start(t, 3)
-	undisturbed, _ := run(t, calm, spec, 3, nil)
-	if undisturbed.GetState() != ringtrainv1.JobState_JOB_STATE_SUCCEEDED {
-		t.Fatalf("undisturbed job ended %s: %s", undisturbed.GetState(), undisturbed.GetError())
-	}
-	want := lastCheckpoint(t, calm, undisturbed.GetId())
+	want := undisturbed(t, spec, 3)
 
 	endpoints := etcdtest.Start(t)
 	cli := etcdtest.Client(t, endpoints)
 	dataDir := t.TempDir()
-	var addrs []string
-	for range 2 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addrs = append(addrs, l.Addr().String())
-		l.Close()
-	}
+	addrs := []string{freeAddr(t), freeAddr(t)}
 	both := strings.Join(addrs, ",")
 	coordinators := map[string]*process{}
 	startCoordinator := func(addr string) {

@@ -45,18 +45,75 @@ func checkpointIn(t *testing.T, dataDir, id string) *checkpoint.Checkpoint[float
 	return ck
 }
 
+// undisturbed trains spec on a new cluster of workers and returns the
+// checkpoint it ends with: what a disturbed run of it must end with too.
+func undisturbed(t *testing.T, spec []byte, workers int) *checkpoint.Checkpoint[float32] {
+	t.Helper()
+	c := start(t, workers)
+	last, _ := run(t, c, spec, int32(workers), nil)
+	if last.GetState() != ringtrainv1.JobState_JOB_STATE_SUCCEEDED {
+		t.Fatalf("undisturbed job ended %s: %s", last.GetState(), last.GetError())
+	}
+	return lastCheckpoint(t, c, last.GetId())
+}
+
+// freeAddr returns a loopback address that was free a moment ago, for a
+// process to listen on (again, after a restart).
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// untilEpoch watches job id until its epoch-th epoch is reported.
+func untilEpoch(ctx context.Context, t *testing.T, jobs ringtrainv1.JobServiceClient, id string, epoch int32) {
+	t.Helper()
+	stream, err := jobs.WatchJob(ctx, &ringtrainv1.WatchJobRequest{JobId: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		ev, err := stream.Recv()
+		if err != nil {
+			t.Fatalf("watch ended before epoch %d: %v", epoch, err)
+		}
+		if ev.GetEpoch().GetEpoch() == epoch {
+			return
+		}
+	}
+}
+
+// untilSucceeded polls job id, through whichever coordinator answers, until
+// it ends, and fails the test unless it succeeded with the checkpoint after
+// all its epochs. after names the disturbance, for the failure.
+func untilSucceeded(ctx context.Context, t *testing.T, jobs ringtrainv1.JobServiceClient, id string, epochs int32, after string) {
+	t.Helper()
+	var last *ringtrainv1.Job
+	for last == nil || !final(last.GetState()) {
+		time.Sleep(50 * time.Millisecond)
+		if ctx.Err() != nil {
+			t.Fatalf("the job did not end after %s; last seen %v", after, last)
+		}
+		if got, err := jobs.GetJob(ctx, &ringtrainv1.GetJobRequest{JobId: id}); err == nil {
+			last = got
+		}
+	}
+	if last.GetState() != ringtrainv1.JobState_JOB_STATE_SUCCEEDED || last.GetCheckpointEpoch() != epochs {
+		t.Fatalf("after %s the job ended %s with the checkpoint after epoch %d: %s", after, last.GetState(), last.GetCheckpointEpoch(), last.GetError())
+	}
+}
+
 // TestCoordinatorRestartResumesJob restarts the coordinator while a job
 // runs: the new one finds the job's record in etcd and its checkpoint on
 // disk, the workers (which keep running) take its plans, and the job ends
 // with the parameters of a run that was left alone.
 func TestCoordinatorRestartResumesJob(t *testing.T) {
 	spec := []byte(strings.Replace(string(job("12")), "samples: 600", "samples: 6000", 1))
-	calm := start(t, 2)
-	undisturbed, _ := run(t, calm, spec, 2, nil)
-	if undisturbed.GetState() != ringtrainv1.JobState_JOB_STATE_SUCCEEDED {
-		t.Fatalf("undisturbed job ended %s: %s", undisturbed.GetState(), undisturbed.GetError())
-	}
-	want := lastCheckpoint(t, calm, undisturbed.GetId())
+	want := undisturbed(t, spec, 2)
 
 	c := start(t, 2)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -66,19 +123,7 @@ func TestCoordinatorRestartResumesJob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stream, err := jobs.WatchJob(ctx, &ringtrainv1.WatchJobRequest{JobId: j.GetId()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		ev, err := stream.Recv()
-		if err != nil {
-			t.Fatalf("watch ended before epoch 3: %v", err)
-		}
-		if ev.GetEpoch().GetEpoch() == 3 {
-			break
-		}
-	}
+	untilEpoch(ctx, t, jobs, j.GetId(), 3)
 	rec, err := c.Etcd().Get(ctx, etcdkeys.JobState(j.GetId()))
 	if err != nil {
 		t.Fatal(err)
@@ -86,19 +131,7 @@ func TestCoordinatorRestartResumesJob(t *testing.T) {
 	if err := c.RestartCoordinator(); err != nil {
 		t.Fatal(err)
 	}
-	var last *ringtrainv1.Job
-	for last == nil || !final(last.GetState()) {
-		time.Sleep(50 * time.Millisecond)
-		if ctx.Err() != nil {
-			t.Fatalf("the job did not end after the restart; last seen %v", last)
-		}
-		if got, err := jobs.GetJob(ctx, &ringtrainv1.GetJobRequest{JobId: j.GetId()}); err == nil {
-			last = got
-		}
-	}
-	if last.GetState() != ringtrainv1.JobState_JOB_STATE_SUCCEEDED || last.GetCheckpointEpoch() != 12 {
-		t.Fatalf("resumed job ended %s with the checkpoint after epoch %d: %s", last.GetState(), last.GetCheckpointEpoch(), last.GetError())
-	}
+	untilSucceeded(ctx, t, jobs, j.GetId(), 12, "the restart")
 	// The records written since the restart: a job run again from the
 	// start would record epochs before the one it stopped at.
 	resumed := recordedEpochs(ctx, t, c, j.GetId(), rec.Header.Revision+1)
@@ -155,21 +188,11 @@ func final(s ringtrainv1.JobState) bool {
 // undisturbed run.
 func TestCoordinatorProcessKilled(t *testing.T) {
 	spec := []byte(strings.Replace(string(job("12")), "samples: 600", "samples: 6000", 1))
-	calm := start(t, 2)
-	undisturbed, _ := run(t, calm, spec, 2, nil)
-	if undisturbed.GetState() != ringtrainv1.JobState_JOB_STATE_SUCCEEDED {
-		t.Fatalf("undisturbed job ended %s: %s", undisturbed.GetState(), undisturbed.GetError())
-	}
-	want := lastCheckpoint(t, calm, undisturbed.GetId())
+	want := undisturbed(t, spec, 2)
 
 	endpoints := etcdtest.Start(t)
 	dataDir := t.TempDir()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeAddr(t)
 	coordEnv := fmt.Sprintf("%s=%s %s %s", coordinatorProcessEnv, addr, strings.Join(endpoints, ","), dataDir)
 	first := startProcess(t, coordEnv)
 	startWorkerProcess(t, addr, endpoints, "proc-1", 10*time.Second, 1)
@@ -187,36 +210,12 @@ func TestCoordinatorProcessKilled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stream, err := jobs.WatchJob(ctx, &ringtrainv1.WatchJobRequest{JobId: j.GetId()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		ev, err := stream.Recv()
-		if err != nil {
-			t.Fatalf("watch ended before epoch 3: %v", err)
-		}
-		if ev.GetEpoch().GetEpoch() == 3 {
-			break
-		}
-	}
+	untilEpoch(ctx, t, jobs, j.GetId(), 3)
 	first.signal(t, syscall.SIGKILL)
 	<-first.exited
 	startProcess(t, coordEnv)
 
-	var last *ringtrainv1.Job
-	for last == nil || !final(last.GetState()) {
-		time.Sleep(50 * time.Millisecond)
-		if ctx.Err() != nil {
-			t.Fatalf("the job did not end after the coordinator was killed; last seen %v", last)
-		}
-		if got, err := jobs.GetJob(ctx, &ringtrainv1.GetJobRequest{JobId: j.GetId()}); err == nil {
-			last = got
-		}
-	}
-	if last.GetState() != ringtrainv1.JobState_JOB_STATE_SUCCEEDED || last.GetCheckpointEpoch() != 12 {
-		t.Fatalf("job ended %s with the checkpoint after epoch %d: %s", last.GetState(), last.GetCheckpointEpoch(), last.GetError())
-	}
+	untilSucceeded(ctx, t, jobs, j.GetId(), 12, "the coordinator was killed")
 	if d := maxRelDiff(checkpointIn(t, dataDir, j.GetId()).Params, want.Params); d > 1e-4 {
 		t.Errorf("the job's parameters differ from the undisturbed run's by %g (relative)", d)
 	}
@@ -229,25 +228,12 @@ func TestCoordinatorProcessKilled(t *testing.T) {
 // parameters of an undisturbed run. The client follows the leader too.
 func TestStandbyTakesOver(t *testing.T) {
 	spec := []byte(strings.Replace(string(job("12")), "samples: 600", "samples: 6000", 1))
-	calm := start(t, 2)
-	undisturbed, _ := run(t, calm, spec, 2, nil)
-	if undisturbed.GetState() != ringtrainv1.JobState_JOB_STATE_SUCCEEDED {
-		t.Fatalf("undisturbed job ended %s: %s", undisturbed.GetState(), undisturbed.GetError())
-	}
-	want := lastCheckpoint(t, calm, undisturbed.GetId())
+	want := undisturbed(t, spec, 2)
 
 	endpoints := etcdtest.Start(t)
 	cli := etcdtest.Client(t, endpoints)
 	dataDir := t.TempDir()
-	var addrs []string
-	for range 2 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addrs = append(addrs, l.Addr().String())
-		l.Close()
-	}
+	addrs := []string{freeAddr(t), freeAddr(t)}
 	coordEnv := func(addr string) string {
 		return fmt.Sprintf("%s=%s %s %s", coordinatorProcessEnv, addr, strings.Join(endpoints, ","), dataDir)
 	}
@@ -284,19 +270,7 @@ func TestStandbyTakesOver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stream, err := jobs.WatchJob(ctx, &ringtrainv1.WatchJobRequest{JobId: j.GetId()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		ev, err := stream.Recv()
-		if err != nil {
-			t.Fatalf("watch ended before epoch 3: %v", err)
-		}
-		if ev.GetEpoch().GetEpoch() == 3 {
-			break
-		}
-	}
+	untilEpoch(ctx, t, jobs, j.GetId(), 3)
 	first.signal(t, syscall.SIGKILL)
 	killed := time.Now()
 	<-first.exited
@@ -305,19 +279,7 @@ func TestStandbyTakesOver(t *testing.T) {
 	}
 	t.Logf("the standby led %v after the kill", time.Since(killed).Round(time.Millisecond))
 
-	var last *ringtrainv1.Job
-	for last == nil || !final(last.GetState()) {
-		time.Sleep(50 * time.Millisecond)
-		if ctx.Err() != nil {
-			t.Fatalf("the job did not end after the leader was killed; last seen %v", last)
-		}
-		if got, err := jobs.GetJob(ctx, &ringtrainv1.GetJobRequest{JobId: j.GetId()}); err == nil {
-			last = got
-		}
-	}
-	if last.GetState() != ringtrainv1.JobState_JOB_STATE_SUCCEEDED || last.GetCheckpointEpoch() != 12 {
-		t.Fatalf("job ended %s with the checkpoint after epoch %d: %s", last.GetState(), last.GetCheckpointEpoch(), last.GetError())
-	}
+	untilSucceeded(ctx, t, jobs, j.GetId(), 12, "the leader was killed")
 	if d := maxRelDiff(checkpointIn(t, dataDir, j.GetId()).Params, want.Params); d > 1e-4 {
 		t.Errorf("the job's parameters differ from the undisturbed run's by %g (relative)", d)
 	}
