@@ -31,6 +31,8 @@ data=${RINGTRAIN_DATA:-/usr/share/datasets/fashion-mnist}
 export RINGTRAIN_DATA=$data
 bin=${BIN:-$root/bin}
 coordinator=$bin/coordinator worker=$bin/worker
+# One machine, loopback only: plaintext, as `coordinator run` has it.
+export RINGTRAIN_INSECURE=true
 [ -x "$coordinator" ] || coordinator=$(command -v coordinator)
 [ -x "$worker" ] || worker=$(command -v worker)
 [ -z "${PROFILES:-}" ] || mkdir -p "$PROFILES"

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
@@ -149,13 +150,13 @@ func (f *fakeJobService) ListWorkers(context.Context, *ringtrainv1.ListWorkersRe
 
 // serve runs f on a real gRPC server on loopback until the test ends and
 // returns its address.
-func serve(t *testing.T, f *fakeJobService) string {
+func serve(t *testing.T, f *fakeJobService, opts ...grpc.ServerOption) string {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := grpc.NewServer()
+	s := grpc.NewServer(opts...)
 	ringtrainv1.RegisterJobServiceServer(s, f)
 	done := make(chan struct{})
 	go func() {
@@ -733,7 +734,7 @@ func TestSaveRun(t *testing.T) {
 		if !hasModel(tc.job) {
 			f.modelErr = noModel // as the coordinator answers
 		}
-		conn, err := dial(serve(t, f))
+		conn, err := dial(serve(t, f), grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
 			t.Fatal(err)
 		}

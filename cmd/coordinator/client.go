@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/ringtrain/ringtrain/internal/coordconn"
 	"io"
+	"log/slog"
 	"os"
 	"time"
 
@@ -12,11 +12,12 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ringtrain/ringtrain/internal/coordconn"
+	"github.com/ringtrain/ringtrain/internal/secure"
 	ringtrainv1 "github.com/ringtrain/ringtrain/proto/ringtrain/v1"
 )
 
@@ -30,6 +31,8 @@ type clusterFlags struct {
 	addr    string
 	timeout time.Duration
 	output  string
+	token   string
+	tls     secure.Flags
 }
 
 // addClusterFlags registers --coordinator on cmd, --timeout when it makes
@@ -48,6 +51,8 @@ func addClusterFlags(cmd *cobra.Command, unary, output bool) *clusterFlags {
 	if output {
 		cmd.Flags().StringVarP(&f.output, "output", "o", "text", "text or json")
 	}
+	cmd.Flags().StringVar(&f.token, "token", os.Getenv("RINGTRAIN_TOKEN"), "job API bearer token, where the coordinator has a --token-file (env RINGTRAIN_TOKEN, which keeps it out of ps)")
+	f.tls.Register(cmd.Flags())
 	return f
 }
 
@@ -57,12 +62,35 @@ func (f *clusterFlags) connect() (ringtrainv1.JobServiceClient, *grpc.ClientConn
 	if f.output != "" && f.output != "text" && f.output != "json" {
 		return nil, nil, fmt.Errorf("--output: %q is not text or json", f.output)
 	}
-	conn, err := dial(f.addr)
+	// The servers warn of --insecure; a client says nothing, every time.
+	tlsCfg, err := f.tls.Load(slog.New(slog.DiscardHandler))
+	if err != nil {
+		return nil, nil, err
+	}
+	opts := []grpc.DialOption{tlsCfg.DialOption()}
+	if f.token != "" {
+		opts = append(opts, grpc.WithPerRPCCredentials(bearerToken{token: f.token, overTLS: tlsCfg != nil}))
+	}
+	conn, err := dial(f.addr, opts...)
 	if err != nil {
 		return nil, nil, err
 	}
 	return ringtrainv1.NewJobServiceClient(conn), conn, nil
 }
+
+// bearerToken puts the job API token on every call.
+type bearerToken struct {
+	token   string
+	overTLS bool
+}
+
+func (b bearerToken) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + b.token}, nil
+}
+
+// RequireTransportSecurity is false only with --insecure, where the user
+// has said that the network is trusted.
+func (b bearerToken) RequireTransportSecurity() bool { return b.overTLS }
 
 func (f *clusterFlags) json() bool { return f.output == "json" }
 
@@ -72,12 +100,12 @@ func (f *clusterFlags) unary(ctx context.Context) (context.Context, context.Canc
 }
 
 // dial returns a connection to the coordinator at addr (several,
-// comma-separated: calls go to the leader among them). It connects on the
-// first call; a call that fails because addr cannot be reached says so,
-// naming addr, whichever code made the call.
-func dial(addr string) (*grpc.ClientConn, error) {
-	conn, err := coordconn.Dial(addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+// comma-separated: calls go to the leader among them) with opts, which
+// give its credentials. It connects on the first call; a call that fails
+// because addr cannot be reached says so, naming addr, whichever code made
+// the call.
+func dial(addr string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
+	conn, err := coordconn.Dial(addr, append(opts,
 		grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 			return unreachable(addr, cc, invoker(ctx, method, req, reply, cc, opts...))
 		}),
@@ -88,7 +116,7 @@ func dial(addr string) (*grpc.ClientConn, error) {
 			}
 			return &addrStream{ClientStream: s, addr: addr, cc: cc}, nil
 		}),
-	)
+	)...)
 	if err != nil {
 		return nil, fmt.Errorf("coordinator %s: %w", addr, err)
 	}

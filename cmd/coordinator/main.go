@@ -55,6 +55,6 @@ func newRoot() *cobra.Command {
 	}
 	root.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "log debug detail")
 	root.AddCommand(newRunCmd(), newServeCmd(), newSubmitCmd(), newWatchCmd(), newJobsCmd(), newStatusCmd(),
-		newCancelCmd(), newWorkersCmd(), newModelCmd(), newEvalCmd(), newPredictCmd(), healthcheck.Command("coordinator", "localhost:7070"))
+		newCancelCmd(), newWorkersCmd(), newModelCmd(), newCertsCmd(), newEvalCmd(), newPredictCmd(), healthcheck.Command("coordinator", "localhost:7070"))
 	return root
 }

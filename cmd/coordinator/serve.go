@@ -12,6 +12,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/ringtrain/ringtrain/internal/netaddr"
+	"github.com/ringtrain/ringtrain/internal/secure"
 	"github.com/ringtrain/ringtrain/pkg/coordinator"
 	"github.com/ringtrain/ringtrain/pkg/embedetcd"
 )
@@ -20,6 +21,8 @@ func newServeCmd() *cobra.Command {
 	var (
 		listen, dataDir, etcdEndpoints, etcdListen, etcdPeer, advertise string
 		stall, leaderTTL                                                time.Duration
+		tokenFile                                                       string
+		tlsFlags                                                        secure.Flags
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -32,9 +35,27 @@ func newServeCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			log := slog.Default()
+			tlsCfg, err := tlsFlags.Load(log)
+			if err != nil {
+				return err
+			}
+			var tokens *coordinator.Tokens
+			switch {
+			case tokenFile != "":
+				if tokens, err = coordinator.LoadTokens(tokenFile); err != nil {
+					return err
+				}
+			case tlsCfg != nil:
+				log.Warn("no --token-file: any client with a certificate of the CA may submit, cancel and download jobs")
+			}
 			var endpoints []string
 			if etcdEndpoints == "" {
-				srv, err := embedetcd.Start(ctx, embedetcd.Config{Dir: filepath.Join(dataDir, "etcd"), ClientURL: etcdListen, PeerURL: etcdPeer, Logger: log})
+				ecfg := embedetcd.Config{Dir: filepath.Join(dataDir, "etcd"), ClientURL: etcdListen, PeerURL: etcdPeer, Logger: log}
+				if tlsCfg != nil {
+					// etcd serves clients with the coordinator's certificate.
+					ecfg.TLS = &embedetcd.TLSFiles{CertFile: tlsFlags.Cert, KeyFile: tlsFlags.Key, CAFile: tlsFlags.CA}
+				}
+				srv, err := embedetcd.Start(ctx, ecfg)
 				if err != nil {
 					return err
 				}
@@ -44,7 +65,7 @@ func newServeCmd() *cobra.Command {
 			} else {
 				endpoints = strings.Split(etcdEndpoints, ",")
 			}
-			cli, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second, Logger: embedetcd.ZapLogger(log)})
+			cli, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second, Logger: embedetcd.ZapLogger(log), TLS: tlsCfg.Client()})
 			if err != nil {
 				return fmt.Errorf("etcd client for %s: %w", strings.Join(endpoints, ","), err)
 			}
@@ -61,17 +82,19 @@ func newServeCmd() *cobra.Command {
 			}
 			log.Info("coordinator serving", "addr", lis.Addr().String(), "advertise", advertise, "data_dir", dataDir, "etcd", strings.Join(endpoints, ","))
 			return coordinator.Serve(ctx, lis, coordinator.Config{DataDir: filepath.Join(dataDir, "coordinator"), Etcd: cli, Logger: log,
-				StallTimeout: stall, Advertise: advertise, LeaderTTL: leaderTTL})
+				StallTimeout: stall, Advertise: advertise, LeaderTTL: leaderTTL, TLS: tlsCfg, Tokens: tokens})
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&listen, "listen", ":7070", "gRPC address for the job and worker APIs")
 	f.StringVar(&dataDir, "data-dir", "ringtrain-data", "directory for jobs, checkpoints, models and the embedded etcd")
 	f.StringVar(&etcdEndpoints, "etcd", "", "external etcd endpoints, comma-separated (default: start an embedded etcd)")
-	f.StringVar(&etcdListen, "etcd-listen", "http://127.0.0.1:2379", "client URL of the embedded etcd (workers connect here)")
+	f.StringVar(&etcdListen, "etcd-listen", "http://127.0.0.1:2379", "client URL of the embedded etcd (workers connect here); served over https with TLS")
 	f.StringVar(&etcdPeer, "etcd-peer-listen", "http://127.0.0.1:2380", "peer URL of the embedded etcd")
 	f.DurationVar(&stall, "stall-timeout", 2*time.Minute, "fail an epoch attempt that makes no progress for this long")
 	f.StringVar(&advertise, "advertise", "", "address this coordinator is reached at, published while it leads (default: this host's IP and the listen port)")
+	f.StringVar(&tokenFile, "token-file", "", "job API bearer tokens, one `ROLE TOKEN` per line (roles admin and read): calls without one are refused")
+	tlsFlags.Register(f)
 	f.DurationVar(&leaderTTL, "leader-ttl", 5*time.Second, "lease of the leadership among coordinators sharing an etcd: how soon a standby takes over from a dead leader")
 	return cmd
 }

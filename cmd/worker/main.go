@@ -17,13 +17,12 @@ import (
 
 	"github.com/spf13/cobra"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/ringtrain/ringtrain/internal/blas"
 	"github.com/ringtrain/ringtrain/internal/coordconn"
 	"github.com/ringtrain/ringtrain/internal/healthcheck"
 	"github.com/ringtrain/ringtrain/internal/netaddr"
+	"github.com/ringtrain/ringtrain/internal/secure"
 	"github.com/ringtrain/ringtrain/pkg/embedetcd"
 	"github.com/ringtrain/ringtrain/pkg/worker"
 )
@@ -54,6 +53,7 @@ func newRoot() *cobra.Command {
 		ringTimeout, ttl                   time.Duration
 		threads, bucketBytes               int
 		verbose                            bool
+		tlsFlags                           secure.Flags
 	)
 	cmd := &cobra.Command{
 		Use:           "worker",
@@ -83,7 +83,14 @@ func newRoot() *cobra.Command {
 					f.Close()
 				}()
 			}
-			if id == "" {
+			tlsCfg, err := tlsFlags.Load(log)
+			if err != nil {
+				return err
+			}
+			switch {
+			case id == "" && tlsCfg != nil:
+				id = tlsCfg.Name() // a worker is who its certificate says
+			case id == "":
 				id = defaultID()
 			}
 			lis, err := net.Listen("tcp", listen)
@@ -102,13 +109,13 @@ func newRoot() *cobra.Command {
 					return fmt.Errorf("--ring-listen: %w", err)
 				}
 			}
-			cli, err := clientv3.New(clientv3.Config{Endpoints: strings.Split(etcd, ","), DialTimeout: 5 * time.Second, Logger: embedetcd.ZapLogger(log)})
+			cli, err := clientv3.New(clientv3.Config{Endpoints: strings.Split(etcd, ","), DialTimeout: 5 * time.Second, Logger: embedetcd.ZapLogger(log), TLS: tlsCfg.Client()})
 			if err != nil {
 				lis.Close()
 				return fmt.Errorf("etcd client for %s: %w", etcd, err)
 			}
 			defer cli.Close()
-			conn, err := coordconn.Dial(coord, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			conn, err := coordconn.Dial(coord, tlsCfg.DialOption())
 			if err != nil {
 				lis.Close()
 				return fmt.Errorf("coordinator client for %s: %w", coord, err)
@@ -118,7 +125,7 @@ func newRoot() *cobra.Command {
 				"ring_transport", ringTransport, "ring_listen", ringListen, "coordinator", coord, "etcd", etcd, "blas", blas.Backend(), "blas_core", blas.CoreType(), "blas_threads", threads)
 			return worker.Serve(cmd.Context(), lis, worker.Config{ID: id, Advertise: advertise, Etcd: cli, Coordinator: conn,
 				RingTransport: ringTransport, RingListen: ringListen, RingAdvertise: ringAdvertise, BucketBytes: worker.BucketFlag(bucketBytes),
-				Logger: log, RingTimeout: ringTimeout, TTL: ttl})
+				Logger: log, RingTimeout: ringTimeout, TTL: ttl, TLS: tlsCfg})
 		},
 	}
 	f := cmd.Flags()
@@ -129,13 +136,14 @@ func newRoot() *cobra.Command {
 	f.Var(&ringTransport, "ring-transport", "data plane of the all-reduce ring: tcp, or grpc where only the gRPC port is open (every worker must use the same)")
 	f.StringVar(&ringListen, "ring-listen", "", "address of the TCP data plane (default: the --listen port + 1)")
 	f.StringVar(&ringAdvertise, "ring-advertise", "", "address peers connect to for ring data (default: the --advertise host and the --ring-listen port)")
-	f.StringVar(&id, "id", "", "worker ID, unique in the cluster (default: hostname and a random suffix)")
+	f.StringVar(&id, "id", "", "worker ID, unique in the cluster (default: the common name of the --tls-cert; without TLS, hostname and a random suffix)")
 	f.IntVar(&bucketBytes, "bucket-bytes", worker.DefaultBucketBytes, "least bytes of the gradient buckets averaged while backpropagation goes on; 0: one all-reduce after it (every worker must use the same)")
 	f.DurationVar(&ringTimeout, "ring-timeout", 5*time.Second, "how long an all-reduce waits for a silent peer")
 	f.DurationVar(&ttl, "ttl", 5*time.Second, "lease of the worker's registration: a dead worker disappears after it")
 	f.IntVar(&threads, "threads", runtime.NumCPU(), "BLAS threads (OpenBLAS build)")
 	f.BoolVarP(&verbose, "verbose", "v", false, "log debug detail")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile (go tool pprof) of this worker to the file until it exits")
+	tlsFlags.Register(f)
 	cmd.AddCommand(healthcheck.Command("worker", "localhost:7071"))
 	return cmd
 }

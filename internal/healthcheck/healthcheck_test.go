@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
@@ -31,16 +32,16 @@ func TestCheck(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := Check(ctx, l.Addr().String()); err != nil {
+	if err := Check(ctx, l.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
 		t.Errorf("serving: %v", err)
 	}
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
-	if err := Check(ctx, l.Addr().String()); err == nil || !strings.Contains(err.Error(), "NOT_SERVING") {
+	if err := Check(ctx, l.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials())); err == nil || !strings.Contains(err.Error(), "NOT_SERVING") {
 		t.Errorf("not serving: got %v", err)
 	}
 	short, done := context.WithTimeout(ctx, time.Second)
 	defer done()
-	if err := Check(short, deadAddr); err == nil || !strings.Contains(err.Error(), deadAddr) {
+	if err := Check(short, deadAddr, grpc.WithTransportCredentials(insecure.NewCredentials())); err == nil || !strings.Contains(err.Error(), deadAddr) {
 		t.Errorf("nothing listening: got %v, want an error naming %s", err, deadAddr)
 	}
 	cmd := Command("worker", l.Addr().String())

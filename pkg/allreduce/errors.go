@@ -16,6 +16,10 @@ var (
 	ErrProtocol     = errors.New("allreduce: protocol violation")
 	ErrClosed       = errors.New("allreduce: ring closed")
 	ErrWeight       = errors.New("allreduce: weight must be finite and not negative")
+	// ErrRefused: a neighbour refused this member's link because its
+	// certificate does not name the member the ring gives its rank. It
+	// blames no peer: the fault, if any, is this member's.
+	ErrRefused = errors.New("allreduce: refused by a neighbour: this member's certificate is not the one the ring names")
 )
 
 // PeerError names the member that made a ring fail: the one that could not

@@ -25,6 +25,19 @@ type Membership struct {
 	// Addrs are the members' peer addresses in ring order: rank r sends to
 	// rank r+1 and receives from rank r-1 (mod N).
 	Addrs []string
+	// IDs, when set, name the members in ring order as their TLS
+	// certificates do (the common name): a transport running over TLS
+	// refuses a neighbour whose certificate names another member, so that
+	// no one can take a member's place in the ring by its address.
+	IDs []string
+}
+
+// ID returns the identity of rank r, or "" when m names none.
+func (m Membership) ID(r int) string {
+	if len(m.IDs) == 0 {
+		return ""
+	}
+	return m.IDs[r]
 }
 
 // Size returns the number of members.
@@ -51,6 +64,8 @@ func (m Membership) Validate() error {
 		return errors.New("allreduce: membership has no members")
 	case m.Rank < 0 || m.Rank >= len(m.Addrs):
 		return fmt.Errorf("allreduce: rank %d outside 0..%d", m.Rank, len(m.Addrs)-1)
+	case len(m.IDs) != 0 && len(m.IDs) != len(m.Addrs):
+		return fmt.Errorf("allreduce: %d IDs for %d members", len(m.IDs), len(m.Addrs))
 	}
 	seen := make(map[string]int, len(m.Addrs))
 	for i, a := range m.Addrs {

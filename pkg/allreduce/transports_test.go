@@ -9,6 +9,8 @@ import (
 	"sync"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
@@ -28,22 +30,22 @@ func init() {
 		return serveGRPC(addr)
 	}
 	allreduce.Servers["tcp"] = func(addr string) (allreduce.Transport, string, func(), error) {
-		return serveTCP(addr)
+		return serveTCP(addr, grpc.Creds(insecure.NewCredentials()))
 	}
 	allreduce.Servers["tcp-tls"] = func(addr string) (allreduce.Transport, string, func(), error) {
-		return serveTCP(addr, tcpnet.WithTLS(testTLS()))
+		return serveTCP(addr, grpc.Creds(credentials.NewTLS(testTLS())), tcpnet.WithTLS(testTLS()))
 	}
 }
 
 // serveTCP starts a TCP transport whose data listener is on an ephemeral
 // port of 127.0.0.1 and whose rendezvous is on a new gRPC server at addr.
-func serveTCP(addr string, opts ...tcpnet.Option) (*tcpnet.Transport, string, func(), error) {
+func serveTCP(addr string, creds grpc.ServerOption, opts ...tcpnet.Option) (*tcpnet.Transport, string, func(), error) {
 	data, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, "", nil, err
 	}
 	t := tcpnet.New(data, "", append([]tcpnet.Option{tcpnet.WithLogger(slog.New(slog.DiscardHandler))}, opts...)...)
-	listening, stop, err := serveOn(addr, grpc.NewServer(), t)
+	listening, stop, err := serveOn(addr, grpc.NewServer(creds), t)
 	return t, listening, stop, err
 }
 

@@ -39,7 +39,9 @@ func Serve(ctx context.Context, lis net.Listener, cfg Config) error {
 		return err
 	}
 	leading := make(chan struct{})
-	srv, hs := rpcserver.New(grpc.ChainUnaryInterceptor(leaderOnlyUnary(leading)), grpc.ChainStreamInterceptor(leaderOnlyStream(leading)))
+	srv, hs := rpcserver.New(cfg.TLS.ServerOption(),
+		grpc.ChainUnaryInterceptor(authUnary(cfg.Tokens), leaderOnlyUnary(leading)),
+		grpc.ChainStreamInterceptor(authStream(cfg.Tokens), leaderOnlyStream(leading)))
 	s.Register(srv)
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 

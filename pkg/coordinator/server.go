@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/ringtrain/ringtrain/internal/secure"
 	"github.com/ringtrain/ringtrain/pkg/jobspec"
 	"github.com/ringtrain/ringtrain/pkg/membership"
 	ringtrainv1 "github.com/ringtrain/ringtrain/proto/ringtrain/v1"
@@ -42,6 +43,12 @@ type Config struct {
 	// LeaderTTL is the lease of its leadership: how long a standby waits to
 	// take over from a leader that died (default 5 s).
 	LeaderTTL time.Duration
+	// TLS, when set, serves both APIs over mutual TLS: the worker API only
+	// to workers' certificates, each speaking only for itself.
+	TLS *secure.Config
+	// Tokens, when set, are the job API's bearer tokens: every job API call
+	// needs one, and submitting, cancelling and downloading need an admin's.
+	Tokens *Tokens
 }
 
 // Server is the coordinator service.

@@ -74,6 +74,9 @@ func (s *Server) CompleteEpoch(stream ringtrainv1.WorkerService_CompleteEpochSer
 	if res == nil {
 		return status.Error(codes.InvalidArgument, "first message carries no result")
 	}
+	if err := callerIs(stream.Context(), res.GetWorkerId()); err != nil {
+		return err
+	}
 	j, err := s.job(res.GetJobId())
 	if err != nil {
 		return err
@@ -98,6 +101,9 @@ func (s *Server) CompleteEpoch(stream ringtrainv1.WorkerService_CompleteEpochSer
 
 // ReportFailure records that an epoch attempt failed on a worker.
 func (s *Server) ReportFailure(ctx context.Context, req *ringtrainv1.ReportFailureRequest) (*ringtrainv1.ReportFailureResponse, error) {
+	if err := callerIs(ctx, req.GetWorkerId()); err != nil {
+		return nil, err
+	}
 	j, err := s.job(req.GetJobId())
 	if err != nil {
 		return nil, err

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
@@ -46,11 +47,26 @@ type Config struct {
 	Fast bool
 	// Logger receives etcd's warnings and errors; nil means slog.Default().
 	Logger *slog.Logger
+	// TLS, when set, serves clients over mutual TLS (https client URLs):
+	// a client must present a certificate TLS.CAFile signed. NewClient
+	// presents TLS's own certificate.
+	TLS *TLSFiles
+}
+
+// TLSFiles name a PEM certificate, its key and the CA that clients'
+// certificates must be signed by.
+type TLSFiles struct {
+	CertFile, KeyFile, CAFile string
+}
+
+func (f *TLSFiles) info() transport.TLSInfo {
+	return transport.TLSInfo{CertFile: f.CertFile, KeyFile: f.KeyFile, TrustedCAFile: f.CAFile, ClientCertAuth: true}
 }
 
 // Server is a running embedded etcd.
 type Server struct {
 	etcd      *embed.Etcd
+	tls       *TLSFiles
 	endpoints []string
 	logger    *slog.Logger
 	closeOnce sync.Once
@@ -61,7 +77,7 @@ type Server struct {
 // Start starts etcd and returns once it serves clients, or fails when ctx
 // ends first. Close the Server to stop it.
 func Start(ctx context.Context, cfg Config) (*Server, error) {
-	s := &Server{logger: cfg.Logger}
+	s := &Server{logger: cfg.Logger, tls: cfg.TLS}
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}
@@ -84,8 +100,12 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("embedetcd: waiting for etcd in %s to be ready: %w", cfg.Dir, ctx.Err())
 	}
 	s.etcd = e
+	scheme := "http://"
+	if cfg.TLS != nil {
+		scheme = "https://"
+	}
 	for _, l := range e.Clients {
-		s.endpoints = append(s.endpoints, "http://"+dialable(l.Addr()))
+		s.endpoints = append(s.endpoints, scheme+dialable(l.Addr()))
 	}
 	s.hush.Store(false)
 	return s, nil
@@ -100,11 +120,19 @@ func (s *Server) Endpoints() []string { return s.endpoints }
 // server's logger. The caller closes it, before closing the Server: open
 // watches otherwise hold Close up for etcd's request timeout.
 func (s *Server) NewClient() (*clientv3.Client, error) {
-	cli, err := clientv3.New(clientv3.Config{
+	cfg := clientv3.Config{
 		Endpoints:   s.endpoints,
 		DialTimeout: 5 * time.Second,
 		Logger:      ZapLogger(s.logger),
-	})
+	}
+	if s.tls != nil {
+		tc, err := s.tls.info().ClientConfig()
+		if err != nil {
+			return nil, fmt.Errorf("embedetcd: client TLS: %w", err)
+		}
+		cfg.TLS = tc
+	}
+	cli, err := clientv3.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("embedetcd: connecting to %v: %w", s.endpoints, err)
 	}
@@ -132,15 +160,27 @@ func (cfg Config) embedConfig(logger *zap.Logger) (*embed.Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.TLS != nil {
+		clientURL.Scheme = "https"
+	} else if clientURL.Scheme != "http" {
+		return nil, fmt.Errorf("embedetcd: client URL %s: https needs Config.TLS", clientURL)
+	}
 	peerURL, err := parseURL(cfg.PeerURL, DefaultPeerURL)
 	if err != nil {
 		return nil, err
+	}
+	if peerURL.Scheme != "http" {
+		// One member: its peer port has no one to talk to.
+		return nil, fmt.Errorf("embedetcd: peer URL %s: want http://host:port", peerURL)
 	}
 
 	ec := embed.NewConfig()
 	ec.Dir = cfg.Dir
 	ec.Name = "ringtrain"
 	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(logger)
+	if cfg.TLS != nil {
+		ec.ClientTLSInfo = cfg.TLS.info()
+	}
 	ec.ListenClientUrls = []url.URL{*clientURL}
 	ec.AdvertiseClientUrls = []url.URL{*clientURL}
 	ec.ListenPeerUrls = []url.URL{*peerURL}
@@ -169,8 +209,8 @@ func parseURL(raw, def string) (*url.URL, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedetcd: parsing URL %q: %w", raw, err)
 	}
-	if u.Scheme != "http" || u.Port() == "" {
-		return nil, fmt.Errorf("embedetcd: URL %q: want http://host:port", raw)
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Port() == "" {
+		return nil, fmt.Errorf("embedetcd: URL %q: want http://host:port (https with TLS)", raw)
 	}
 	return u, nil
 }

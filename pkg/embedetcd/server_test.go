@@ -14,8 +14,12 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
+
+	"github.com/ringtrain/ringtrain/internal/certs"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -139,7 +143,8 @@ func TestBadConfig(t *testing.T) {
 		{Config{}, ErrNoDir.Error()},
 		{Config{Dir: dir, ClientURL: "127.0.0.1:2379"}, "parsing URL"},
 		{Config{Dir: dir, ClientURL: "tcp://127.0.0.1:2379"}, "want http://host:port"},
-		{Config{Dir: dir, ClientURL: "https://127.0.0.1:2379"}, "want http://host:port"},
+		{Config{Dir: dir, ClientURL: "https://127.0.0.1:2379"}, "https needs Config.TLS"},
+		{Config{Dir: dir, PeerURL: "https://127.0.0.1:2380"}, "peer URL"},
 		{Config{Dir: dir, PeerURL: "http://127.0.0.1"}, "want http://host:port"},
 	} {
 		if _, err := Start(ctx, test.cfg); err == nil || !strings.Contains(err.Error(), test.want) {
@@ -196,4 +201,46 @@ func TestStartCancelled(t *testing.T) {
 // panics when etcd logs after the test has returned.
 func testLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+}
+
+// TestTLS: with certificates, etcd serves clients over mutual TLS only.
+func TestTLS(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := certs.Init(dir, certs.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	files := &TLSFiles{CertFile: filepath.Join(dir, "etcd.crt"), KeyFile: filepath.Join(dir, "etcd.key"), CAFile: filepath.Join(dir, "ca.crt")}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := Start(ctx, Config{Dir: filepath.Join(t.TempDir(), "etcd"), ClientURL: "http://127.0.0.1:0", Fast: true, Logger: testLogger(), TLS: files})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if ep := s.Endpoints()[0]; !strings.HasPrefix(ep, "https://") {
+		t.Errorf("endpoint %s: want https", ep)
+	}
+	cli, err := s.NewClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	if _, err := cli.Put(ctx, "k", "v"); err != nil {
+		t.Fatalf("put over TLS: %v", err)
+	}
+	// A client with the CA but no certificate of its own is refused.
+	pool, err := (&transport.TLSInfo{TrustedCAFile: files.CAFile}).ClientConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	anon, err := clientv3.New(clientv3.Config{Endpoints: s.Endpoints(), TLS: pool, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer anon.Close()
+	short, cancelShort := context.WithTimeout(ctx, 2*time.Second)
+	defer cancelShort()
+	if _, err := anon.Get(short, "k"); err == nil {
+		t.Error("a client without a certificate read a key")
+	}
 }

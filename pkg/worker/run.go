@@ -197,7 +197,7 @@ func (w *Worker) runEpoch(ctx context.Context, reg *membership.Registration, p *
 		opts = append(opts, allreduce.WithTimeout(w.cfg.RingTimeout))
 	}
 	ring, err := allreduce.NewRing(ctx, w.cfg.Transport, allreduce.Membership{
-		Job: p.Job, Generation: uint64(p.Generation), Rank: rank, Addrs: p.Addrs()}, opts...)
+		Job: p.Job, Generation: uint64(p.Generation), Rank: rank, Addrs: p.Addrs(), IDs: p.IDs()}, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("form ring: %w", err)
 	}

@@ -60,7 +60,8 @@ type peerTransport interface {
 // listens on lis, and the options that server needs for it.
 func newTransport(cfg Config, lis net.Listener, log *slog.Logger) (peerTransport, []grpc.ServerOption, error) {
 	if cfg.RingTransport == GRPC {
-		return grpcnet.NewNode(grpcnet.WithNodeLogger(log)), grpcnet.ServerOptions(), nil
+		return grpcnet.NewNode(grpcnet.WithNodeLogger(log), grpcnet.WithTLS(cfg.TLS.Peer())),
+			append(grpcnet.ServerOptions(), cfg.TLS.PeerServerOption()), nil
 	}
 	listen := cfg.RingListen
 	if listen == "" {
@@ -84,7 +85,8 @@ func newTransport(cfg Config, lis net.Listener, log *slog.Logger) (peerTransport
 		}
 		advertise = net.JoinHostPort(host, port)
 	}
-	return tcpnet.New(data, advertise, tcpnet.WithLogger(log)), nil, nil
+	return tcpnet.New(data, advertise, tcpnet.WithLogger(log), tcpnet.WithTLS(cfg.TLS.Peer())),
+		[]grpc.ServerOption{cfg.TLS.PeerServerOption()}, nil
 }
 
 // NextPort returns addr with its port increased by one: the default data

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/ringtrain/ringtrain/internal/secure"
 	"github.com/ringtrain/ringtrain/pkg/allreduce"
 	"github.com/ringtrain/ringtrain/pkg/epoch"
 	"github.com/ringtrain/ringtrain/pkg/etcdkeys"
@@ -52,7 +53,16 @@ type Config struct {
 	BucketBytes int
 	// TTL is the lease of the worker's registration (default 5 s).
 	TTL time.Duration
+	// TLS, when set, runs the ring's links over mutual TLS (the peer
+	// service and the data plane), each neighbour checked to be the worker
+	// the plan names; its certificate must name ID. The Etcd and
+	// Coordinator clients carry their own credentials.
+	TLS *secure.Config
 }
+
+// ErrIdentity is returned by New when the worker's ID is not the one its
+// certificate names.
+var ErrIdentity = errors.New("worker: the certificate does not name this worker")
 
 // Worker follows plans until its context ends.
 type Worker struct {
@@ -73,6 +83,9 @@ type Worker struct {
 func New(cfg Config) (*Worker, error) {
 	if err := etcdkeys.ValidID(cfg.ID); err != nil {
 		return nil, fmt.Errorf("worker id: %w", err)
+	}
+	if cfg.TLS != nil && (cfg.TLS.Name() != cfg.ID || cfg.TLS.Role() != secure.RoleWorker) {
+		return nil, fmt.Errorf("%w: worker %q with the certificate of %s %q", ErrIdentity, cfg.ID, cfg.TLS.Role(), cfg.TLS.Name())
 	}
 	if cfg.Advertise == "" || cfg.Etcd == nil || cfg.Coordinator == nil || cfg.Transport == nil {
 		return nil, errors.New("worker: config needs Advertise, Etcd, Coordinator and Transport")

@@ -2,6 +2,7 @@ package grpcnet
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,10 +11,12 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/experimental"
 	"google.golang.org/grpc/status"
 
+	"github.com/ringtrain/ringtrain/internal/secure"
 	"github.com/ringtrain/ringtrain/pkg/allreduce"
 	"github.com/ringtrain/ringtrain/pkg/allreduce/internal/forming"
 	ringtrainv1 "github.com/ringtrain/ringtrain/proto/ringtrain/v1"
@@ -50,6 +53,7 @@ func ServerOptions() []grpc.ServerOption {
 type Node struct {
 	log         *slog.Logger
 	dialOpts    []grpc.DialOption
+	tls         *tls.Config
 	formTimeout time.Duration
 
 	forming *forming.Table[*serverLink, struct{}]
@@ -61,11 +65,10 @@ type Node struct {
 // A NodeOption configures a Node.
 type NodeOption func(*Node)
 
-// WithDialOptions adds options, such as transport credentials, to those the
-// node dials its successors with (insecure by default).
-func WithDialOptions(opts ...grpc.DialOption) NodeOption {
-	return func(n *Node) { n.dialOpts = append(n.dialOpts, opts...) }
-}
+// WithTLS dials successors over TLS with cfg; where the Membership names
+// its members' IDs, a successor must present a certificate of its ID. The
+// gRPC server the node is registered on should require the same.
+func WithTLS(cfg *tls.Config) NodeOption { return func(n *Node) { n.tls = cfg } }
 
 // WithNodeLogger sets the node's logger (default slog.Default()).
 func WithNodeLogger(l *slog.Logger) NodeOption { return func(n *Node) { n.log = l } }
@@ -122,7 +125,7 @@ func (n *Node) Connect(ctx context.Context, m allreduce.Membership) (prev, next 
 		return nil, nil, err
 	}
 	key := forming.Key{Job: m.Job, Gen: m.Generation, Rank: m.Rank}
-	ib, err := n.forming.Open(key, m.Size())
+	ib, err := n.forming.Open(key, m.Size(), m.ID(m.Prev()))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -147,7 +150,11 @@ func (n *Node) Connect(ctx context.Context, m allreduce.Membership) (prev, next 
 func (n *Node) dial(ctx context.Context, m allreduce.Membership) (*clientLink, error) {
 	to := m.Next()
 	addr := m.Addrs[to]
-	cc, err := grpc.NewClient(addr, n.dialOpts...)
+	opts := n.dialOpts
+	if n.tls != nil {
+		opts = append(opts[:len(opts):len(opts)], grpc.WithTransportCredentials(credentials.NewTLS(secure.ExpectName(n.tls, m.ID(to)))))
+	}
+	cc, err := grpc.NewClient(addr, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("allreduce: dial rank %d (%s): %w", to, addr, err)
 	}
@@ -180,8 +187,13 @@ func (n *Node) dial(ctx context.Context, m allreduce.Membership) (*clientLink, e
 	// as it is written, or Settle waits for nothing.
 	var resp ringtrainv1.LinkResponse
 	if err := stream.RecvMsg(&resp); err != nil {
-		if status.Code(err) == codes.FailedPrecondition {
+		switch status.Code(err) {
+		case codes.FailedPrecondition:
 			err = fmt.Errorf("%w: %s", allreduce.ErrGeneration, status.Convert(err).Message())
+		case codes.PermissionDenied:
+			cancel()
+			cc.Close()
+			return nil, fmt.Errorf("grpcnet: rank %d (%s): %w: %s", to, addr, allreduce.ErrRefused, status.Convert(err).Message())
 		}
 		return fail(err)
 	}

@@ -15,9 +15,11 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/ringtrain/ringtrain/internal/secure"
 	"github.com/ringtrain/ringtrain/pkg/allreduce"
 	"github.com/ringtrain/ringtrain/pkg/allreduce/internal/forming"
 	ringtrainv1 "github.com/ringtrain/ringtrain/proto/ringtrain/v1"
@@ -60,8 +62,11 @@ type Option func(*Transport)
 
 // WithTLS runs every data connection over TLS with cfg, as a server for the
 // connections the transport accepts and as a client for those it dials
-// (with the host of the address dialled as ServerName unless cfg sets one).
-// Every member of a ring must use TLS, or none.
+// (with the host of the address dialled as ServerName unless cfg sets one),
+// and the rendezvous calls it makes to successors; where the Membership
+// names its members' IDs, a successor must present a certificate of its
+// ID. The gRPC server that serves the transport's PeerService should use
+// cfg too. Every member of a ring must use TLS, or none.
 func WithTLS(cfg *tls.Config) Option { return func(t *Transport) { t.tls = cfg } }
 
 // WithLogger sets the transport's logger (default slog.Default()).
@@ -139,7 +144,7 @@ func (t *Transport) Connect(ctx context.Context, m allreduce.Membership) (prev, 
 		return nil, nil, err
 	}
 	key := forming.Key{Job: m.Job, Gen: m.Generation, Rank: m.Rank}
-	ib, err := t.forming.Open(key, m.Size())
+	ib, err := t.forming.Open(key, m.Size(), m.ID(m.Prev()))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -172,7 +177,14 @@ func (t *Transport) dial(ctx context.Context, m allreduce.Membership) (*link, er
 		}
 		return nil, allreduce.LinkError(m, to, fmt.Errorf("tcpnet: link: %w", err))
 	}
-	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	// Over TLS, the successor must be the member m names, on both the
+	// rendezvous call and the data connection.
+	tlsCfg := secure.ExpectName(t.tls, m.ID(to))
+	creds := insecure.NewCredentials()
+	if tlsCfg != nil {
+		creds = credentials.NewTLS(tlsCfg)
+	}
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return fail(err)
 	}
@@ -187,6 +199,8 @@ func (t *Transport) dial(ctx context.Context, m allreduce.Membership) (*link, er
 	case codes.OK:
 	case codes.FailedPrecondition:
 		return fail(fmt.Errorf("%w: %s", allreduce.ErrGeneration, status.Convert(err).Message()))
+	case codes.PermissionDenied:
+		return nil, fmt.Errorf("tcpnet: rank %d (%s): %w: %s", to, addr, allreduce.ErrRefused, status.Convert(err).Message())
 	case codes.Unimplemented:
 		return fail(fmt.Errorf("it serves no TCP data plane: every member of a ring must use the same ring transport: %w", err))
 	default:
@@ -206,7 +220,7 @@ func (t *Transport) dial(ctx context.Context, m allreduce.Membership) (*link, er
 	}
 	// ctx bounds the handshake: its end interrupts a read or write.
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
-	conn, err = t.helloTo(ctx, conn, offer.Addr, &h)
+	conn, err = t.helloTo(ctx, conn, tlsCfg, offer.Addr, &h)
 	if !stop() && err == nil {
 		err = ctx.Err()
 	}
@@ -222,9 +236,8 @@ func (t *Transport) dial(ctx context.Context, m allreduce.Membership) (*link, er
 
 // helloTo says hello on a new connection to addr, over TLS if configured,
 // and waits for the successor's acknowledgement.
-func (t *Transport) helloTo(ctx context.Context, conn net.Conn, addr string, h *hello) (net.Conn, error) {
-	if t.tls != nil {
-		cfg := t.tls
+func (t *Transport) helloTo(ctx context.Context, conn net.Conn, cfg *tls.Config, addr string, h *hello) (net.Conn, error) {
+	if cfg != nil {
 		if cfg.ServerName == "" {
 			host, _, _ := net.SplitHostPort(addr)
 			cfg = cfg.Clone()

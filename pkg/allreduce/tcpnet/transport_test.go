@@ -106,7 +106,7 @@ func knock(t *testing.T, addr string, b []byte) bool {
 func TestHandshakeRefusals(t *testing.T) {
 	tr, addr := newTCP(t)
 	key := forming.Key{Job: "job", Gen: 1, Rank: 1}
-	ib, err := tr.forming.Open(key, 2)
+	ib, err := tr.forming.Open(key, 2, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +151,7 @@ func TestHandshakeRefusals(t *testing.T) {
 func TestOfferRefusals(t *testing.T) {
 	tr, addr := newTCP(t)
 	key := forming.Key{Job: "job", Gen: 5, Rank: 1}
-	if _, err := tr.forming.Open(key, 2); err != nil {
+	if _, err := tr.forming.Open(key, 2, ""); err != nil {
 		t.Fatal(err)
 	}
 	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/ringtrain/ringtrain/internal/secure"
 	"github.com/ringtrain/ringtrain/pkg/allreduce"
 )
 
@@ -37,9 +38,10 @@ type Key struct {
 // and Claim's callbacks, and in Admit's.
 type Inbox[L, E any] struct {
 	Size    int
-	Claimed bool // a predecessor's call has claimed it
-	Extra   E    // what the transport keeps with it
-	dead    bool // the ring stopped waiting
+	Prev    string // the predecessor's identity, when checked
+	Claimed bool   // a predecessor's call has claimed it
+	Extra   E      // what the transport keeps with it
+	dead    bool   // the ring stopped waiting
 	link    chan L
 }
 
@@ -83,10 +85,12 @@ func (t *Table[L, E]) Close() bool {
 	return true
 }
 
-// Open opens the inbox of key, for a ring of size members. It refuses a
+// Open opens the inbox of key, for a ring of size members whose
+// predecessor's TLS certificate must name prev (not checked when prev is
+// empty or the call comes without TLS). It refuses a
 // generation older than one formed here with an error wrapping
 // allreduce.ErrGeneration.
-func (t *Table[L, E]) Open(key Key, size int) (*Inbox[L, E], error) {
+func (t *Table[L, E]) Open(key Key, size int, prev string) (*Inbox[L, E], error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	switch {
@@ -98,7 +102,7 @@ func (t *Table[L, E]) Open(key Key, size int) (*Inbox[L, E], error) {
 		return nil, fmt.Errorf("allreduce: rank %d of %s/%d is already forming", key.Rank, key.Job, key.Gen)
 	}
 	t.latest[key.Job] = key.Gen
-	ib := &Inbox[L, E]{Size: size, link: make(chan L, 1)}
+	ib := &Inbox[L, E]{Size: size, Prev: prev, link: make(chan L, 1)}
 	t.inboxes[key] = ib
 	close(t.changed)
 	t.changed = make(chan struct{})
@@ -160,6 +164,9 @@ func (t *Table[L, E]) Claim(ctx context.Context, job string, gen uint64, from, t
 				return nil, status.Errorf(codes.InvalidArgument, "allreduce: link %d→%d of %d into a ring of %d", from, to, size, ib.Size)
 			case ib.Claimed:
 				return nil, status.Errorf(codes.AlreadyExists, "allreduce: rank %d of %s/%d already has a predecessor", to, job, gen)
+			}
+			if p, ok := secure.Identity(ctx); ok && ib.Prev != "" && p.Name != ib.Prev {
+				return nil, status.Errorf(codes.PermissionDenied, "allreduce: rank %d of %s/%d is %q's, not %q's", from, job, gen, ib.Prev, p.Name)
 			}
 			if err := claimed(ib); err != nil {
 				return nil, status.Errorf(codes.Internal, "allreduce: claim rank %d of %s/%d: %v", to, job, gen, err)

@@ -18,20 +18,20 @@ func none(*Inbox[string, int]) error { return nil }
 // generation, or once the table is closed.
 func TestOpenRefuses(t *testing.T) {
 	tab := New[string, int](time.Second)
-	if _, err := tab.Open(Key{"j", 5, 0}, 2); err != nil {
+	if _, err := tab.Open(Key{"j", 5, 0}, 2, ""); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tab.Open(Key{"j", 5, 0}, 2); err == nil {
+	if _, err := tab.Open(Key{"j", 5, 0}, 2, ""); err == nil {
 		t.Error("the same inbox twice: opened, want an error")
 	}
-	if _, err := tab.Open(Key{"j", 4, 1}, 2); !errors.Is(err, allreduce.ErrGeneration) {
+	if _, err := tab.Open(Key{"j", 4, 1}, 2, ""); !errors.Is(err, allreduce.ErrGeneration) {
 		t.Errorf("an older generation: got %v, want ErrGeneration", err)
 	}
-	if _, err := tab.Open(Key{"other", 1, 0}, 2); err != nil {
+	if _, err := tab.Open(Key{"other", 1, 0}, 2, ""); err != nil {
 		t.Errorf("another job's older generation: %v", err)
 	}
 	tab.Close()
-	if _, err := tab.Open(Key{"j", 6, 0}, 2); !errors.Is(err, ErrClosed) {
+	if _, err := tab.Open(Key{"j", 6, 0}, 2, ""); !errors.Is(err, ErrClosed) {
 		t.Errorf("closed: got %v, want ErrClosed", err)
 	}
 }
@@ -47,7 +47,7 @@ func TestClaim(t *testing.T) {
 		done <- err
 	}()
 	time.Sleep(20 * time.Millisecond) // the claim waits for the inbox
-	ib, err := tab.Open(Key{"j", 2, 1}, 2)
+	ib, err := tab.Open(Key{"j", 2, 1}, 2, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestClaim(t *testing.T) {
 func TestDeliver(t *testing.T) {
 	tab := New[string, int](time.Second)
 	key := Key{"j", 1, 0}
-	ib, _ := tab.Open(key, 2)
+	ib, _ := tab.Open(key, 2, "")
 	if !tab.Deliver(ib, "a") {
 		t.Fatal("deliver into an open inbox: refused")
 	}
