@@ -11,7 +11,7 @@ TAGS    ?= $(OPENBLAS)
 BENCHTIME ?= 2s
 WORKERS ?= 3
 
-.PHONY: all deps build demo test check fmt-check vet proto proto-check unit bench bench-scaling bench-accuracy chaos images cluster-up cluster-down e2e clean
+.PHONY: all deps build demo test check fmt-check vet proto proto-check unit bench bench-scaling bench-tls bench-accuracy chaos images cluster-up cluster-down e2e clean
 
 all: build
 
@@ -65,6 +65,12 @@ bench: deps
 bench-scaling: build
 	-@bash scripts/deps.sh python3-torch
 	BIN=$(BIN) bash scripts/scaling.sh
+
+# What mutual TLS costs a cluster of worker processes (N = 1 and 2 here;
+# more where there are cores): samples/s in plaintext and over TLS, one
+# after the other. BenchmarkAllReduceTLS (in bench) has the ring's busbw.
+bench-tls: build
+	TABLE=tls BIN=$(BIN) bash scripts/scaling.sh $(or $(TLS_NS),1 2)
 
 # The long fault schedule of TestChaos (CI runs 3 faults): coordinators and
 # workers killed and stopped during one job; its counts go in

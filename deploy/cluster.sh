@@ -8,6 +8,9 @@
 #   deploy/cluster.sh down           down -v: containers, network and volumes
 #   deploy/cluster.sh compose ARGS   compose with this cluster's files (scale, logs, ps)
 #   deploy/cluster.sh addr           the coordinator's address on this host
+#   deploy/cluster.sh client DIR     copy the CLI's certificate, key, CA and tokens
+#                                    into DIR and print the exports that use them:
+#                                    eval "$(deploy/cluster.sh client ~/.ringtrain)"
 #
 # Uses `docker compose` (V2) when installed, else `docker-compose` (V1).
 # RINGTRAIN_ETCD3=1 adds docker-compose.etcd3.yml (three etcd members);
@@ -36,7 +39,8 @@ addr() {
 # registered workers.
 healthy() {
 	local want=$1 ids states coord n
-	ids=$(compose ps -q)
+	# Not the one-shot certs service: it has done its work and exited.
+	ids=$(compose ps -q $(compose config --services | grep -vx certs))
 	[[ -n "$ids" ]] || return 1
 	# shellcheck disable=SC2086 # ids are one word each
 	states=$(docker inspect --format '{{.State.Status}}/{{if .State.Health}}{{.State.Health.Status}}{{end}}' $ids)
@@ -49,6 +53,24 @@ healthy() {
 	# The image's own CLI asks the coordinator which workers registered.
 	n=$(docker exec "$coord" /usr/local/bin/coordinator workers --coordinator localhost:7070 --output json 2>/dev/null | grep -o '"addr"' | grep -c .) || true
 	[[ "$n" == "$want" ]]
+}
+
+# client DIR copies from the coordinator's container what the CLI on this
+# host needs (the client certificate, its key, the CA, the admin and read
+# tokens) into DIR, private to this user, and prints the exports that use
+# them, the admin token by default.
+client() {
+	local dir=$1 coord f
+	coord=$(compose ps -q coordinator)
+	[[ -n "$coord" ]] || { echo "no coordinator container: is the cluster up?" >&2; return 1; }
+	mkdir -p "$dir"
+	chmod 700 "$dir"
+	for f in ca.crt client.crt client.key admin.token read.token; do
+		docker cp "$coord:/certs/$f" "$dir/$f" >/dev/null
+	done
+	dir=$(cd "$dir" && pwd)
+	printf 'export RINGTRAIN_TLS_CA=%q RINGTRAIN_TLS_CERT=%q RINGTRAIN_TLS_KEY=%q RINGTRAIN_TOKEN=%q\n' \
+		"$dir/ca.crt" "$dir/client.crt" "$dir/client.key" "@$dir/admin.token"
 }
 
 up() {
@@ -79,8 +101,12 @@ compose)
 	compose "$@"
 	;;
 addr) addr ;;
+client)
+	[[ -n "${2:-}" ]] || { echo "usage: deploy/cluster.sh client DIR" >&2; exit 2; }
+	client "$2"
+	;;
 *)
-	sed -n '2,16s/^# \{0,1\}//p' "$0" >&2
+	sed -n '2,19s/^# \{0,1\}//p' "$0" >&2
 	exit 2
 	;;
 esac

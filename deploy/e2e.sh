@@ -4,7 +4,9 @@
 # host port, its own compose project and deploy/ci-job.yaml for the job it
 # asserts on:
 #
-#  1. build the images; up -d --scale worker=3; wait until healthy;
+#  1. build the images; up -d --scale worker=3 (mutual TLS, workers issued
+#     their certificates by the coordinator); wait until healthy; the host
+#     CLI without a token or a certificate is refused;
 #  2. submit deploy/ci-job.yaml from the host CLI and watch it;
 #  3. while it runs, scale to 4 workers, then docker kill one in mid-epoch;
 #  4. the job completes and meets training.target_accuracy; `coordinator
@@ -39,7 +41,7 @@ fi
 
 T0=$SECONDS
 export COMPOSE_PROJECT_NAME="ringtrain-e2e-$$"
-export RINGTRAIN_PORT=0 # Docker picks a free host port; cluster.sh addr finds it
+export RINGTRAIN_PORT=0 RINGTRAIN_METRICS_PORT=0 # Docker picks free host ports; cluster.sh addr finds one
 CI_JOB=${RINGTRAIN_E2E_JOB:-deploy/ci-job.yaml}
 SHOWCASE=examples/fashion-mnist.yaml
 WORK=$(mktemp -d)
@@ -85,6 +87,17 @@ leftovers() {
 	[[ -n "$out" ]] && echo "$out"
 }
 
+# http_get PORT PATH: the body of GET http://localhost:PORT/PATH, with
+# bash's /dev/tcp (no curl on a fresh machine).
+http_get() {
+	local body
+	exec 3<>"/dev/tcp/localhost/$1"
+	printf 'GET %s HTTP/1.0\r\nHost: localhost\r\n\r\n' "$2" >&3
+	body=$(cat <&3)
+	exec 3<&-
+	sed '1,/^\r\{0,1\}$/d' <<<"$body"
+}
+
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f", b-a}'; }
 
 # stamp prefixes each line with the time it arrived (seconds since the
@@ -102,10 +115,11 @@ background() {
 	shift
 	: >"$WORK/$name.out"
 	{
+		# Quiet when the trap has removed $WORK under a watcher still running.
 		if "$@" 2>"$WORK/$name.err"; then
-			echo 0 >"$WORK/$name.rc"
+			{ echo 0 >"$WORK/$name.rc"; } 2>/dev/null || true
 		else
-			echo $? >"$WORK/$name.rc"
+			{ echo $? >"$WORK/$name.rc"; } 2>/dev/null || true
 		fi
 	} | stamp >"$WORK/$name.out" &
 	BG+=($!)
@@ -165,7 +179,18 @@ start=$EPOCHREALTIME
 cluster up 3
 STARTUP=$(elapsed "$start" "$EPOCHREALTIME")
 ADDR=$(cluster addr)
+# The cluster is mutual TLS with tokens: the host CLI takes the client
+# certificate and the admin token as the README says; without the token, or
+# without a certificate, it is refused.
+eval "$(cluster client "$WORK/client")"
 "$CLI" workers --coordinator "$ADDR"
+if RINGTRAIN_TOKEN= "$CLI" jobs --coordinator "$ADDR" >/dev/null 2>"$WORK/refused.out"; then
+	fail "the coordinator answered a CLI without a token"
+fi
+if RINGTRAIN_TLS_CERT= RINGTRAIN_TLS_KEY= "$CLI" jobs --coordinator "$ADDR" >/dev/null 2>>"$WORK/refused.out"; then
+	fail "the coordinator answered a CLI without a client certificate"
+fi
+log "refused as they should be: $(tr '\n' ' ' <"$WORK/refused.out")"
 
 # ------------------------------------ 2.-3. the job; scale out; kill a worker
 log "submitting $CI_JOB; scaling to 4 workers and killing one while it runs"
@@ -220,6 +245,11 @@ head -n 1 "$WORK/eval.out"
 EVALUATED=$(sed -nE 's/.*accuracy ([0-9.]+)%.*/\1/p' "$WORK/eval.out" | head -n 1)
 [[ "$EVALUATED" == "$REPORTED" ]] || fail "eval scores the downloaded model at $EVALUATED%, the job reported $REPORTED%"
 "$CLI" jobs --coordinator "$ADDR"
+# The coordinator's Prometheus metrics, as a scraper sees them.
+mport=$(compose port coordinator 9090 | tail -n 1)
+metrics=$(http_get "${mport##*:}" /metrics)
+grep -qx 'ringtrain_coordinator_leader 1' <<<"$metrics" || fail "the coordinator's /metrics does not say it leads"
+grep -q "^ringtrain_job_epoch{job=\"$JOB\"} 4\$" <<<"$metrics" || fail "the coordinator's /metrics has no epoch 4 for job $JOB"
 log "job $JOB: test accuracy $REPORTED% (target $(awk -v t="$target" 'BEGIN{printf "%.2f", 100*t}')%), eval agrees"
 
 compose logs --no-color coordinator >"$WORK/coordinator.log" 2>&1
@@ -292,6 +322,7 @@ start=$EPOCHREALTIME
 cluster up 3
 STARTUP3=$(elapsed "$start" "$EPOCHREALTIME")
 ADDR=$(cluster addr)
+eval "$(cluster client "$WORK/client3")" # a new cluster: a new CA
 follow etcd3 "$CI_JOB" --output json
 n=$(wait_line etcd3 '"epoch": *[{] *"epoch": *1,' 120)
 wait_line etcd3 '"step": *[{]' 60 "$n" >/dev/null

@@ -13,26 +13,32 @@
 # (default bin/, else PATH); RINGTRAIN_DATA, Fashion-MNIST's directory;
 # HIDDEN (256,128) and EPOCHS (3); PYTHON, a python3 that imports torch
 # (default: Debian's, else the first in PATH); PROFILES, a directory for the lone workers' CPU
-# profiles; LONE=0 skips the lone worker's rows. Prints one tab-separated
-# row per measurement. `make bench-scaling` runs it; it needs as many cores
-# as the largest N to mean anything, and is never part of CI.
+# profiles; LONE=0 skips the lone worker's rows. TABLE=tls measures instead
+# what TLS costs: for each N, ringtrain in plaintext and over mutual TLS
+# (certificates from `coordinator certs init`), one after the other, and
+# needs no PyTorch. Prints one tab-separated row per measurement. `make
+# bench-scaling` runs it (`make bench-tls` the TLS table); it needs as many
+# cores as the largest N to mean anything, and is never part of CI.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 ns=("$@"); [ ${#ns[@]} -gt 0 ] || ns=(1 2 4 8)
 hidden=${HIDDEN:-256,128}
 epochs=${EPOCHS:-3}
+table=${TABLE:-ddp}
 python=""
 for p in ${PYTHON:-} /usr/bin/python3 python3; do
   if "$p" -c 'import torch, numpy' 2>/dev/null; then python=$p; break; fi
 done
-[ -n "$python" ] || { echo "scaling: no python3 with torch and numpy (apt-get install python3-torch, or set PYTHON)" >&2; exit 1; }
+[ -n "$python" ] || [ "$table" = tls ] || { echo "scaling: no python3 with torch and numpy (apt-get install python3-torch, or set PYTHON)" >&2; exit 1; }
 data=${RINGTRAIN_DATA:-/usr/share/datasets/fashion-mnist}
 export RINGTRAIN_DATA=$data
 bin=${BIN:-$root/bin}
 coordinator=$bin/coordinator worker=$bin/worker
-# One machine, loopback only: plaintext, as `coordinator run` has it.
+# One machine, loopback only: plaintext, as `coordinator run` has it,
+# unless a run sets tls.
 export RINGTRAIN_INSECURE=true
+tls=""
 [ -x "$coordinator" ] || coordinator=$(command -v coordinator)
 [ -x "$worker" ] || worker=$(command -v worker)
 [ -z "${PROFILES:-}" ] || mkdir -p "$PROFILES"
@@ -73,19 +79,27 @@ best() { grep -o '^epoch .*[0-9,]* samples/s' "$1" | grep -o '[0-9,]* samples/s'
 ringtrain() {
   local n=$1 batch=$2 threads=$3 pin=${4:-} d i pids=()
   d=$(mktemp -d "$work/run.XXXX")
-  local cp=127.0.0.1:$port
+  local cp=127.0.0.1:$port ca=() cli=() etcd=http://127.0.0.1:$((port + 1))
+  if [ -n "$tls" ]; then
+    "$coordinator" certs init "$d/certs" --workers "$n" >/dev/null
+    ca=(--insecure=false --tls-ca "$d/certs/ca.crt")
+    cli=("${ca[@]}" --tls-cert "$d/certs/client.crt" --tls-key "$d/certs/client.key")
+    etcd=https://127.0.0.1:$((port + 1))
+  fi
   ${COORD_PIN:-} "$coordinator" serve --listen "$cp" --data-dir "$d/data" \
-    --etcd-listen "http://127.0.0.1:$((port + 1))" --etcd-peer-listen "http://127.0.0.1:$((port + 2))" 2>"$d/coordinator.log" &
+    --etcd-listen "http://127.0.0.1:$((port + 1))" --etcd-peer-listen "http://127.0.0.1:$((port + 2))" \
+    ${tls:+"${ca[@]}" --tls-cert "$d/certs/coordinator.crt" --tls-key "$d/certs/coordinator.key"} 2>"$d/coordinator.log" &
   local coord=$!
-  for i in $(seq 50); do "$coordinator" jobs --coordinator "$cp" >/dev/null 2>&1 && break; sleep 0.2; done
+  for i in $(seq 50); do "$coordinator" jobs --coordinator "$cp" "${cli[@]}" >/dev/null 2>&1 && break; sleep 0.2; done
   for i in $(seq "$n"); do
     # shellcheck disable=SC2086 # PIN is a command prefix
-    $pin "$worker" --coordinator "$cp" --etcd "http://127.0.0.1:$((port + 1))" --listen "127.0.0.1:$((port + 10 + 2 * i))" \
-      --id "w$i" --threads "$threads" ${PROFILE:+--cpuprofile "$PROFILE"} 2>"$d/w$i.log" &
+    $pin "$worker" --coordinator "$cp" --etcd "$etcd" --listen "127.0.0.1:$((port + 10 + 2 * i))" \
+      --id "worker-$i" --threads "$threads" ${PROFILE:+--cpuprofile "$PROFILE"} \
+      ${tls:+"${ca[@]}" --tls-cert "$d/certs/worker-$i.crt" --tls-key "$d/certs/worker-$i.key"} 2>"$d/w$i.log" &
     pids+=($!)
   done
   spec "$batch" >"$d/job.yaml"
-  if ! timeout "${RUN_TIMEOUT:-300}" "$coordinator" submit -f "$d/job.yaml" --min-workers "$n" --watch --coordinator "$cp" >"$d/watch.log" 2>&1; then
+  if ! timeout "${RUN_TIMEOUT:-300}" "$coordinator" submit -f "$d/job.yaml" --min-workers "$n" --watch --coordinator "$cp" "${cli[@]}" >"$d/watch.log" 2>&1; then
     echo "ringtrain N=$n failed:" >&2; tail -n 20 "$d"/*.log >&2
   fi
   kill -TERM "${pids[@]}" 2>/dev/null || true; wait "${pids[@]}" 2>/dev/null || true
@@ -119,6 +133,15 @@ ddp() {
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "-" }'; }
 
 echo "# $(nproc) cores; network 784-${hidden//,/-}-10; $epochs epochs; $(date -u +%FT%TZ)"
+if [ "$table" = tls ]; then
+  printf 'table\tN\tplaintext samples/s\tTLS samples/s\tTLS/plaintext\n'
+  for n in "${ns[@]}"; do
+    next; r=$(ringtrain "$n" $((128 * n)) 1)
+    next; s=$(tls=1 ringtrain "$n" $((128 * n)) 1)
+    printf 'what TLS costs, per-worker batch 128\t%s\t%s\t%s\t%s\n' "$n" "$r" "$s" "$(ratio "$s" "$r")"
+  done
+  exit 0
+fi
 printf 'table\tN\tringtrain samples/s\tDDP samples/s\tringtrain/DDP\n'
 for n in "${ns[@]}"; do
   next; r=$(ringtrain "$n" $((128 * n)) 1)

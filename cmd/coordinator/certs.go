@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -16,8 +18,9 @@ func newCertsCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 	}
 	var (
-		workers int
-		hosts   string
+		workers          int
+		hosts, workerDir string
+		ifMissing        bool
 	)
 	initCmd := &cobra.Command{
 		Use:   "init DIR",
@@ -35,17 +38,30 @@ func newCertsCmd() *cobra.Command {
 					hl = append(hl, h)
 				}
 			}
-			written, err := certs.Init(args[0], certs.Options{Workers: workers, Hosts: hl})
-			if err != nil {
-				return err
+			out := cmd.OutOrStdout()
+			if _, err := os.Stat(filepath.Join(args[0], "ca.crt")); err == nil && ifMissing {
+				fmt.Fprintf(out, "%s already holds a CA; nothing written\n", args[0])
+			} else {
+				written, err := certs.Init(args[0], certs.Options{Workers: workers, Hosts: hl})
+				if err != nil {
+					return err
+				}
+				for _, p := range written {
+					fmt.Fprintln(out, p)
+				}
 			}
-			for _, p := range written {
-				fmt.Fprintln(cmd.OutOrStdout(), p)
+			if workerDir != "" {
+				if err := certs.Share(args[0], workerDir, certs.WorkerFiles...); err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "%s: %s\n", workerDir, strings.Join(certs.WorkerFiles, ", "))
 			}
 			return nil
 		},
 	}
 	initCmd.Flags().IntVar(&workers, "workers", 2, "how many worker certificates")
+	initCmd.Flags().BoolVar(&ifMissing, "if-missing", false, "do nothing (but --worker-dir) when DIR already holds a CA: for a set-up step that runs at every start")
+	initCmd.Flags().StringVar(&workerDir, "worker-dir", "", "also copy what workers need to join (ca.crt, join.token) into this directory, and nothing else")
 	initCmd.Flags().StringVar(&hosts, "hosts", "", "more names and IP addresses the coordinator and etcd are reached at, comma-separated")
 	cmd.AddCommand(initCmd)
 	return cmd

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -51,7 +52,7 @@ func addClusterFlags(cmd *cobra.Command, unary, output bool) *clusterFlags {
 	if output {
 		cmd.Flags().StringVarP(&f.output, "output", "o", "text", "text or json")
 	}
-	cmd.Flags().StringVar(&f.token, "token", os.Getenv("RINGTRAIN_TOKEN"), "job API bearer token, where the coordinator has a --token-file (env RINGTRAIN_TOKEN, which keeps it out of ps)")
+	cmd.Flags().StringVar(&f.token, "token", os.Getenv("RINGTRAIN_TOKEN"), "job API bearer token, where the coordinator has a --token-file; @FILE reads it from FILE (env RINGTRAIN_TOKEN, which keeps it out of ps)")
 	f.tls.Register(cmd.Flags())
 	return f
 }
@@ -63,19 +64,41 @@ func (f *clusterFlags) connect() (ringtrainv1.JobServiceClient, *grpc.ClientConn
 		return nil, nil, fmt.Errorf("--output: %q is not text or json", f.output)
 	}
 	// The servers warn of --insecure; a client says nothing, every time.
-	tlsCfg, err := f.tls.Load(slog.New(slog.DiscardHandler))
+	tlsCfg, err := f.tls.LoadClient(slog.New(slog.DiscardHandler))
+	if err != nil {
+		return nil, nil, err
+	}
+	token, err := readToken(f.token)
 	if err != nil {
 		return nil, nil, err
 	}
 	opts := []grpc.DialOption{tlsCfg.DialOption()}
-	if f.token != "" {
-		opts = append(opts, grpc.WithPerRPCCredentials(bearerToken{token: f.token, overTLS: tlsCfg != nil}))
+	if token != "" {
+		opts = append(opts, grpc.WithPerRPCCredentials(bearerToken{token: token, overTLS: tlsCfg != nil}))
 	}
 	conn, err := dial(f.addr, opts...)
 	if err != nil {
 		return nil, nil, err
 	}
 	return ringtrainv1.NewJobServiceClient(conn), conn, nil
+}
+
+// readToken returns the token --token gives: itself, or the content of
+// the file @FILE names.
+func readToken(v string) (string, error) {
+	path, ok := strings.CutPrefix(v, "@")
+	if !ok {
+		return v, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("--token: %w", err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return "", fmt.Errorf("--token: %s is empty", path)
+	}
+	return tok, nil
 }
 
 // bearerToken puts the job API token on every call.

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ringtrain/ringtrain/internal/healthcheck"
+	"github.com/ringtrain/ringtrain/internal/logflag"
 )
 
 // exitError carries a process exit code other than 1.
@@ -39,21 +40,26 @@ func main() {
 }
 
 func newRoot() *cobra.Command {
-	var verbose bool
+	var (
+		verbose   bool
+		logFormat string
+	)
 	root := &cobra.Command{
 		Use:           "coordinator",
 		Short:         "Train multilayer perceptrons on one machine or a ring of workers",
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
-			level := slog.LevelInfo
-			if verbose {
-				level = slog.LevelDebug
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := logflag.New(cmd.ErrOrStderr(), logFormat, verbose)
+			if err != nil {
+				return err
 			}
-			slog.SetDefault(slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level})))
+			slog.SetDefault(log)
+			return nil
 		},
 	}
 	root.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "log debug detail")
+	root.PersistentFlags().StringVar(&logFormat, "log-format", "text", "logs as "+logflag.Formats+" (one object a line, for log shippers)")
 	root.AddCommand(newRunCmd(), newServeCmd(), newSubmitCmd(), newWatchCmd(), newJobsCmd(), newStatusCmd(),
 		newCancelCmd(), newWorkersCmd(), newModelCmd(), newCertsCmd(), newEvalCmd(), newPredictCmd(), healthcheck.Command("coordinator", "localhost:7070"))
 	return root

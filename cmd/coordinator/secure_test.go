@@ -32,7 +32,7 @@ func TestCLISecure(t *testing.T) {
 	if _, err := certs.Init(dir, certs.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := secure.Load(filepath.Join(dir, "coordinator.crt"), filepath.Join(dir, "coordinator.key"), filepath.Join(dir, "ca.crt"))
+	srv, err := secure.LoadNamed(dir, "coordinator")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,6 +48,10 @@ func TestCLISecure(t *testing.T) {
 		return h(ctx, req)
 	})
 	addr := serve(t, &fakeJobService{jobs: map[string]*ringtrainv1.Job{}}, srv.ServerOption(), record)
+	tokenFile := filepath.Join(t.TempDir(), "admin.token")
+	if err := os.WriteFile(tokenFile, []byte("tok-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tlsArgs := []string{"--insecure=false", "--tls-cert", filepath.Join(dir, "client.crt"), "--tls-key", filepath.Join(dir, "client.key"), "--tls-ca", filepath.Join(dir, "ca.crt")}
 
 	tests := []struct {
@@ -61,6 +65,8 @@ func TestCLISecure(t *testing.T) {
 		{"TLS and --token", append([]string{"--token", "tok-flag"}, tlsArgs...), "", nil, false, "Bearer tok-flag"},
 		{"TLS and $RINGTRAIN_TOKEN", tlsArgs, "tok-env", nil, false, "Bearer tok-env"},
 		{"TLS, no token", tlsArgs, "", nil, false, ""},
+		{"TLS and --token @FILE", append([]string{"--token", "@" + tokenFile}, tlsArgs...), "", nil, false, "Bearer tok-file"},
+		{"--token @ a missing file", append([]string{"--token", "@" + tokenFile + ".missing"}, tlsArgs...), "", os.ErrNotExist, true, ""},
 		{"no certificates, no --insecure", []string{"--insecure=false"}, "", secure.ErrNoTLS, true, ""},
 		{"plaintext to a TLS server", []string{"--insecure"}, "", nil, true, ""},
 		{"half the certificates", []string{"--insecure=false", "--tls-cert", filepath.Join(dir, "client.crt")}, "", nil, true, ""},

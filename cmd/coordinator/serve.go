@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -11,6 +14,8 @@ import (
 	"github.com/spf13/cobra"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/ringtrain/ringtrain/internal/certs"
+	"github.com/ringtrain/ringtrain/internal/metrics"
 	"github.com/ringtrain/ringtrain/internal/netaddr"
 	"github.com/ringtrain/ringtrain/internal/secure"
 	"github.com/ringtrain/ringtrain/pkg/coordinator"
@@ -21,7 +26,7 @@ func newServeCmd() *cobra.Command {
 	var (
 		listen, dataDir, etcdEndpoints, etcdListen, etcdPeer, advertise string
 		stall, leaderTTL                                                time.Duration
-		tokenFile                                                       string
+		tokenFile, caKeyFile, joinTokenFile, metricsListen              string
 		tlsFlags                                                        secure.Flags
 	)
 	cmd := &cobra.Command{
@@ -47,6 +52,15 @@ func newServeCmd() *cobra.Command {
 				}
 			case tlsCfg != nil:
 				log.Warn("no --token-file: any client with a certificate of the CA may submit, cancel and download jobs")
+			}
+			var (
+				issuer    *certs.Authority
+				joinToken string
+			)
+			if caKeyFile != "" || joinTokenFile != "" {
+				if issuer, joinToken, err = loadIssuer(tlsFlags, caKeyFile, joinTokenFile); err != nil {
+					return err
+				}
 			}
 			var endpoints []string
 			if etcdEndpoints == "" {
@@ -81,8 +95,14 @@ func newServeCmd() *cobra.Command {
 				}
 			}
 			log.Info("coordinator serving", "addr", lis.Addr().String(), "advertise", advertise, "data_dir", dataDir, "etcd", strings.Join(endpoints, ","))
-			return coordinator.Serve(ctx, lis, coordinator.Config{DataDir: filepath.Join(dataDir, "coordinator"), Etcd: cli, Logger: log,
-				StallTimeout: stall, Advertise: advertise, LeaderTTL: leaderTTL, TLS: tlsCfg, Tokens: tokens})
+			ccfg := coordinator.Config{DataDir: filepath.Join(dataDir, "coordinator"), Etcd: cli, Logger: log,
+				StallTimeout: stall, Advertise: advertise, LeaderTTL: leaderTTL, TLS: tlsCfg, Tokens: tokens, Issuer: issuer, JoinToken: joinToken}
+			if metricsListen == "" {
+				return coordinator.Serve(ctx, lis, ccfg)
+			}
+			reg := metrics.NewRegistry()
+			ccfg.Metrics = coordinator.NewMetrics(reg)
+			return metrics.ServeWith(ctx, metricsListen, reg, log, func(ctx context.Context) error { return coordinator.Serve(ctx, lis, ccfg) })
 		},
 	}
 	f := cmd.Flags()
@@ -95,6 +115,30 @@ func newServeCmd() *cobra.Command {
 	f.StringVar(&advertise, "advertise", "", "address this coordinator is reached at, published while it leads (default: this host's IP and the listen port)")
 	f.StringVar(&tokenFile, "token-file", "", "job API bearer tokens, one `ROLE TOKEN` per line (roles admin and read): calls without one are refused")
 	tlsFlags.Register(f)
+	f.StringVar(&metricsListen, "metrics-listen", "", "serve Prometheus metrics at http://ADDR/metrics (default: off)")
+	f.StringVar(&caKeyFile, "tls-ca-key", "", "the CA's key: with --join-token-file, issue certificates to workers that present the join token (worker --join-token-file)")
+	f.StringVar(&joinTokenFile, "join-token-file", "", "the cluster's join token (certs init writes join.token), with --tls-ca-key")
 	f.DurationVar(&leaderTTL, "leader-ttl", 5*time.Second, "lease of the leadership among coordinators sharing an etcd: how soon a standby takes over from a dead leader")
 	return cmd
+}
+
+// loadIssuer reads what issuing workers' certificates takes: the CA's key
+// (with --tls-ca's certificate) and the join token.
+func loadIssuer(f secure.Flags, caKeyFile, joinTokenFile string) (*certs.Authority, string, error) {
+	if caKeyFile == "" || joinTokenFile == "" || f.CA == "" {
+		return nil, "", errors.New("issuing workers' certificates needs --tls-ca, --tls-ca-key and --join-token-file")
+	}
+	ca, err := certs.LoadAuthority(f.CA, caKeyFile)
+	if err != nil {
+		return nil, "", fmt.Errorf("--tls-ca-key: %w", err)
+	}
+	b, err := os.ReadFile(joinTokenFile)
+	if err != nil {
+		return nil, "", fmt.Errorf("--join-token-file: %w", err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if len(tok) < 16 {
+		return nil, "", fmt.Errorf("--join-token-file %s: a token of %d characters: want at least 16", joinTokenFile, len(tok))
+	}
+	return ca, tok, nil
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	"go.etcd.io/etcd/server/v3/etcdmain"
 )
 
@@ -25,22 +26,40 @@ func main() {
 // the exit code.
 func etcdctl(args []string) int {
 	endpoints := "http://127.0.0.1:2379"
-	var cmd []string
+	var (
+		cmd  []string
+		tlsi transport.TLSInfo
+	)
 	for _, a := range args {
 		switch {
 		case strings.HasPrefix(a, "--endpoints="):
 			endpoints = strings.TrimPrefix(a, "--endpoints=")
+		case strings.HasPrefix(a, "--cacert="):
+			tlsi.TrustedCAFile = strings.TrimPrefix(a, "--cacert=")
+		case strings.HasPrefix(a, "--cert="):
+			tlsi.CertFile = strings.TrimPrefix(a, "--cert=")
+		case strings.HasPrefix(a, "--key="):
+			tlsi.KeyFile = strings.TrimPrefix(a, "--key=")
 		default:
 			cmd = append(cmd, a)
 		}
 	}
 	if strings.Join(cmd, " ") != "endpoint health" {
-		fmt.Fprintln(os.Stderr, "etcdctl: this build implements only `etcdctl endpoint health [--endpoints=URL,...]`")
+		fmt.Fprintln(os.Stderr, "etcdctl: this build implements only `etcdctl endpoint health [--endpoints=URL,...] [--cacert=FILE --cert=FILE --key=FILE]`")
 		return 2
+	}
+	client := http.DefaultClient
+	if !tlsi.Empty() || tlsi.TrustedCAFile != "" {
+		cfg, err := tlsi.ClientConfig()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "etcdctl: TLS: %v\n", err)
+			return 2
+		}
+		client = &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}}
 	}
 	code := 0
 	for _, ep := range strings.Split(endpoints, ",") {
-		if err := health(ep); err != nil {
+		if err := health(client, ep); err != nil {
 			fmt.Fprintf(os.Stderr, "%s is unhealthy: %v\n", ep, err)
 			code = 1
 			continue
@@ -52,7 +71,7 @@ func etcdctl(args []string) int {
 
 // health asks endpoint's /health whether the member is healthy: it has a
 // leader and its raft is making progress.
-func health(endpoint string) error {
+func health(client *http.Client, endpoint string) error {
 	if !strings.Contains(endpoint, "://") {
 		endpoint = "http://" + endpoint
 	}
@@ -62,7 +81,7 @@ func health(endpoint string) error {
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return err
 	}

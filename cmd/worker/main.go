@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -21,6 +22,8 @@ import (
 	"github.com/ringtrain/ringtrain/internal/blas"
 	"github.com/ringtrain/ringtrain/internal/coordconn"
 	"github.com/ringtrain/ringtrain/internal/healthcheck"
+	"github.com/ringtrain/ringtrain/internal/logflag"
+	"github.com/ringtrain/ringtrain/internal/metrics"
 	"github.com/ringtrain/ringtrain/internal/netaddr"
 	"github.com/ringtrain/ringtrain/internal/secure"
 	"github.com/ringtrain/ringtrain/pkg/embedetcd"
@@ -54,6 +57,8 @@ func newRoot() *cobra.Command {
 		threads, bucketBytes               int
 		verbose                            bool
 		tlsFlags                           secure.Flags
+		joinTokenFile, metricsListen       string
+		logFormat                          string
 	)
 	cmd := &cobra.Command{
 		Use:           "worker",
@@ -62,11 +67,10 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			level := slog.LevelInfo
-			if verbose {
-				level = slog.LevelDebug
+			log, err := logflag.New(cmd.ErrOrStderr(), logFormat, verbose)
+			if err != nil {
+				return err
 			}
-			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
 			slog.SetDefault(log)
 			blas.SetThreads(threads)
 			if cpuProfile != "" {
@@ -83,8 +87,16 @@ func newRoot() *cobra.Command {
 					f.Close()
 				}()
 			}
-			tlsCfg, err := tlsFlags.Load(log)
-			if err != nil {
+			var tlsCfg *secure.Config
+			if joinTokenFile != "" && tlsFlags.Cert == "" {
+				// No certificate: the coordinator issues one.
+				if id == "" {
+					id = defaultID()
+				}
+				if tlsCfg, err = join(cmd.Context(), coord, &tlsFlags, joinTokenFile, id, log); err != nil {
+					return err
+				}
+			} else if tlsCfg, err = tlsFlags.Load(log); err != nil {
 				return err
 			}
 			switch {
@@ -123,9 +135,15 @@ func newRoot() *cobra.Command {
 			defer conn.Close()
 			log.Info("worker starting", "id", id, "listen", lis.Addr().String(), "advertise", advertise,
 				"ring_transport", ringTransport, "ring_listen", ringListen, "coordinator", coord, "etcd", etcd, "blas", blas.Backend(), "blas_core", blas.CoreType(), "blas_threads", threads)
-			return worker.Serve(cmd.Context(), lis, worker.Config{ID: id, Advertise: advertise, Etcd: cli, Coordinator: conn,
+			wcfg := worker.Config{ID: id, Advertise: advertise, Etcd: cli, Coordinator: conn,
 				RingTransport: ringTransport, RingListen: ringListen, RingAdvertise: ringAdvertise, BucketBytes: worker.BucketFlag(bucketBytes),
-				Logger: log, RingTimeout: ringTimeout, TTL: ttl, TLS: tlsCfg})
+				Logger: log, RingTimeout: ringTimeout, TTL: ttl, TLS: tlsCfg}
+			if metricsListen == "" {
+				return worker.Serve(cmd.Context(), lis, wcfg)
+			}
+			reg := metrics.NewRegistry()
+			wcfg.Metrics = worker.NewMetrics(reg)
+			return metrics.ServeWith(cmd.Context(), metricsListen, reg, log, func(ctx context.Context) error { return worker.Serve(ctx, lis, wcfg) })
 		},
 	}
 	f := cmd.Flags()
@@ -142,10 +160,43 @@ func newRoot() *cobra.Command {
 	f.DurationVar(&ttl, "ttl", 5*time.Second, "lease of the worker's registration: a dead worker disappears after it")
 	f.IntVar(&threads, "threads", runtime.NumCPU(), "BLAS threads (OpenBLAS build)")
 	f.BoolVarP(&verbose, "verbose", "v", false, "log debug detail")
+	f.StringVar(&logFormat, "log-format", "text", "logs as "+logflag.Formats+" (one object a line, for log shippers)")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile (go tool pprof) of this worker to the file until it exits")
 	tlsFlags.Register(f)
+	f.StringVar(&metricsListen, "metrics-listen", "", "serve Prometheus metrics at http://ADDR/metrics (default: off)")
+	f.StringVar(&joinTokenFile, "join-token-file", os.Getenv("RINGTRAIN_JOIN_TOKEN_FILE"), "without --tls-cert: ask the coordinator (verified by --tls-ca) to issue this worker's certificate, presenting the cluster's join token from this file (env RINGTRAIN_JOIN_TOKEN_FILE)")
 	cmd.AddCommand(healthcheck.Command("worker", "localhost:7071"))
 	return cmd
+}
+
+// join has the coordinator at coord issue this worker's certificate.
+func join(ctx context.Context, coord string, f *secure.Flags, tokenFile, id string, log *slog.Logger) (*secure.Config, error) {
+	if f.CA == "" || f.Insecure {
+		return nil, errors.New("--join-token-file needs --tls-ca, to know the coordinator by, and no --insecure")
+	}
+	anon, err := f.LoadClient(log)
+	if err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(tokenFile)
+	if err != nil {
+		return nil, fmt.Errorf("--join-token-file: %w", err)
+	}
+	token := strings.TrimSpace(string(b))
+	if token == "" {
+		return nil, fmt.Errorf("--join-token-file %s is empty", tokenFile)
+	}
+	conn, err := coordconn.Dial(coord, anon.DialOption())
+	if err != nil {
+		return nil, fmt.Errorf("coordinator client for %s: %w", coord, err)
+	}
+	defer conn.Close()
+	cfg, err := worker.Join(ctx, conn, anon, token, id, log)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("joined: the coordinator issued this worker's certificate", "id", id)
+	return cfg, nil
 }
 
 func defaultID() string {

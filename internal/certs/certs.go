@@ -1,6 +1,7 @@
 package certs
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -79,6 +80,52 @@ func (a *Authority) Issue(l Leaf) (certPEM, keyPEM []byte, err error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("key for %s: %w", l.Name, err)
 	}
+	certPEM, err = a.sign(l, &key.PublicKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("key for %s: %w", l.Name, err)
+	}
+	return certPEM, pemBlock("EC PRIVATE KEY", kder), nil
+}
+
+// SignRequest returns the certificate, PEM, of the key in csr (DER, its
+// signature checked) for l; l.Name must be the request's common name.
+func (a *Authority) SignRequest(csrDER []byte, l Leaf) ([]byte, error) {
+	csr, err := x509.ParseCertificateRequest(csrDER)
+	if err != nil {
+		return nil, fmt.Errorf("certificate request: %w", err)
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return nil, fmt.Errorf("certificate request: %w", err)
+	}
+	if csr.Subject.CommonName != l.Name {
+		return nil, fmt.Errorf("certificate request for %q, not %q", csr.Subject.CommonName, l.Name)
+	}
+	return a.sign(l, csr.PublicKey)
+}
+
+// NewRequest returns a new key, PEM, and a certificate request for it,
+// DER, whose common name is name.
+func NewRequest(name string) (keyPEM, csrDER []byte, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, fmt.Errorf("key for %s: %w", name, err)
+	}
+	csrDER, err = x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: name}}, key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("certificate request for %s: %w", name, err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("key for %s: %w", name, err)
+	}
+	return pemBlock("EC PRIVATE KEY", kder), csrDER, nil
+}
+
+func (a *Authority) sign(l Leaf, pub any) ([]byte, error) {
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(),
 		Subject:      pkix.Name{CommonName: l.Name, OrganizationalUnit: []string{l.Role}, Organization: []string{"ringtrain"}},
@@ -94,15 +141,11 @@ func (a *Authority) Issue(l Leaf) (certPEM, keyPEM []byte, err error) {
 			tmpl.DNSNames = append(tmpl.DNSNames, h)
 		}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, a.Cert, &key.PublicKey, a.Key)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, a.Cert, pub, a.Key)
 	if err != nil {
-		return nil, nil, fmt.Errorf("certificate for %s: %w", l.Name, err)
+		return nil, fmt.Errorf("certificate for %s: %w", l.Name, err)
 	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return nil, nil, fmt.Errorf("key for %s: %w", l.Name, err)
-	}
-	return pemBlock("CERTIFICATE", der), pemBlock("EC PRIVATE KEY", kder), nil
+	return pemBlock("CERTIFICATE", der), nil
 }
 
 // CertPEM returns the CA's certificate, PEM.
@@ -141,8 +184,10 @@ var ErrExists = errors.New("certs: file exists")
 // (worker-1 ...) and a client, and the job API's tokens: tokens (one
 // "ROLE TOKEN" line each for admin and read, the coordinator's
 // --token-file) and admin.token and read.token (the token alone, for
-// clients). It returns the paths written. Keys and tokens are readable by
-// their owner only.
+// clients), and join.token, with which a worker without a certificate
+// asks the coordinator for one (coordinator serve --join-token-file). It
+// returns the paths written. Keys and tokens are readable by their owner
+// only.
 func Init(dir string, opts Options) ([]string, error) {
 	if opts.Workers < 0 {
 		return nil, fmt.Errorf("certs: %d workers", opts.Workers)
@@ -183,7 +228,8 @@ func Init(dir string, opts Options) ([]string, error) {
 	files["tokens"] = []byte("admin " + admin + "\nread " + read + "\n")
 	files["admin.token"] = []byte(admin + "\n")
 	files["read.token"] = []byte(read + "\n")
-	order = append(order, "tokens", "admin.token", "read.token")
+	files["join.token"] = []byte(NewToken() + "\n")
+	order = append(order, "tokens", "admin.token", "read.token", "join.token")
 
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("certs: %w", err)
@@ -243,4 +289,39 @@ func LoadAuthority(certFile, keyFile string) (*Authority, error) {
 		return nil, fmt.Errorf("load CA %s: not an ECDSA certificate authority", certFile)
 	}
 	return &Authority{Cert: pair.Leaf, Key: key}, nil
+}
+
+// WorkerFiles are what a worker needs to join a cluster Init made: the CA
+// to verify the coordinator by, and the join token.
+var WorkerFiles = []string{"ca.crt", "join.token"}
+
+// Share copies the named files of dir into to (made if missing), with
+// their modes: a directory that holds no more than a party needs, for a
+// volume mounted into its containers. A file already there with the same
+// content is left; one with other content is not overwritten (ErrExists).
+func Share(dir, to string, names ...string) error {
+	if err := os.MkdirAll(to, 0o755); err != nil {
+		return fmt.Errorf("certs: %w", err)
+	}
+	for _, n := range names {
+		b, err := os.ReadFile(filepath.Join(dir, n))
+		if err != nil {
+			return fmt.Errorf("certs: %w", err)
+		}
+		st, err := os.Stat(filepath.Join(dir, n))
+		if err != nil {
+			return fmt.Errorf("certs: %w", err)
+		}
+		p := filepath.Join(to, n)
+		if old, err := os.ReadFile(p); err == nil {
+			if bytes.Equal(old, b) {
+				continue
+			}
+			return fmt.Errorf("%w: %s holds something else", ErrExists, p)
+		}
+		if err := os.WriteFile(p, b, st.Mode().Perm()); err != nil {
+			return fmt.Errorf("certs: %w", err)
+		}
+	}
+	return nil
 }

@@ -8,13 +8,17 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/pflag"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
 )
 
 // The roles a certificate's organizational unit names.
@@ -64,9 +68,10 @@ func (f *Flags) Load(log *slog.Logger) (*Config, error) {
 	return Load(f.Cert, f.Key, f.CA)
 }
 
-// Config is a process's certificate and the CA it trusts. A nil *Config
-// means plaintext: its methods return insecure credentials and nil TLS
-// configurations.
+// Config is a process's certificate and the CA it trusts; a client's may
+// have the CA only (LoadClient), and then presents no certificate. A nil
+// *Config means plaintext: its methods return insecure credentials and nil
+// TLS configurations.
 type Config struct {
 	cert tls.Certificate
 	leaf *x509.Certificate
@@ -79,6 +84,21 @@ func Load(certFile, keyFile, caFile string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load TLS certificate %s and key %s: %w", certFile, keyFile, err)
 	}
+	pool, err := LoadCA(caFile)
+	if err != nil {
+		return nil, err
+	}
+	return &Config{cert: cert, leaf: cert.Leaf, pool: pool}, nil
+}
+
+// LoadNamed loads the certificate name.crt, its key name.key and ca.crt
+// from dir, as `coordinator certs init` lays them out.
+func LoadNamed(dir, name string) (*Config, error) {
+	return Load(filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key"), filepath.Join(dir, "ca.crt"))
+}
+
+// LoadCA reads the CA certificate, a PEM file.
+func LoadCA(caFile string) (*x509.CertPool, error) {
 	ca, err := os.ReadFile(caFile)
 	if err != nil {
 		return nil, fmt.Errorf("read TLS CA: %w", err)
@@ -87,12 +107,38 @@ func Load(certFile, keyFile, caFile string) (*Config, error) {
 	if !pool.AppendCertsFromPEM(ca) {
 		return nil, fmt.Errorf("TLS CA %s: no PEM certificate in it", caFile)
 	}
+	return pool, nil
+}
+
+// LoadClient is Load for a client, which may be given only the CA
+// (--tls-ca): it then verifies servers and presents no certificate.
+func (f *Flags) LoadClient(log *slog.Logger) (*Config, error) {
+	if f.CA != "" && f.Cert == "" && f.Key == "" && !f.Insecure {
+		pool, err := LoadCA(f.CA)
+		if err != nil {
+			return nil, err
+		}
+		return &Config{pool: pool}, nil
+	}
+	return f.Load(log)
+}
+
+// New returns the configuration of a certificate and key, PEM, that pool's
+// CA signed: a worker's, as the coordinator issued it.
+func New(certPEM, keyPEM []byte, pool *x509.CertPool) (*Config, error) {
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("TLS certificate: %w", err)
+	}
+	if _, err := cert.Leaf.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+		return nil, fmt.Errorf("TLS certificate: %w", err)
+	}
 	return &Config{cert: cert, leaf: cert.Leaf, pool: pool}, nil
 }
 
 // Name is the common name of the process's own certificate: a worker's ID.
 func (c *Config) Name() string {
-	if c == nil {
+	if c == nil || c.leaf == nil {
 		return ""
 	}
 	return c.leaf.Subject.CommonName
@@ -100,14 +146,17 @@ func (c *Config) Name() string {
 
 // Role is the organizational unit of the process's own certificate.
 func (c *Config) Role() string {
-	if c == nil {
+	if c == nil || c.leaf == nil {
 		return ""
 	}
 	return role(c.leaf)
 }
 
-// Server returns the configuration of a TLS server that requires a client
-// certificate signed by the CA.
+// Server returns the configuration of a TLS server that verifies a client
+// certificate against the CA when one is presented. The handshake admits
+// a client without one, so that a worker can ask to be issued one
+// (JoinService) and a health check can ask how the server is: every other
+// call needs one, which CertRequired enforces.
 func (c *Config) Server() *tls.Config {
 	if c == nil {
 		return nil
@@ -115,7 +164,7 @@ func (c *Config) Server() *tls.Config {
 	return &tls.Config{
 		MinVersion:   tls.VersionTLS13,
 		Certificates: []tls.Certificate{c.cert},
-		ClientAuth:   tls.RequireAndVerifyClientCert,
+		ClientAuth:   tls.VerifyClientCertIfGiven,
 		ClientCAs:    c.pool,
 	}
 }
@@ -129,9 +178,19 @@ func (c *Config) Client() *tls.Config {
 	}
 	return &tls.Config{
 		MinVersion:   tls.VersionTLS13,
-		Certificates: []tls.Certificate{c.cert},
+		Certificates: c.certs(),
 		RootCAs:      c.pool,
 	}
+}
+
+// Pool returns the CA the configuration trusts.
+func (c *Config) Pool() *x509.CertPool { return c.pool }
+
+func (c *Config) certs() []tls.Certificate {
+	if c.leaf == nil {
+		return nil
+	}
+	return []tls.Certificate{c.cert}
 }
 
 // ServerOption returns the gRPC server's transport credentials.
@@ -193,11 +252,17 @@ func (c *Config) Peer() *tls.Config {
 	if c == nil {
 		return nil
 	}
-	cfg := c.Server()
-	cfg.RootCAs = c.pool
-	// Verification is not skipped: VerifyConnection does it, against the
-	// CA, without the host name; a server ignores InsecureSkipVerify.
-	cfg.InsecureSkipVerify = true
+	cfg := &tls.Config{
+		MinVersion:   tls.VersionTLS13,
+		Certificates: c.certs(),
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		ClientCAs:    c.pool,
+		RootCAs:      c.pool,
+		// Verification is not skipped: VerifyConnection does it, against
+		// the CA, without the host name; a server ignores
+		// InsecureSkipVerify.
+		InsecureSkipVerify: true,
+	}
 	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
 		if len(cs.PeerCertificates) == 0 {
 			return errors.New("peer presented no certificate")
@@ -248,12 +313,23 @@ func ExpectName(cfg *tls.Config, name string) *tls.Config {
 var ErrWrongPeer = errors.New("peer is not who it should be")
 
 // PeerServerOption returns the credentials of a worker's gRPC server, the
-// ring's peer service: Peer's configuration.
+// ring's peer service: a client certificate, when presented, must be a
+// worker's of the CA; CertRequired refuses calls without one but health
+// checks.
 func (c *Config) PeerServerOption() grpc.ServerOption {
 	if c == nil {
 		return grpc.Creds(insecure.NewCredentials())
 	}
-	return grpc.Creds(credentials.NewTLS(c.Peer()))
+	cfg := c.Server()
+	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		if len(cs.PeerCertificates) > 0 {
+			if r := role(cs.PeerCertificates[0]); r != RoleWorker {
+				return fmt.Errorf("peer certificate %q is a %s's, not a worker's", cs.PeerCertificates[0].Subject.CommonName, r)
+			}
+		}
+		return nil
+	}
+	return grpc.Creds(credentials.NewTLS(cfg))
 }
 
 // PeerDialOption returns the credentials of a gRPC client of a worker
@@ -263,4 +339,44 @@ func (c *Config) PeerDialOption() grpc.DialOption {
 		return grpc.WithTransportCredentials(insecure.NewCredentials())
 	}
 	return grpc.WithTransportCredentials(credentials.NewTLS(c.Peer()))
+}
+
+// OverTLS reports whether the gRPC call of ctx came over TLS.
+func OverTLS(ctx context.Context) bool {
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return false
+	}
+	_, ok = p.AuthInfo.(credentials.TLSInfo)
+	return ok
+}
+
+// ErrNoCertificate is the status of a call over TLS without a client
+// certificate to a method that needs one.
+var ErrNoCertificate = status.Error(codes.Unauthenticated, "this call needs a client certificate of the cluster's CA (--tls-cert, --tls-key)")
+
+// CertRequired returns interceptors that refuse, over TLS, every call
+// without a client certificate but those to methods open allows. Health
+// checks are always allowed. Plaintext calls pass: --insecure trusts all.
+func CertRequired(open func(method string) bool) (grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor) {
+	check := func(ctx context.Context, method string) error {
+		if strings.HasPrefix(method, "/grpc.health.") || (open != nil && open(method)) || !OverTLS(ctx) {
+			return nil
+		}
+		if _, ok := Identity(ctx); !ok {
+			return ErrNoCertificate
+		}
+		return nil
+	}
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+			if err := check(ctx, info.FullMethod); err != nil {
+				return nil, err
+			}
+			return h(ctx, req)
+		}, func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+			if err := check(ss.Context(), info.FullMethod); err != nil {
+				return err
+			}
+			return h(srv, ss)
+		}
 }

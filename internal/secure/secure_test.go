@@ -55,7 +55,7 @@ func TestPeer(t *testing.T) {
 		t.Fatal(err)
 	}
 	load := func(name string) *secure.Config {
-		c, err := secure.Load(filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key"), filepath.Join(dir, "ca.crt"))
+		c, err := secure.LoadNamed(dir, name)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,6 +3,8 @@ package coordinator
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"log/slog"
 	"net"
 	"os"
@@ -11,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -20,6 +23,7 @@ import (
 	"github.com/ringtrain/ringtrain/internal/certs"
 	"github.com/ringtrain/ringtrain/internal/etcdtest"
 	"github.com/ringtrain/ringtrain/internal/secure"
+	"github.com/ringtrain/ringtrain/pkg/etcdkeys"
 	ringtrainv1 "github.com/ringtrain/ringtrain/proto/ringtrain/v1"
 )
 
@@ -52,6 +56,7 @@ type secureCluster struct {
 	addr string
 	dir  string
 	ca   *certs.Authority // signs the extra certificates tests need
+	etcd *clientv3.Client
 }
 
 func startSecure(t *testing.T) *secureCluster {
@@ -60,11 +65,15 @@ func startSecure(t *testing.T) *secureCluster {
 	if _, err := certs.Init(dir, certs.Options{Workers: 2}); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := secure.Load(filepath.Join(dir, "coordinator.crt"), filepath.Join(dir, "coordinator.key"), filepath.Join(dir, "ca.crt"))
+	cfg, err := secure.LoadNamed(dir, "coordinator")
 	if err != nil {
 		t.Fatal(err)
 	}
 	tokens, err := LoadTokens(filepath.Join(dir, "tokens"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	join, err := os.ReadFile(filepath.Join(dir, "join.token"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,9 +83,10 @@ func startSecure(t *testing.T) *secureCluster {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
+	etcd := etcdtest.Client(t, etcdtest.Start(t))
 	go func() {
-		done <- Serve(ctx, lis, Config{DataDir: t.TempDir(), Etcd: etcdtest.Client(t, etcdtest.Start(t)), Logger: slog.New(slog.DiscardHandler),
-			LeaderTTL: time.Second, TLS: cfg, Tokens: tokens})
+		done <- Serve(ctx, lis, Config{DataDir: t.TempDir(), Etcd: etcd, Logger: slog.New(slog.DiscardHandler),
+			LeaderTTL: time.Second, TLS: cfg, Tokens: tokens, Issuer: loadCA(t, dir), JoinToken: strings.TrimSpace(string(join))})
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -84,7 +94,7 @@ func startSecure(t *testing.T) *secureCluster {
 			t.Error(err)
 		}
 	})
-	return &secureCluster{addr: lis.Addr().String(), dir: dir, ca: loadCA(t, dir)}
+	return &secureCluster{addr: lis.Addr().String(), dir: dir, ca: loadCA(t, dir), etcd: etcd}
 }
 
 func loadCA(t *testing.T, dir string) *certs.Authority {
@@ -111,7 +121,7 @@ func (c *secureCluster) client(t *testing.T, tc *tls.Config) (ringtrainv1.JobSer
 // the cluster's directory.
 func (c *secureCluster) pair(t *testing.T, name string) *tls.Config {
 	t.Helper()
-	cfg, err := secure.Load(filepath.Join(c.dir, name+".crt"), filepath.Join(c.dir, name+".key"), filepath.Join(c.dir, "ca.crt"))
+	cfg, err := secure.LoadNamed(c.dir, name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,8 +186,8 @@ func TestSecureJobAPI(t *testing.T) {
 		call string // submit, cancel, list
 		want codes.Code
 	}{
-		{"no client certificate", noCert, admin, "submit", codes.Unavailable},
-		{"certificate of another CA", foreign, admin, "cancel", codes.Unavailable},
+		{"no client certificate", noCert, admin, "submit", codes.Unauthenticated},
+		{"certificate of another CA", foreign, admin, "cancel", codes.Unauthenticated}, // the client does not offer it: the server names its CA
 		{"expired certificate", expired, admin, "submit", codes.Unavailable},
 		{"no token", c.pair(t, "client"), t.Context(), "submit", codes.Unauthenticated},
 		{"no token, reading", c.pair(t, "client"), t.Context(), "list", codes.Unauthenticated},
@@ -227,6 +237,59 @@ func TestSecureJobAPI(t *testing.T) {
 	} {
 		if got := report(tc.cert, tc.worker); got != tc.want {
 			t.Errorf("%s reporting for %s: got %v want %v", tc.cert, tc.worker, got, tc.want)
+		}
+	}
+}
+
+// TestJoin: a worker without a certificate is issued one for the ID it
+// asks for, with the join token, unless that ID is registered now.
+func TestJoin(t *testing.T) {
+	c := startSecure(t)
+	if _, err := c.etcd.Put(t.Context(), etcdkeys.Worker("taken"), "127.0.0.1:1"); err != nil {
+		t.Fatal(err)
+	}
+	joinToken := c.token(t, "join")
+	anon := c.pair(t, "client")
+	anon.Certificates = nil
+	tests := []struct {
+		name, id string
+		ctx      context.Context
+		want     codes.Code
+	}{
+		{"the join token", "w-new", joinToken, codes.OK},
+		{"no token", "w-new", t.Context(), codes.Unauthenticated},
+		{"the admin token", "w-new", c.token(t, "admin"), codes.Unauthenticated},
+		{"a registered ID", "taken", joinToken, codes.AlreadyExists},
+		{"an invalid ID", "a/b", joinToken, codes.InvalidArgument},
+	}
+	for _, tc := range tests {
+		conn, err := grpc.NewClient(c.addr, grpc.WithTransportCredentials(credentials.NewTLS(anon)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, csr, err := certs.NewRequest(tc.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := ringtrainv1.NewJoinServiceClient(conn).Join(tc.ctx, &ringtrainv1.JoinRequest{Csr: csr})
+		conn.Close()
+		if got := status.Code(err); got != tc.want {
+			t.Errorf("%s: got %v (%v) want %v", tc.name, got, err, tc.want)
+			continue
+		}
+		if tc.want != codes.OK {
+			continue
+		}
+		blk, _ := pem.Decode(resp.GetCertificate())
+		cert, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := secure.CertIdentity(cert); p.Name != tc.id || p.Role != secure.RoleWorker {
+			t.Errorf("%s: issued %+v want worker %s", tc.name, p, tc.id)
+		}
+		if _, err := cert.Verify(x509.VerifyOptions{Roots: anon.RootCAs, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+			t.Errorf("%s: %v", tc.name, err)
 		}
 	}
 }

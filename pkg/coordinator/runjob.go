@@ -79,6 +79,7 @@ func (s *Server) runJob(ctx context.Context, j *job) {
 	}
 	s.putState(cleanup, j)
 	snap := j.snapshot()
+	s.cfg.Metrics.ended.WithLabelValues(strings.ToLower(strings.TrimPrefix(snap.State.String(), "JOB_STATE_"))).Inc()
 	s.log.Info("job ended", "job", j.id, "state", snap.State.String(), "epochs", snap.Epoch, "error", snap.Error)
 }
 
@@ -97,6 +98,7 @@ func (s *Server) train(ctx context.Context, j *job) (*train.Result, error) {
 
 func trainIn[T nn.Float](ctx context.Context, s *Server, j *job) (*train.Result, error) {
 	spec := j.spec
+	loading := time.Now()
 	sets, err := train.LoadData(spec)
 	if err != nil {
 		return nil, err
@@ -105,6 +107,7 @@ func trainIn[T nn.Float](ctx context.Context, s *Server, j *job) (*train.Result,
 	if err != nil {
 		return nil, err
 	}
+	s.cfg.Metrics.dataLoad.Observe(time.Since(loading).Seconds())
 	rep, err := train.NewReplica[T](spec, train.ShapeOf(sets.Train), sets.Train.Len(), 1)
 	if err != nil {
 		return nil, err
@@ -162,6 +165,7 @@ func trainIn[T nn.Float](ctx context.Context, s *Server, j *job) (*train.Result,
 				prev = members
 			}
 			j.update(func(pb *ringtrainv1.Job) { pb.Workers, pb.Generation = int32(len(members)), plan.Generation }, nil)
+			s.cfg.Metrics.workers.WithLabelValues(j.id).Set(float64(len(members)))
 			out, err = s.attempt(ctx, j, plan)
 			if err != nil {
 				if ctx.Err() != nil {
@@ -170,6 +174,7 @@ func trainIn[T nn.Float](ctx context.Context, s *Server, j *job) (*train.Result,
 				if errors.Is(err, errFatal) {
 					return nil, fmt.Errorf("epoch %d: %w", ep+1, err)
 				}
+				s.cfg.Metrics.retries.WithLabelValues(retryCause(err)).Inc()
 				msg := fmt.Sprintf("epoch %d attempt %d failed: %v; redoing it from the last checkpoint", ep+1, attempt, err)
 				s.log.Warn("epoch attempt failed", "job", j.id, "epoch", ep+1, "attempt", attempt, "error", err)
 				j.update(nil, &ringtrainv1.JobEvent{Event: &ringtrainv1.JobEvent_Message{Message: msg}})
@@ -226,6 +231,7 @@ func evaluate[T nn.Float](ctx context.Context, s *Server, j *job, eval *train.Ev
 		eval.Evaluate(&er)
 		er.Elapsed = time.Since(start)
 		e.stop = track.Observe(&er, rep.Net.Params())
+		s.cfg.Metrics.recordEpoch(j.id, &er)
 		res := track.Result()
 		j.update(func(pb *ringtrainv1.Job) {
 			pb.Epoch = int32(er.Epoch)
@@ -369,7 +375,7 @@ func (s *Server) attempt(ctx context.Context, j *job, plan *epoch.Plan) (*report
 		err := membership.Watch(actx, s.cfg.Etcd, func(snap membership.Snapshot) error {
 			for _, id := range plan.IDs() {
 				if !slices.ContainsFunc(snap.Members, func(m membership.Member) bool { return m.ID == id }) {
-					return fmt.Errorf("worker %s left the cluster", id)
+					return fmt.Errorf("worker %s %w", id, errLeftCluster)
 				}
 			}
 			return nil
@@ -387,7 +393,7 @@ func (s *Server) attempt(ctx context.Context, j *job, plan *epoch.Plan) (*report
 		case err := <-lost:
 			return nil, err
 		case <-stall.C:
-			return nil, fmt.Errorf("no progress for %s", s.cfg.StallTimeout)
+			return nil, fmt.Errorf("%w for %s", errNoProgress, s.cfg.StallTimeout)
 		case r := <-j.reports:
 			if r.generation != plan.Generation {
 				continue // a straggler of an earlier attempt
@@ -415,7 +421,7 @@ func (s *Server) attempt(ctx context.Context, j *job, plan *epoch.Plan) (*report
 // dead worker's) or planning it again to fail the same way (a stalled
 // one's). Only a member of the plan other than the reporter is evicted.
 func (s *Server) failed(ctx context.Context, j *job, plan *epoch.Plan, r report) error {
-	err := fmt.Errorf("worker %s: %s", r.worker, r.err)
+	var err error = &workerFailure{worker: r.worker, text: r.err}
 	if r.culprit == "" || r.culprit == r.worker || plan.Rank(r.culprit) < 0 {
 		return err
 	}
@@ -423,6 +429,7 @@ func (s *Server) failed(ctx context.Context, j *job, plan *epoch.Plan, r report)
 		s.log.Warn("evict worker", "job", j.id, "worker", r.culprit, "error", eerr)
 		return err
 	}
+	s.cfg.Metrics.evicted.Inc()
 	s.log.Info("evicted worker", "job", j.id, "worker", r.culprit, "reported_by", r.worker)
 	return fmt.Errorf("%w; evicted %s", err, r.culprit)
 }

@@ -17,7 +17,9 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/ringtrain/ringtrain/internal/rpcserver"
+	"github.com/ringtrain/ringtrain/internal/secure"
 	"github.com/ringtrain/ringtrain/pkg/etcdkeys"
+	ringtrainv1 "github.com/ringtrain/ringtrain/proto/ringtrain/v1"
 )
 
 // ErrLostLeadership is returned by Serve when another coordinator may lead
@@ -39,9 +41,10 @@ func Serve(ctx context.Context, lis net.Listener, cfg Config) error {
 		return err
 	}
 	leading := make(chan struct{})
+	certUnary, certStream := secure.CertRequired(func(m string) bool { return m == ringtrainv1.JoinService_Join_FullMethodName })
 	srv, hs := rpcserver.New(cfg.TLS.ServerOption(),
-		grpc.ChainUnaryInterceptor(authUnary(cfg.Tokens), leaderOnlyUnary(leading)),
-		grpc.ChainStreamInterceptor(authStream(cfg.Tokens), leaderOnlyStream(leading)))
+		grpc.ChainUnaryInterceptor(certUnary, authUnary(cfg.Tokens), leaderOnlyUnary(leading)),
+		grpc.ChainStreamInterceptor(certStream, authStream(cfg.Tokens), leaderOnlyStream(leading)))
 	s.Register(srv)
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 
@@ -87,6 +90,8 @@ func (s *Server) lead(ctx context.Context, hs *health.Server, leading chan struc
 	}
 	close(leading)
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	s.cfg.Metrics.leader.Set(1)
+	defer s.cfg.Metrics.leader.Set(0)
 	rctx, stop := context.WithCancel(ctx)
 	defer stop()
 	go func() {

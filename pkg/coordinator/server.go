@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/ringtrain/ringtrain/internal/certs"
 	"github.com/ringtrain/ringtrain/internal/secure"
 	"github.com/ringtrain/ringtrain/pkg/jobspec"
 	"github.com/ringtrain/ringtrain/pkg/membership"
@@ -49,6 +50,13 @@ type Config struct {
 	// Tokens, when set, are the job API's bearer tokens: every job API call
 	// needs one, and submitting, cancelling and downloading need an admin's.
 	Tokens *Tokens
+	// Issuer and JoinToken, when both set, let a worker without a
+	// certificate be issued one (JoinService) by presenting JoinToken.
+	Issuer    *certs.Authority
+	JoinToken string
+	// Metrics records what the coordinator does (default: metrics
+	// registered nowhere).
+	Metrics *Metrics
 }
 
 // Server is the coordinator service.
@@ -63,6 +71,7 @@ type Server struct {
 
 	ringtrainv1.UnimplementedJobServiceServer
 	ringtrainv1.UnimplementedWorkerServiceServer
+	ringtrainv1.UnimplementedJoinServiceServer
 }
 
 // New returns a server; Run starts its scheduler.
@@ -85,16 +94,20 @@ func New(cfg Config) (*Server, error) {
 	if cfg.LeaderTTL == 0 {
 		cfg.LeaderTTL = 5 * time.Second
 	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
 	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "jobs"), 0o755); err != nil {
 		return nil, fmt.Errorf("coordinator: data directory: %w", err)
 	}
 	return &Server{cfg: cfg, log: cfg.Logger, jobs: map[string]*job{}, queue: make(chan *job, 1024)}, nil
 }
 
-// Register registers the job and worker services on g.
+// Register registers the job, worker and join services on g.
 func (s *Server) Register(g grpc.ServiceRegistrar) {
 	ringtrainv1.RegisterJobServiceServer(g, s)
 	ringtrainv1.RegisterWorkerServiceServer(g, s)
+	ringtrainv1.RegisterJoinServiceServer(g, s)
 }
 
 // Run runs queued jobs one at a time until ctx ends.
@@ -156,6 +169,7 @@ func (s *Server) SubmitJob(ctx context.Context, req *ringtrainv1.SubmitJobReques
 		return nil, status.Error(codes.ResourceExhausted, "job queue is full")
 	}
 	s.putState(ctx, j)
+	s.cfg.Metrics.submitted.Inc()
 	s.log.Info("job submitted", "job", id, "name", spec.Name)
 	return j.snapshot(), nil
 }

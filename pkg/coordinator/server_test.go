@@ -29,7 +29,7 @@ training: {optimizer: {kind: sgd, learning_rate: 0.1}, batch_size: 8, epochs: 3}
 // queue holds queueLen jobs: enough for the calls that only record jobs.
 func newTestServer(t *testing.T, queueLen int) *Server {
 	t.Helper()
-	return &Server{cfg: Config{DataDir: t.TempDir(), Etcd: etcdtest.Client(t, etcdtest.Start(t))}, log: slog.New(slog.DiscardHandler),
+	return &Server{cfg: Config{DataDir: t.TempDir(), Etcd: etcdtest.Client(t, etcdtest.Start(t)), Metrics: NewMetrics(nil)}, log: slog.New(slog.DiscardHandler),
 		jobs: map[string]*job{}, queue: make(chan *job, queueLen)}
 }
 

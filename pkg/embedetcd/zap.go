@@ -33,10 +33,13 @@ func newZapLogger(l *slog.Logger, hush *atomic.Bool) *zap.Logger {
 }
 
 // benign lists what etcd warns about for choices ringtrain makes on
-// purpose (one port, no auth), and a race of every new cluster: the first
+// purpose (one port, no auth), a race of every new cluster (the first
 // storage-version update runs before raft's term is saved and fails, the
-// next one succeeds.
+// next one succeeds), and the client's note of each retry of a call
+// (a keep-alive of a lease that expired, etcd starting): the caller gets
+// the error if the retries fail, and ringtrain logs what it means.
 var benign = map[string]bool{
+	"retrying of unary invoker failed": true,
 	"Running http and grpc server on single port. This is not recommended for production.": true,
 	"simple token is not cryptographically signed":                                         true,
 	"Failed to detect schema version":                                                      true,

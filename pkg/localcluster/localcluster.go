@@ -41,6 +41,11 @@ type Config struct {
 	// WorkerDialOptions are added to the workers' connection to the
 	// coordinator (tests use them to watch or slow its calls).
 	WorkerDialOptions []grpc.DialOption
+	// CoordinatorMetrics, and WorkerMetrics for each worker's ID, record
+	// what they do (default: metrics registered nowhere). A worker's must
+	// be its own: its metrics are of one process's worker.
+	CoordinatorMetrics *coordinator.Metrics
+	WorkerMetrics      func(id string) *worker.Metrics
 }
 
 // Cluster is a running local cluster.
@@ -109,7 +114,8 @@ func (c *Cluster) startCoordinator() {
 	ctx, stop := context.WithCancel(c.ctx)
 	done := make(chan struct{})
 	c.coordStop, c.coordDone = stop, done
-	ccfg := coordinator.Config{DataDir: filepath.Join(c.cfg.Dir, "coordinator"), Etcd: c.cli, Logger: c.log, StallTimeout: c.cfg.StallTimeout}
+	ccfg := coordinator.Config{DataDir: filepath.Join(c.cfg.Dir, "coordinator"), Etcd: c.cli, Logger: c.log, StallTimeout: c.cfg.StallTimeout,
+		Metrics: c.cfg.CoordinatorMetrics}
 	lis := c.coordLn
 	c.wg.Add(1)
 	go func() {
@@ -174,6 +180,9 @@ func (c *Cluster) AddWorker() (string, error) {
 	m := &member{cancel: cancel, done: make(chan struct{})}
 	cfg := worker.Config{ID: id, Advertise: ln.Addr().String(), Etcd: cli, Coordinator: c.conn,
 		Logger: c.log, RingTimeout: c.cfg.RingTimeout, TTL: c.cfg.WorkerTTL, RingTransport: c.cfg.RingTransport, BucketBytes: c.cfg.BucketBytes}
+	if c.cfg.WorkerMetrics != nil {
+		cfg.Metrics = c.cfg.WorkerMetrics(id)
+	}
 	c.mu.Lock()
 	c.workers[id] = m
 	c.mu.Unlock()

@@ -2,7 +2,6 @@ package worker
 
 import (
 	"errors"
-	"path/filepath"
 	"testing"
 
 	"github.com/ringtrain/ringtrain/internal/certs"
@@ -17,7 +16,7 @@ func TestIdentity(t *testing.T) {
 		t.Fatal(err)
 	}
 	load := func(name string) *secure.Config {
-		c, err := secure.Load(filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key"), filepath.Join(dir, "ca.crt"))
+		c, err := secure.LoadNamed(dir, name)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/ringtrain/ringtrain/pkg/data"
 	"github.com/ringtrain/ringtrain/pkg/nn"
@@ -82,7 +83,8 @@ type reducer interface {
 	// into the replica's buffer and averages the buffer over the ring,
 	// this member weighing len(idx); it returns the mean loss. After an
 	// error the buffer is undefined.
-	reduce(ds *data.Dataset, idx []int, epoch int) (loss float64, err error)
+	// st says how the step's time went.
+	reduce(ds *data.Dataset, idx []int, epoch int, st *stepTimes) (loss float64, err error)
 	// close ends the reducer's goroutine, if it has one, and waits for it.
 	close()
 }
@@ -92,10 +94,11 @@ type reducer interface {
 // on a goroutine of its own as soon as backward has finished the bucket's
 // layers, while backward goes on with the layers below.
 type bucketReducer[T nn.Float] struct {
-	rep  gradienter // writes its gradient into buf
-	buf  []T        // the gradient, then the loss
-	plan []span
-	call func(b []T, weight float64) error // one call on the epoch's ring
+	rep   gradienter // writes its gradient into buf
+	buf   []T        // the gradient, then the loss
+	plan  []span
+	call  func(b []T, weight float64) error // one call on the epoch's ring
+	calls time.Duration                     // in calls, this step; written by the goroutine if there is one
 
 	// Only with more than one bucket:
 	weight  float64    // the step's; written before the step's first ready
@@ -134,18 +137,36 @@ func ringCall[T nn.Float](ctx context.Context, ring ringCaller) func([]T, float6
 	}
 }
 
-func (r *bucketReducer[T]) reduce(ds *data.Dataset, idx []int, epoch int) (float64, error) {
+func (r *bucketReducer[T]) reduce(ds *data.Dataset, idx []int, epoch int, st *stepTimes) (float64, error) {
 	weight := float64(len(idx))
 	loss := len(r.buf) - 1
+	start := time.Now()
+	// The goroutine, if any, is idle: it delivered the last step's result
+	// and waits for this step's first layer.
+	r.calls = 0
+	var err error
 	if r.ready == nil {
 		r.buf[loss] = T(r.rep.Gradients(ds, idx, epoch))
-		err := r.call(r.buf, weight)
-		return float64(r.buf[loss]), err
+		backward := time.Now()
+		err = r.timedCall(r.buf, weight)
+		st.gradient, st.wait = backward.Sub(start), time.Since(backward)
+	} else {
+		r.weight = weight
+		r.rep.GradientsByLayer(ds, idx, epoch, r)
+		backward := time.Now()
+		err = <-r.results
+		st.gradient, st.wait = backward.Sub(start), time.Since(backward)
 	}
-	r.weight = weight
-	r.rep.GradientsByLayer(ds, idx, epoch, r)
-	err := <-r.results
+	st.calls = r.calls
 	return float64(r.buf[loss]), err
+}
+
+// timedCall makes one call and adds its time to calls.
+func (r *bucketReducer[T]) timedCall(b []T, weight float64) error {
+	t := time.Now()
+	err := r.call(b, weight)
+	r.calls += time.Since(t)
+	return err
 }
 
 // CostReady implements nn.LayerSink: the loss rides in the first bucket.
@@ -195,7 +216,7 @@ func (r *bucketReducer[T]) step() (err error) {
 			}
 		}
 		if err == nil {
-			err = r.call(r.buf[b.lo:b.hi], r.weight)
+			err = r.timedCall(r.buf[b.lo:b.hi], r.weight)
 		}
 	}
 	return err

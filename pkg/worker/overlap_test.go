@@ -11,6 +11,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
 	"github.com/ringtrain/ringtrain/pkg/allreduce"
@@ -163,7 +164,7 @@ func checkCalls[T nn.Float](t *testing.T, size int) {
 	for _, idx := range [][]int{{3, 1, 4, 1, 5, 9, 2, 6}, nil, {299}} {
 		wantLoss := rep.rep.Gradients(ds, idx, 2)
 		want := append(slices.Clone(rep.rep.Grads), T(wantLoss))
-		loss, err := red.reduce(ds, idx, 2)
+		loss, err := red.reduce(ds, idx, 2, &stepTimes{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -187,13 +188,17 @@ func TestBucketReducerAllocs(t *testing.T) {
 	red := rep.newReducer(context.Background(), ring, 1)
 	defer red.close()
 	idx := []int{3, 1, 4, 1, 5, 9, 2, 6}
+	var st stepTimes // one an epoch, as steps has it
+	m := NewMetrics(prometheus.NewRegistry())
 	allocs := testing.AllocsPerRun(20, func() {
 		ring.mu.Lock()
 		ring.calls = ring.calls[:0]
 		ring.mu.Unlock()
-		if _, err := red.reduce(ds, idx, 0); err != nil {
+		loss, err := red.reduce(ds, idx, 0, &st)
+		if err != nil {
 			t.Fatal(err)
 		}
+		m.recordStep(&st, time.Millisecond, len(idx), 4*len(rep.buf), 2, loss)
 	})
 	if allocs != 0 {
 		t.Errorf("%v allocations per step, want 0", allocs)
@@ -213,7 +218,7 @@ func TestBucketReducerFailure(t *testing.T) {
 			red := rep.newReducer(context.Background(), ring, 1)
 			defer red.close()
 			idx := []int{10, 20, 30}
-			if _, err := red.reduce(ds, idx, 0); !errors.Is(err, errRing) {
+			if _, err := red.reduce(ds, idx, 0, &stepTimes{}); !errors.Is(err, errRing) {
 				t.Fatalf("got error %v want %v", err, errRing)
 			}
 			if got := ring.took(); len(got) != failAt {
@@ -221,7 +226,7 @@ func TestBucketReducerFailure(t *testing.T) {
 			}
 			wantLoss := rep.rep.Gradients(ds, idx, 1)
 			want := append(slices.Clone(rep.rep.Grads), wantLoss)
-			if _, err := red.reduce(ds, idx, 1); err != nil {
+			if _, err := red.reduce(ds, idx, 1, &stepTimes{}); err != nil {
 				t.Fatalf("next step: %v", err)
 			}
 			if got := ring.took(); len(got) != 3 || !sameBits(rep.buf, want) {
@@ -270,7 +275,7 @@ func TestBucketReducerOverlapsBackward(t *testing.T) {
 	}}
 	red := newBucketReducer(context.Background(), ring, g, buf, 3, planBuckets(off, 4, 1))
 	defer red.close()
-	if _, err := red.reduce(nil, []int{1}, 0); err != nil {
+	if _, err := red.reduce(nil, []int{1}, 0, &stepTimes{}); err != nil {
 		t.Fatal(err)
 	}
 	want := []call{{20, 31, 1}, {10, 20, 1}, {0, 10, 1}}
@@ -296,7 +301,7 @@ func TestBucketReducerCancel(t *testing.T) {
 	defer red.close()
 	done := make(chan error, 1)
 	go func() {
-		_, err := red.reduce(nil, []int{1}, 0)
+		_, err := red.reduce(nil, []int{1}, 0, &stepTimes{})
 		done <- err
 	}()
 	select {
@@ -372,7 +377,7 @@ func trainOnRing[T nn.Float](t *testing.T, bucketBytes int) []T {
 			plan := shard.NewPlan(spec.Training.Seed, 0, ds.Len(), spec.Training.BatchSize)
 			sched := train.Schedule(spec, plan.Steps())
 			for k := range 4 {
-				if _, err := red.reduce(ds, shard.Split(plan.Batch(k), len(addrs), rank), 0); err != nil {
+				if _, err := red.reduce(ds, shard.Split(plan.Batch(k), len(addrs), rank), 0, &stepTimes{}); err != nil {
 					t.Error(err)
 					return
 				}

@@ -80,7 +80,7 @@ func TestDatasetDigest(t *testing.T) {
 	sum := sha256.Sum256(raw)
 	good, bad := hex.EncodeToString(sum[:]), strings.Repeat("0", 64)
 	coord := &datasetCoordinator{raw: raw}
-	w := &Worker{coord: coord, log: slog.New(slog.DiscardHandler)}
+	w := &Worker{coord: coord, log: slog.New(slog.DiscardHandler), metrics: NewMetrics(nil)}
 	for _, step := range []struct {
 		name    string
 		sum     string

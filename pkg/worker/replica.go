@@ -30,6 +30,8 @@ type replica interface {
 	restore(raw []byte) error
 	encode(epochs int, seed uint64) ([]byte, error)
 	numParams() int
+	// bufferBytes is the size of what a step all-reduces.
+	bufferBytes() int
 }
 
 func newReplica(spec *jobspec.Spec, ds *data.Dataset) (replica, error) {
@@ -56,6 +58,8 @@ func newTypedReplica[T nn.Float](spec *jobspec.Spec, ds *data.Dataset) (*typedRe
 }
 
 func (r *typedReplica[T]) numParams() int { return r.rep.Net.NumParams() }
+
+func (r *typedReplica[T]) bufferBytes() int { return len(r.buf) * int(unsafe.Sizeof(T(0))) }
 
 func (r *typedReplica[T]) newReducer(ctx context.Context, ring ringCaller, bucketBytes int) reducer {
 	off := r.rep.Net.Arch().ParamOffsets()

@@ -78,6 +78,7 @@ func (w *Worker) dataset(ctx context.Context, id, sum string) (*data.Dataset, er
 		return w.data.ds, nil
 	}
 	w.data.sum, w.data.ds = "", nil
+	start := time.Now()
 	stream, err := w.coord.GetDataset(ctx, &ringtrainv1.GetDatasetRequest{JobId: id})
 	if err != nil {
 		return nil, fmt.Errorf("fetch dataset: %w", err)
@@ -96,6 +97,7 @@ func (w *Worker) dataset(ctx context.Context, id, sum string) (*data.Dataset, er
 		return nil, err
 	}
 	w.data.sum, w.data.ds = sum, ds
+	w.metrics.dataLoad.Observe(time.Since(start).Seconds())
 	return ds, nil
 }
 
@@ -154,6 +156,7 @@ func (w *Worker) runPlan(ctx context.Context, reg *membership.Registration, p *e
 	log.Debug("running plan", "rank", p.Rank(w.cfg.ID), "workers", len(p.Members))
 	ring, err := w.runEpoch(ctx, reg, p)
 	if err != nil && ctx.Err() == nil {
+		w.metrics.failures.Inc()
 		log.Warn("epoch failed", "error", err)
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		_, rerr := w.coord.ReportFailure(rctx, &ringtrainv1.ReportFailureRequest{
@@ -192,6 +195,7 @@ func (w *Worker) runEpoch(ctx context.Context, reg *membership.Registration, p *
 		return nil, err
 	}
 	rank := p.Rank(w.cfg.ID)
+	w.metrics.recordRing(len(p.Members), p.Generation, p.Epoch+1)
 	var opts []allreduce.Option
 	if w.cfg.RingTimeout > 0 {
 		opts = append(opts, allreduce.WithTimeout(w.cfg.RingTimeout))
@@ -258,17 +262,21 @@ func (w *Worker) steps(ctx context.Context, js *jobState, ring *allreduce.Ring, 
 	lastReport := start
 	red := js.rep.newReducer(ctx, ring, w.cfg.BucketBytes)
 	defer red.close()
+	var st stepTimes
+	bytes := js.rep.bufferBytes()
 	for k := range js.plan.Steps() {
 		batch := js.plan.Batch(k)
 		part := shard.Split(batch, members, rank)
-		loss, err := red.reduce(js.ds, part, p.Epoch)
+		loss, err := red.reduce(js.ds, part, p.Epoch, &st)
 		if err != nil {
 			return 0, 0, fmt.Errorf("all-reduce at step %d: %w", k+1, err)
 		}
 		if err := train.CheckLoss(loss, p.Epoch, k); err != nil {
 			return 0, 0, err
 		}
+		t := time.Now()
 		js.rep.step(js.sched, p.Epoch)
+		w.metrics.recordStep(&st, time.Since(t), len(part), bytes, members, loss)
 		lossSum += loss * float64(len(batch))
 		samples += len(batch)
 		if rank == 0 && time.Since(lastReport) > time.Second {

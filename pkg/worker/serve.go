@@ -6,8 +6,11 @@ import (
 	"net"
 
 	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/ringtrain/ringtrain/internal/rpcserver"
+	"github.com/ringtrain/ringtrain/internal/secure"
 )
 
 // Serve runs a worker whose gRPC server (the ring peer service) listens on
@@ -22,12 +25,24 @@ func Serve(ctx context.Context, lis net.Listener, cfg Config) error {
 		return err
 	}
 	cfg.Transport = tr
+	certUnary, certStream := secure.CertRequired(nil)
+	srv, hs := rpcserver.New(append(opts, grpc.ChainUnaryInterceptor(certUnary), grpc.ChainStreamInterceptor(certStream))...)
+	// The server serves before the worker registers: NOT_SERVING until it
+	// has, and whenever it has lost its registration.
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	cfg.Health = func(registered bool) {
+		st := healthpb.HealthCheckResponse_NOT_SERVING
+		if registered {
+			st = healthpb.HealthCheckResponse_SERVING
+		}
+		hs.SetServingStatus("", st)
+	}
 	w, err := New(cfg)
 	if err != nil {
+		srv.Stop()
 		tr.Close()
 		return err
 	}
-	srv, hs := rpcserver.New(opts...)
 	tr.Register(srv)
 
 	g, gctx := errgroup.WithContext(ctx)

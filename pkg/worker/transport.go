@@ -85,7 +85,11 @@ func newTransport(cfg Config, lis net.Listener, log *slog.Logger) (peerTransport
 		}
 		advertise = net.JoinHostPort(host, port)
 	}
-	return tcpnet.New(data, advertise, tcpnet.WithLogger(log), tcpnet.WithTLS(cfg.TLS.Peer())),
+	peer := allreduce.DefaultTimeout
+	if cfg.RingTimeout > 0 {
+		peer = cfg.RingTimeout
+	}
+	return tcpnet.New(data, advertise, tcpnet.WithLogger(log), tcpnet.WithTLS(cfg.TLS.Peer()), tcpnet.WithPeerTimeout(peer)),
 		[]grpc.ServerOption{cfg.TLS.PeerServerOption()}, nil
 }
 

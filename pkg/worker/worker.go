@@ -58,6 +58,12 @@ type Config struct {
 	// the plan names; its certificate must name ID. The Etcd and
 	// Coordinator clients carry their own credentials.
 	TLS *secure.Config
+	// Metrics records what the worker does (default: metrics registered
+	// nowhere).
+	Metrics *Metrics
+	// Health, when set, hears whether the worker holds its registration:
+	// Serve reports it to gRPC health checks.
+	Health func(registered bool)
 }
 
 // ErrIdentity is returned by New when the worker's ID is not the one its
@@ -66,11 +72,12 @@ var ErrIdentity = errors.New("worker: the certificate does not name this worker"
 
 // Worker follows plans until its context ends.
 type Worker struct {
-	cfg    Config
-	log    *slog.Logger
-	coord  ringtrainv1.WorkerServiceClient
-	health healthpb.HealthClient
-	job    *jobState // the job whose data and replica are loaded
+	cfg     Config
+	log     *slog.Logger
+	metrics *Metrics
+	coord   ringtrainv1.WorkerServiceClient
+	health  healthpb.HealthClient
+	job     *jobState // the job whose data and replica are loaded
 	// data is the last training set fetched and the hex SHA-256 of its
 	// encoding: a later job with the same one starts without a transfer.
 	data struct {
@@ -96,11 +103,18 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.BucketBytes == 0 {
 		cfg.BucketBytes = DefaultBucketBytes
 	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
+	if cfg.Health == nil {
+		cfg.Health = func(bool) {}
+	}
 	return &Worker{
-		cfg:    cfg,
-		log:    cfg.Logger.With("worker", cfg.ID),
-		coord:  ringtrainv1.NewWorkerServiceClient(cfg.Coordinator),
-		health: healthpb.NewHealthClient(cfg.Coordinator),
+		metrics: cfg.Metrics,
+		cfg:     cfg,
+		log:     cfg.Logger.With("worker", cfg.ID),
+		coord:   ringtrainv1.NewWorkerServiceClient(cfg.Coordinator),
+		health:  healthpb.NewHealthClient(cfg.Coordinator),
 	}, nil
 }
 
@@ -116,7 +130,9 @@ func (w *Worker) Run(ctx context.Context) error {
 			return nil
 		}
 		w.log.Info("worker joined", "addr", w.cfg.Advertise)
+		w.registered(true)
 		err = w.follow(ctx, reg)
+		w.registered(false)
 		reg.Close()
 		if ctx.Err() != nil {
 			break
@@ -124,6 +140,16 @@ func (w *Worker) Run(ctx context.Context) error {
 		w.log.Warn("worker lost its registration; joining again", "error", err)
 	}
 	return nil
+}
+
+// registered records whether the worker holds its registration.
+func (w *Worker) registered(yes bool) {
+	v := 0.0
+	if yes {
+		v = 1
+	}
+	w.metrics.registered.Set(v)
+	w.cfg.Health(yes)
 }
 
 // backoff retries op with exponential back-off until it succeeds or ctx

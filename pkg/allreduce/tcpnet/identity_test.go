@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -19,7 +18,7 @@ import (
 // member is a transport over mutual TLS with the certificate of a worker.
 func member(t *testing.T, dir, name string) (*Transport, string) {
 	t.Helper()
-	cfg, err := secure.Load(filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key"), filepath.Join(dir, "ca.crt"))
+	cfg, err := secure.LoadNamed(dir, name)
 	if err != nil {
 		t.Fatal(err)
 	}

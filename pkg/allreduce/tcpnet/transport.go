@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -39,6 +40,7 @@ type Transport struct {
 	tls         *tls.Config
 	log         *slog.Logger
 	formTimeout time.Duration
+	peerTimeout time.Duration
 	linger      time.Duration
 
 	forming *forming.Table[*link, offer]
@@ -77,6 +79,13 @@ func WithLogger(l *slog.Logger) Option { return func(t *Transport) { t.log = l }
 // (default 30s).
 func WithFormTimeout(d time.Duration) Option { return func(t *Transport) { t.formTimeout = d } }
 
+// WithPeerTimeout bounds how long a successor may take to answer a
+// connection at all, its gRPC handshake or its data connection's hello
+// (default allreduce.DefaultTimeout): a live member answers at once, even
+// while it is still loading before it forms the ring; one that does not is
+// stopped or hung, and is blamed. Give it the ring's timeout.
+func WithPeerTimeout(d time.Duration) Option { return func(t *Transport) { t.peerTimeout = d } }
+
 // New returns a transport whose predecessors connect to lis, which it
 // owns from now on, at advertise (lis's address when empty): the address
 // that OpenTCP gives them. It accepts connections until Close.
@@ -89,6 +98,7 @@ func New(lis net.Listener, advertise string, opts ...Option) *Transport {
 		advertise:   advertise,
 		log:         slog.Default(),
 		formTimeout: 30 * time.Second,
+		peerTimeout: allreduce.DefaultTimeout,
 		linger:      250 * time.Millisecond,
 		links:       map[*link]struct{}{},
 		pending:     map[net.Conn]struct{}{},
@@ -184,7 +194,10 @@ func (t *Transport) dial(ctx context.Context, m allreduce.Membership) (*link, er
 	if tlsCfg != nil {
 		creds = credentials.NewTLS(tlsCfg)
 	}
-	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
+	// A member's gRPC server answers before it forms (it may be loading):
+	// one that does not answer the handshake within peerTimeout is stopped.
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds),
+		grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.DefaultConfig, MinConnectTimeout: t.peerTimeout}))
 	if err != nil {
 		return fail(err)
 	}
@@ -218,7 +231,9 @@ func (t *Transport) dial(ctx context.Context, m allreduce.Membership) (*link, er
 	if err != nil {
 		return fail(err)
 	}
-	// ctx bounds the handshake: its end interrupts a read or write.
+	// ctx bounds the handshake, and the successor, which has offered this
+	// edge, must answer the hello within peerTimeout.
+	_ = conn.SetDeadline(time.Now().Add(t.peerTimeout))
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
 	conn, err = t.helloTo(ctx, conn, tlsCfg, offer.Addr, &h)
 	if !stop() && err == nil {

@@ -218,3 +218,32 @@ func TestHeaderRoundTrip(t *testing.T) {
 		t.Errorf("offset out of range: got %v, want ErrProtocol", err)
 	}
 }
+
+// TestStoppedSuccessor: a successor whose process is stopped (its kernel
+// accepts the connection; nothing answers) is named within the peer
+// timeout, not the form timeout.
+func TestStoppedSuccessor(t *testing.T) {
+	hole, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hole.Close() // the backlog holds the connection; nothing reads it
+	data, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := New(data, "", WithLogger(quiet), WithPeerTimeout(300*time.Millisecond))
+	defer tr.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, _, err = tr.Connect(ctx, allreduce.Membership{Job: "j", Generation: 1, Rank: 0, Addrs: []string{"127.0.0.1:1", hole.Addr().String()}})
+	took := time.Since(start)
+	var pe *allreduce.PeerError
+	if !errors.As(err, &pe) || pe.Rank != 1 {
+		t.Fatalf("got %v, want a PeerError naming rank 1", err)
+	}
+	if took > 3*time.Second {
+		t.Errorf("named the stopped successor after %v, want about the peer timeout (300ms)", took)
+	}
+}

@@ -79,6 +79,97 @@ func (JobState) EnumDescriptor() ([]byte, []int) {
 	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{0}
 }
 
+type JoinRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A PKCS #10 certificate request, DER, whose common name is the worker's
+	// ID.
+	Csr           []byte `protobuf:"bytes,1,opt,name=csr,proto3" json:"csr,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JoinRequest) Reset() {
+	*x = JoinRequest{}
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JoinRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JoinRequest) ProtoMessage() {}
+
+func (x *JoinRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
+func (*JoinRequest) Descriptor() ([]byte, []int) {
+	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *JoinRequest) GetCsr() []byte {
+	if x != nil {
+		return x.Csr
+	}
+	return nil
+}
+
+type JoinResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The worker's certificate, PEM.
+	Certificate   []byte `protobuf:"bytes,1,opt,name=certificate,proto3" json:"certificate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JoinResponse) Reset() {
+	*x = JoinResponse{}
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JoinResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JoinResponse) ProtoMessage() {}
+
+func (x *JoinResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JoinResponse.ProtoReflect.Descriptor instead.
+func (*JoinResponse) Descriptor() ([]byte, []int) {
+	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *JoinResponse) GetCertificate() []byte {
+	if x != nil {
+		return x.Certificate
+	}
+	return nil
+}
+
 type Job struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -112,7 +203,7 @@ type Job struct {
 
 func (x *Job) Reset() {
 	*x = Job{}
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[0]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -124,7 +215,7 @@ func (x *Job) String() string {
 func (*Job) ProtoMessage() {}
 
 func (x *Job) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[0]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -137,7 +228,7 @@ func (x *Job) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Job.ProtoReflect.Descriptor instead.
 func (*Job) Descriptor() ([]byte, []int) {
-	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{0}
+	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Job) GetId() string {
@@ -289,7 +380,7 @@ type StepProgress struct {
 
 func (x *StepProgress) Reset() {
 	*x = StepProgress{}
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[1]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -301,7 +392,7 @@ func (x *StepProgress) String() string {
 func (*StepProgress) ProtoMessage() {}
 
 func (x *StepProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[1]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -314,7 +405,7 @@ func (x *StepProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StepProgress.ProtoReflect.Descriptor instead.
 func (*StepProgress) Descriptor() ([]byte, []int) {
-	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{1}
+	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *StepProgress) GetEpoch() int32 {
@@ -395,7 +486,7 @@ type EpochSummary struct {
 
 func (x *EpochSummary) Reset() {
 	*x = EpochSummary{}
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[2]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -407,7 +498,7 @@ func (x *EpochSummary) String() string {
 func (*EpochSummary) ProtoMessage() {}
 
 func (x *EpochSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[2]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -420,7 +511,7 @@ func (x *EpochSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EpochSummary.ProtoReflect.Descriptor instead.
 func (*EpochSummary) Descriptor() ([]byte, []int) {
-	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{2}
+	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *EpochSummary) GetEpoch() int32 {
@@ -536,7 +627,7 @@ type JobEvent struct {
 
 func (x *JobEvent) Reset() {
 	*x = JobEvent{}
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[3]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -548,7 +639,7 @@ func (x *JobEvent) String() string {
 func (*JobEvent) ProtoMessage() {}
 
 func (x *JobEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[3]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -561,7 +652,7 @@ func (x *JobEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobEvent.ProtoReflect.Descriptor instead.
 func (*JobEvent) Descriptor() ([]byte, []int) {
-	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{3}
+	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *JobEvent) GetJob() *Job {
@@ -642,7 +733,7 @@ type DataChunk struct {
 
 func (x *DataChunk) Reset() {
 	*x = DataChunk{}
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[4]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -654,7 +745,7 @@ func (x *DataChunk) String() string {
 func (*DataChunk) ProtoMessage() {}
 
 func (x *DataChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[4]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -667,7 +758,7 @@ func (x *DataChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataChunk.ProtoReflect.Descriptor instead.
 func (*DataChunk) Descriptor() ([]byte, []int) {
-	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{4}
+	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *DataChunk) GetData() []byte {
@@ -694,7 +785,7 @@ type Worker struct {
 
 func (x *Worker) Reset() {
 	*x = Worker{}
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[5]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -706,7 +797,7 @@ func (x *Worker) String() string {
 func (*Worker) ProtoMessage() {}
 
 func (x *Worker) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[5]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -719,7 +810,7 @@ func (x *Worker) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Worker.ProtoReflect.Descriptor instead.
 func (*Worker) Descriptor() ([]byte, []int) {
-	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{5}
+	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Worker) GetId() string {
@@ -748,7 +839,7 @@ type SubmitJobRequest struct {
 
 func (x *SubmitJobRequest) Reset() {
 	*x = SubmitJobRequest{}
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[6]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -760,7 +851,7 @@ func (x *SubmitJobRequest) String() string {
 func (*SubmitJobRequest) ProtoMessage() {}
 
 func (x *SubmitJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[6]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -773,7 +864,7 @@ func (x *SubmitJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitJobRequest.ProtoReflect.Descriptor instead.
 func (*SubmitJobRequest) Descriptor() ([]byte, []int) {
-	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{6}
+	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *SubmitJobRequest) GetSpec() []byte {
@@ -798,7 +889,7 @@ type ListJobsRequest struct {
 
 func (x *ListJobsRequest) Reset() {
 	*x = ListJobsRequest{}
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[7]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -810,7 +901,7 @@ func (x *ListJobsRequest) String() string {
 func (*ListJobsRequest) ProtoMessage() {}
 
 func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[7]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -823,7 +914,7 @@ func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsRequest.ProtoReflect.Descriptor instead.
 func (*ListJobsRequest) Descriptor() ([]byte, []int) {
-	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{7}
+	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{9}
 }
 
 type ListJobsResponse struct {
@@ -835,7 +926,7 @@ type ListJobsResponse struct {
 
 func (x *ListJobsResponse) Reset() {
 	*x = ListJobsResponse{}
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[8]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -847,7 +938,7 @@ func (x *ListJobsResponse) String() string {
 func (*ListJobsResponse) ProtoMessage() {}
 
 func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[8]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -860,7 +951,7 @@ func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsResponse.ProtoReflect.Descriptor instead.
 func (*ListJobsResponse) Descriptor() ([]byte, []int) {
-	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{8}
+	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListJobsResponse) GetJobs() []*Job {
@@ -879,7 +970,7 @@ type GetJobRequest struct {
 
 func (x *GetJobRequest) Reset() {
 	*x = GetJobRequest{}
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[9]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -891,7 +982,7 @@ func (x *GetJobRequest) String() string {
 func (*GetJobRequest) ProtoMessage() {}
 
 func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[9]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -904,7 +995,7 @@ func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobRequest.ProtoReflect.Descriptor instead.
 func (*GetJobRequest) Descriptor() ([]byte, []int) {
-	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{9}
+	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetJobRequest) GetJobId() string {
@@ -923,7 +1014,7 @@ type WatchJobRequest struct {
 
 func (x *WatchJobRequest) Reset() {
 	*x = WatchJobRequest{}
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[10]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -935,7 +1026,7 @@ func (x *WatchJobRequest) String() string {
 func (*WatchJobRequest) ProtoMessage() {}
 
 func (x *WatchJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[10]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -948,7 +1039,7 @@ func (x *WatchJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchJobRequest.ProtoReflect.Descriptor instead.
 func (*WatchJobRequest) Descriptor() ([]byte, []int) {
-	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{10}
+	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *WatchJobRequest) GetJobId() string {
@@ -967,7 +1058,7 @@ type CancelJobRequest struct {
 
 func (x *CancelJobRequest) Reset() {
 	*x = CancelJobRequest{}
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[11]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -979,7 +1070,7 @@ func (x *CancelJobRequest) String() string {
 func (*CancelJobRequest) ProtoMessage() {}
 
 func (x *CancelJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[11]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -992,7 +1083,7 @@ func (x *CancelJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJobRequest.ProtoReflect.Descriptor instead.
 func (*CancelJobRequest) Descriptor() ([]byte, []int) {
-	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{11}
+	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CancelJobRequest) GetJobId() string {
@@ -1011,7 +1102,7 @@ type GetModelRequest struct {
 
 func (x *GetModelRequest) Reset() {
 	*x = GetModelRequest{}
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[12]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1023,7 +1114,7 @@ func (x *GetModelRequest) String() string {
 func (*GetModelRequest) ProtoMessage() {}
 
 func (x *GetModelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[12]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1036,7 +1127,7 @@ func (x *GetModelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetModelRequest.ProtoReflect.Descriptor instead.
 func (*GetModelRequest) Descriptor() ([]byte, []int) {
-	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{12}
+	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetModelRequest) GetJobId() string {
@@ -1054,7 +1145,7 @@ type ListWorkersRequest struct {
 
 func (x *ListWorkersRequest) Reset() {
 	*x = ListWorkersRequest{}
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[13]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1066,7 +1157,7 @@ func (x *ListWorkersRequest) String() string {
 func (*ListWorkersRequest) ProtoMessage() {}
 
 func (x *ListWorkersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[13]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1079,7 +1170,7 @@ func (x *ListWorkersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkersRequest.ProtoReflect.Descriptor instead.
 func (*ListWorkersRequest) Descriptor() ([]byte, []int) {
-	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{13}
+	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{15}
 }
 
 type ListWorkersResponse struct {
@@ -1091,7 +1182,7 @@ type ListWorkersResponse struct {
 
 func (x *ListWorkersResponse) Reset() {
 	*x = ListWorkersResponse{}
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[14]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1103,7 +1194,7 @@ func (x *ListWorkersResponse) String() string {
 func (*ListWorkersResponse) ProtoMessage() {}
 
 func (x *ListWorkersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[14]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1116,7 +1207,7 @@ func (x *ListWorkersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkersResponse.ProtoReflect.Descriptor instead.
 func (*ListWorkersResponse) Descriptor() ([]byte, []int) {
-	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{14}
+	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListWorkersResponse) GetWorkers() []*Worker {
@@ -1135,7 +1226,7 @@ type GetJobSpecRequest struct {
 
 func (x *GetJobSpecRequest) Reset() {
 	*x = GetJobSpecRequest{}
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[15]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1147,7 +1238,7 @@ func (x *GetJobSpecRequest) String() string {
 func (*GetJobSpecRequest) ProtoMessage() {}
 
 func (x *GetJobSpecRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[15]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1160,7 +1251,7 @@ func (x *GetJobSpecRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobSpecRequest.ProtoReflect.Descriptor instead.
 func (*GetJobSpecRequest) Descriptor() ([]byte, []int) {
-	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{15}
+	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetJobSpecRequest) GetJobId() string {
@@ -1184,7 +1275,7 @@ type GetJobSpecResponse struct {
 
 func (x *GetJobSpecResponse) Reset() {
 	*x = GetJobSpecResponse{}
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[16]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1196,7 +1287,7 @@ func (x *GetJobSpecResponse) String() string {
 func (*GetJobSpecResponse) ProtoMessage() {}
 
 func (x *GetJobSpecResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[16]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1209,7 +1300,7 @@ func (x *GetJobSpecResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobSpecResponse.ProtoReflect.Descriptor instead.
 func (*GetJobSpecResponse) Descriptor() ([]byte, []int) {
-	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{16}
+	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetJobSpecResponse) GetSpec() []byte {
@@ -1235,7 +1326,7 @@ type GetDatasetRequest struct {
 
 func (x *GetDatasetRequest) Reset() {
 	*x = GetDatasetRequest{}
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[17]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1247,7 +1338,7 @@ func (x *GetDatasetRequest) String() string {
 func (*GetDatasetRequest) ProtoMessage() {}
 
 func (x *GetDatasetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[17]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1260,7 +1351,7 @@ func (x *GetDatasetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDatasetRequest.ProtoReflect.Descriptor instead.
 func (*GetDatasetRequest) Descriptor() ([]byte, []int) {
-	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{17}
+	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetDatasetRequest) GetJobId() string {
@@ -1281,7 +1372,7 @@ type GetCheckpointRequest struct {
 
 func (x *GetCheckpointRequest) Reset() {
 	*x = GetCheckpointRequest{}
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[18]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1293,7 +1384,7 @@ func (x *GetCheckpointRequest) String() string {
 func (*GetCheckpointRequest) ProtoMessage() {}
 
 func (x *GetCheckpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[18]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1306,7 +1397,7 @@ func (x *GetCheckpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCheckpointRequest.ProtoReflect.Descriptor instead.
 func (*GetCheckpointRequest) Descriptor() ([]byte, []int) {
-	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{18}
+	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetCheckpointRequest) GetJobId() string {
@@ -1334,7 +1425,7 @@ type ReportProgressRequest struct {
 
 func (x *ReportProgressRequest) Reset() {
 	*x = ReportProgressRequest{}
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[19]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1346,7 +1437,7 @@ func (x *ReportProgressRequest) String() string {
 func (*ReportProgressRequest) ProtoMessage() {}
 
 func (x *ReportProgressRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[19]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1359,7 +1450,7 @@ func (x *ReportProgressRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportProgressRequest.ProtoReflect.Descriptor instead.
 func (*ReportProgressRequest) Descriptor() ([]byte, []int) {
-	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{19}
+	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ReportProgressRequest) GetJobId() string {
@@ -1391,7 +1482,7 @@ type ReportProgressResponse struct {
 
 func (x *ReportProgressResponse) Reset() {
 	*x = ReportProgressResponse{}
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[20]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1403,7 +1494,7 @@ func (x *ReportProgressResponse) String() string {
 func (*ReportProgressResponse) ProtoMessage() {}
 
 func (x *ReportProgressResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[20]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1416,7 +1507,7 @@ func (x *ReportProgressResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportProgressResponse.ProtoReflect.Descriptor instead.
 func (*ReportProgressResponse) Descriptor() ([]byte, []int) {
-	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{20}
+	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{22}
 }
 
 type EpochResult struct {
@@ -1437,7 +1528,7 @@ type EpochResult struct {
 
 func (x *EpochResult) Reset() {
 	*x = EpochResult{}
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[21]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1449,7 +1540,7 @@ func (x *EpochResult) String() string {
 func (*EpochResult) ProtoMessage() {}
 
 func (x *EpochResult) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[21]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1462,7 +1553,7 @@ func (x *EpochResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EpochResult.ProtoReflect.Descriptor instead.
 func (*EpochResult) Descriptor() ([]byte, []int) {
-	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{21}
+	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *EpochResult) GetJobId() string {
@@ -1531,7 +1622,7 @@ type CompleteEpochRequest struct {
 
 func (x *CompleteEpochRequest) Reset() {
 	*x = CompleteEpochRequest{}
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[22]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1543,7 +1634,7 @@ func (x *CompleteEpochRequest) String() string {
 func (*CompleteEpochRequest) ProtoMessage() {}
 
 func (x *CompleteEpochRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[22]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1556,7 +1647,7 @@ func (x *CompleteEpochRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteEpochRequest.ProtoReflect.Descriptor instead.
 func (*CompleteEpochRequest) Descriptor() ([]byte, []int) {
-	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{22}
+	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CompleteEpochRequest) GetResult() *EpochResult {
@@ -1581,7 +1672,7 @@ type CompleteEpochResponse struct {
 
 func (x *CompleteEpochResponse) Reset() {
 	*x = CompleteEpochResponse{}
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[23]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1593,7 +1684,7 @@ func (x *CompleteEpochResponse) String() string {
 func (*CompleteEpochResponse) ProtoMessage() {}
 
 func (x *CompleteEpochResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[23]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1606,7 +1697,7 @@ func (x *CompleteEpochResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteEpochResponse.ProtoReflect.Descriptor instead.
 func (*CompleteEpochResponse) Descriptor() ([]byte, []int) {
-	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{23}
+	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{25}
 }
 
 type ReportFailureRequest struct {
@@ -1626,7 +1717,7 @@ type ReportFailureRequest struct {
 
 func (x *ReportFailureRequest) Reset() {
 	*x = ReportFailureRequest{}
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[24]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1638,7 +1729,7 @@ func (x *ReportFailureRequest) String() string {
 func (*ReportFailureRequest) ProtoMessage() {}
 
 func (x *ReportFailureRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[24]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1651,7 +1742,7 @@ func (x *ReportFailureRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportFailureRequest.ProtoReflect.Descriptor instead.
 func (*ReportFailureRequest) Descriptor() ([]byte, []int) {
-	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{24}
+	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ReportFailureRequest) GetJobId() string {
@@ -1704,7 +1795,7 @@ type ReportFailureResponse struct {
 
 func (x *ReportFailureResponse) Reset() {
 	*x = ReportFailureResponse{}
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[25]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1716,7 +1807,7 @@ func (x *ReportFailureResponse) String() string {
 func (*ReportFailureResponse) ProtoMessage() {}
 
 func (x *ReportFailureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[25]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1729,14 +1820,18 @@ func (x *ReportFailureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportFailureResponse.ProtoReflect.Descriptor instead.
 func (*ReportFailureResponse) Descriptor() ([]byte, []int) {
-	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{25}
+	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{27}
 }
 
 var File_ringtrain_v1_coordinator_proto protoreflect.FileDescriptor
 
 const file_ringtrain_v1_coordinator_proto_rawDesc = "" +
 	"\n" +
-	"\x1eringtrain/v1/coordinator.proto\x12\fringtrain.v1\"\xf6\x04\n" +
+	"\x1eringtrain/v1/coordinator.proto\x12\fringtrain.v1\"\x1f\n" +
+	"\vJoinRequest\x12\x10\n" +
+	"\x03csr\x18\x01 \x01(\fR\x03csr\"0\n" +
+	"\fJoinResponse\x12 \n" +
+	"\vcertificate\x18\x01 \x01(\fR\vcertificate\"\xf6\x04\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12,\n" +
@@ -1892,7 +1987,9 @@ const file_ringtrain_v1_coordinator_proto_rawDesc = "" +
 	"\rGetCheckpoint\x12\".ringtrain.v1.GetCheckpointRequest\x1a\x17.ringtrain.v1.DataChunk0\x01\x12[\n" +
 	"\x0eReportProgress\x12#.ringtrain.v1.ReportProgressRequest\x1a$.ringtrain.v1.ReportProgressResponse\x12Z\n" +
 	"\rCompleteEpoch\x12\".ringtrain.v1.CompleteEpochRequest\x1a#.ringtrain.v1.CompleteEpochResponse(\x01\x12X\n" +
-	"\rReportFailure\x12\".ringtrain.v1.ReportFailureRequest\x1a#.ringtrain.v1.ReportFailureResponseB?Z=github.com/ringtrain/ringtrain/proto/ringtrain/v1;ringtrainv1b\x06proto3"
+	"\rReportFailure\x12\".ringtrain.v1.ReportFailureRequest\x1a#.ringtrain.v1.ReportFailureResponse2L\n" +
+	"\vJoinService\x12=\n" +
+	"\x04Join\x12\x19.ringtrain.v1.JoinRequest\x1a\x1a.ringtrain.v1.JoinResponseB?Z=github.com/ringtrain/ringtrain/proto/ringtrain/v1;ringtrainv1b\x06proto3"
 
 var (
 	file_ringtrain_v1_coordinator_proto_rawDescOnce sync.Once
@@ -1907,73 +2004,77 @@ func file_ringtrain_v1_coordinator_proto_rawDescGZIP() []byte {
 }
 
 var file_ringtrain_v1_coordinator_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_ringtrain_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_ringtrain_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_ringtrain_v1_coordinator_proto_goTypes = []any{
 	(JobState)(0),                  // 0: ringtrain.v1.JobState
-	(*Job)(nil),                    // 1: ringtrain.v1.Job
-	(*StepProgress)(nil),           // 2: ringtrain.v1.StepProgress
-	(*EpochSummary)(nil),           // 3: ringtrain.v1.EpochSummary
-	(*JobEvent)(nil),               // 4: ringtrain.v1.JobEvent
-	(*DataChunk)(nil),              // 5: ringtrain.v1.DataChunk
-	(*Worker)(nil),                 // 6: ringtrain.v1.Worker
-	(*SubmitJobRequest)(nil),       // 7: ringtrain.v1.SubmitJobRequest
-	(*ListJobsRequest)(nil),        // 8: ringtrain.v1.ListJobsRequest
-	(*ListJobsResponse)(nil),       // 9: ringtrain.v1.ListJobsResponse
-	(*GetJobRequest)(nil),          // 10: ringtrain.v1.GetJobRequest
-	(*WatchJobRequest)(nil),        // 11: ringtrain.v1.WatchJobRequest
-	(*CancelJobRequest)(nil),       // 12: ringtrain.v1.CancelJobRequest
-	(*GetModelRequest)(nil),        // 13: ringtrain.v1.GetModelRequest
-	(*ListWorkersRequest)(nil),     // 14: ringtrain.v1.ListWorkersRequest
-	(*ListWorkersResponse)(nil),    // 15: ringtrain.v1.ListWorkersResponse
-	(*GetJobSpecRequest)(nil),      // 16: ringtrain.v1.GetJobSpecRequest
-	(*GetJobSpecResponse)(nil),     // 17: ringtrain.v1.GetJobSpecResponse
-	(*GetDatasetRequest)(nil),      // 18: ringtrain.v1.GetDatasetRequest
-	(*GetCheckpointRequest)(nil),   // 19: ringtrain.v1.GetCheckpointRequest
-	(*ReportProgressRequest)(nil),  // 20: ringtrain.v1.ReportProgressRequest
-	(*ReportProgressResponse)(nil), // 21: ringtrain.v1.ReportProgressResponse
-	(*EpochResult)(nil),            // 22: ringtrain.v1.EpochResult
-	(*CompleteEpochRequest)(nil),   // 23: ringtrain.v1.CompleteEpochRequest
-	(*CompleteEpochResponse)(nil),  // 24: ringtrain.v1.CompleteEpochResponse
-	(*ReportFailureRequest)(nil),   // 25: ringtrain.v1.ReportFailureRequest
-	(*ReportFailureResponse)(nil),  // 26: ringtrain.v1.ReportFailureResponse
+	(*JoinRequest)(nil),            // 1: ringtrain.v1.JoinRequest
+	(*JoinResponse)(nil),           // 2: ringtrain.v1.JoinResponse
+	(*Job)(nil),                    // 3: ringtrain.v1.Job
+	(*StepProgress)(nil),           // 4: ringtrain.v1.StepProgress
+	(*EpochSummary)(nil),           // 5: ringtrain.v1.EpochSummary
+	(*JobEvent)(nil),               // 6: ringtrain.v1.JobEvent
+	(*DataChunk)(nil),              // 7: ringtrain.v1.DataChunk
+	(*Worker)(nil),                 // 8: ringtrain.v1.Worker
+	(*SubmitJobRequest)(nil),       // 9: ringtrain.v1.SubmitJobRequest
+	(*ListJobsRequest)(nil),        // 10: ringtrain.v1.ListJobsRequest
+	(*ListJobsResponse)(nil),       // 11: ringtrain.v1.ListJobsResponse
+	(*GetJobRequest)(nil),          // 12: ringtrain.v1.GetJobRequest
+	(*WatchJobRequest)(nil),        // 13: ringtrain.v1.WatchJobRequest
+	(*CancelJobRequest)(nil),       // 14: ringtrain.v1.CancelJobRequest
+	(*GetModelRequest)(nil),        // 15: ringtrain.v1.GetModelRequest
+	(*ListWorkersRequest)(nil),     // 16: ringtrain.v1.ListWorkersRequest
+	(*ListWorkersResponse)(nil),    // 17: ringtrain.v1.ListWorkersResponse
+	(*GetJobSpecRequest)(nil),      // 18: ringtrain.v1.GetJobSpecRequest
+	(*GetJobSpecResponse)(nil),     // 19: ringtrain.v1.GetJobSpecResponse
+	(*GetDatasetRequest)(nil),      // 20: ringtrain.v1.GetDatasetRequest
+	(*GetCheckpointRequest)(nil),   // 21: ringtrain.v1.GetCheckpointRequest
+	(*ReportProgressRequest)(nil),  // 22: ringtrain.v1.ReportProgressRequest
+	(*ReportProgressResponse)(nil), // 23: ringtrain.v1.ReportProgressResponse
+	(*EpochResult)(nil),            // 24: ringtrain.v1.EpochResult
+	(*CompleteEpochRequest)(nil),   // 25: ringtrain.v1.CompleteEpochRequest
+	(*CompleteEpochResponse)(nil),  // 26: ringtrain.v1.CompleteEpochResponse
+	(*ReportFailureRequest)(nil),   // 27: ringtrain.v1.ReportFailureRequest
+	(*ReportFailureResponse)(nil),  // 28: ringtrain.v1.ReportFailureResponse
 }
 var file_ringtrain_v1_coordinator_proto_depIdxs = []int32{
 	0,  // 0: ringtrain.v1.Job.state:type_name -> ringtrain.v1.JobState
-	1,  // 1: ringtrain.v1.JobEvent.job:type_name -> ringtrain.v1.Job
-	2,  // 2: ringtrain.v1.JobEvent.step:type_name -> ringtrain.v1.StepProgress
-	3,  // 3: ringtrain.v1.JobEvent.epoch:type_name -> ringtrain.v1.EpochSummary
-	1,  // 4: ringtrain.v1.ListJobsResponse.jobs:type_name -> ringtrain.v1.Job
-	6,  // 5: ringtrain.v1.ListWorkersResponse.workers:type_name -> ringtrain.v1.Worker
-	2,  // 6: ringtrain.v1.ReportProgressRequest.progress:type_name -> ringtrain.v1.StepProgress
-	22, // 7: ringtrain.v1.CompleteEpochRequest.result:type_name -> ringtrain.v1.EpochResult
-	7,  // 8: ringtrain.v1.JobService.SubmitJob:input_type -> ringtrain.v1.SubmitJobRequest
-	8,  // 9: ringtrain.v1.JobService.ListJobs:input_type -> ringtrain.v1.ListJobsRequest
-	10, // 10: ringtrain.v1.JobService.GetJob:input_type -> ringtrain.v1.GetJobRequest
-	11, // 11: ringtrain.v1.JobService.WatchJob:input_type -> ringtrain.v1.WatchJobRequest
-	12, // 12: ringtrain.v1.JobService.CancelJob:input_type -> ringtrain.v1.CancelJobRequest
-	13, // 13: ringtrain.v1.JobService.GetModel:input_type -> ringtrain.v1.GetModelRequest
-	14, // 14: ringtrain.v1.JobService.ListWorkers:input_type -> ringtrain.v1.ListWorkersRequest
-	16, // 15: ringtrain.v1.WorkerService.GetJobSpec:input_type -> ringtrain.v1.GetJobSpecRequest
-	18, // 16: ringtrain.v1.WorkerService.GetDataset:input_type -> ringtrain.v1.GetDatasetRequest
-	19, // 17: ringtrain.v1.WorkerService.GetCheckpoint:input_type -> ringtrain.v1.GetCheckpointRequest
-	20, // 18: ringtrain.v1.WorkerService.ReportProgress:input_type -> ringtrain.v1.ReportProgressRequest
-	23, // 19: ringtrain.v1.WorkerService.CompleteEpoch:input_type -> ringtrain.v1.CompleteEpochRequest
-	25, // 20: ringtrain.v1.WorkerService.ReportFailure:input_type -> ringtrain.v1.ReportFailureRequest
-	1,  // 21: ringtrain.v1.JobService.SubmitJob:output_type -> ringtrain.v1.Job
-	9,  // 22: ringtrain.v1.JobService.ListJobs:output_type -> ringtrain.v1.ListJobsResponse
-	1,  // 23: ringtrain.v1.JobService.GetJob:output_type -> ringtrain.v1.Job
-	4,  // 24: ringtrain.v1.JobService.WatchJob:output_type -> ringtrain.v1.JobEvent
-	1,  // 25: ringtrain.v1.JobService.CancelJob:output_type -> ringtrain.v1.Job
-	5,  // 26: ringtrain.v1.JobService.GetModel:output_type -> ringtrain.v1.DataChunk
-	15, // 27: ringtrain.v1.JobService.ListWorkers:output_type -> ringtrain.v1.ListWorkersResponse
-	17, // 28: ringtrain.v1.WorkerService.GetJobSpec:output_type -> ringtrain.v1.GetJobSpecResponse
-	5,  // 29: ringtrain.v1.WorkerService.GetDataset:output_type -> ringtrain.v1.DataChunk
-	5,  // 30: ringtrain.v1.WorkerService.GetCheckpoint:output_type -> ringtrain.v1.DataChunk
-	21, // 31: ringtrain.v1.WorkerService.ReportProgress:output_type -> ringtrain.v1.ReportProgressResponse
-	24, // 32: ringtrain.v1.WorkerService.CompleteEpoch:output_type -> ringtrain.v1.CompleteEpochResponse
-	26, // 33: ringtrain.v1.WorkerService.ReportFailure:output_type -> ringtrain.v1.ReportFailureResponse
-	21, // [21:34] is the sub-list for method output_type
-	8,  // [8:21] is the sub-list for method input_type
+	3,  // 1: ringtrain.v1.JobEvent.job:type_name -> ringtrain.v1.Job
+	4,  // 2: ringtrain.v1.JobEvent.step:type_name -> ringtrain.v1.StepProgress
+	5,  // 3: ringtrain.v1.JobEvent.epoch:type_name -> ringtrain.v1.EpochSummary
+	3,  // 4: ringtrain.v1.ListJobsResponse.jobs:type_name -> ringtrain.v1.Job
+	8,  // 5: ringtrain.v1.ListWorkersResponse.workers:type_name -> ringtrain.v1.Worker
+	4,  // 6: ringtrain.v1.ReportProgressRequest.progress:type_name -> ringtrain.v1.StepProgress
+	24, // 7: ringtrain.v1.CompleteEpochRequest.result:type_name -> ringtrain.v1.EpochResult
+	9,  // 8: ringtrain.v1.JobService.SubmitJob:input_type -> ringtrain.v1.SubmitJobRequest
+	10, // 9: ringtrain.v1.JobService.ListJobs:input_type -> ringtrain.v1.ListJobsRequest
+	12, // 10: ringtrain.v1.JobService.GetJob:input_type -> ringtrain.v1.GetJobRequest
+	13, // 11: ringtrain.v1.JobService.WatchJob:input_type -> ringtrain.v1.WatchJobRequest
+	14, // 12: ringtrain.v1.JobService.CancelJob:input_type -> ringtrain.v1.CancelJobRequest
+	15, // 13: ringtrain.v1.JobService.GetModel:input_type -> ringtrain.v1.GetModelRequest
+	16, // 14: ringtrain.v1.JobService.ListWorkers:input_type -> ringtrain.v1.ListWorkersRequest
+	18, // 15: ringtrain.v1.WorkerService.GetJobSpec:input_type -> ringtrain.v1.GetJobSpecRequest
+	20, // 16: ringtrain.v1.WorkerService.GetDataset:input_type -> ringtrain.v1.GetDatasetRequest
+	21, // 17: ringtrain.v1.WorkerService.GetCheckpoint:input_type -> ringtrain.v1.GetCheckpointRequest
+	22, // 18: ringtrain.v1.WorkerService.ReportProgress:input_type -> ringtrain.v1.ReportProgressRequest
+	25, // 19: ringtrain.v1.WorkerService.CompleteEpoch:input_type -> ringtrain.v1.CompleteEpochRequest
+	27, // 20: ringtrain.v1.WorkerService.ReportFailure:input_type -> ringtrain.v1.ReportFailureRequest
+	1,  // 21: ringtrain.v1.JoinService.Join:input_type -> ringtrain.v1.JoinRequest
+	3,  // 22: ringtrain.v1.JobService.SubmitJob:output_type -> ringtrain.v1.Job
+	11, // 23: ringtrain.v1.JobService.ListJobs:output_type -> ringtrain.v1.ListJobsResponse
+	3,  // 24: ringtrain.v1.JobService.GetJob:output_type -> ringtrain.v1.Job
+	6,  // 25: ringtrain.v1.JobService.WatchJob:output_type -> ringtrain.v1.JobEvent
+	3,  // 26: ringtrain.v1.JobService.CancelJob:output_type -> ringtrain.v1.Job
+	7,  // 27: ringtrain.v1.JobService.GetModel:output_type -> ringtrain.v1.DataChunk
+	17, // 28: ringtrain.v1.JobService.ListWorkers:output_type -> ringtrain.v1.ListWorkersResponse
+	19, // 29: ringtrain.v1.WorkerService.GetJobSpec:output_type -> ringtrain.v1.GetJobSpecResponse
+	7,  // 30: ringtrain.v1.WorkerService.GetDataset:output_type -> ringtrain.v1.DataChunk
+	7,  // 31: ringtrain.v1.WorkerService.GetCheckpoint:output_type -> ringtrain.v1.DataChunk
+	23, // 32: ringtrain.v1.WorkerService.ReportProgress:output_type -> ringtrain.v1.ReportProgressResponse
+	26, // 33: ringtrain.v1.WorkerService.CompleteEpoch:output_type -> ringtrain.v1.CompleteEpochResponse
+	28, // 34: ringtrain.v1.WorkerService.ReportFailure:output_type -> ringtrain.v1.ReportFailureResponse
+	2,  // 35: ringtrain.v1.JoinService.Join:output_type -> ringtrain.v1.JoinResponse
+	22, // [22:36] is the sub-list for method output_type
+	8,  // [8:22] is the sub-list for method input_type
 	8,  // [8:8] is the sub-list for extension type_name
 	8,  // [8:8] is the sub-list for extension extendee
 	0,  // [0:8] is the sub-list for field type_name
@@ -1984,7 +2085,7 @@ func file_ringtrain_v1_coordinator_proto_init() {
 	if File_ringtrain_v1_coordinator_proto != nil {
 		return
 	}
-	file_ringtrain_v1_coordinator_proto_msgTypes[3].OneofWrappers = []any{
+	file_ringtrain_v1_coordinator_proto_msgTypes[5].OneofWrappers = []any{
 		(*JobEvent_Step)(nil),
 		(*JobEvent_Epoch)(nil),
 		(*JobEvent_Message)(nil),
@@ -1995,9 +2096,9 @@ func file_ringtrain_v1_coordinator_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ringtrain_v1_coordinator_proto_rawDesc), len(file_ringtrain_v1_coordinator_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   26,
+			NumMessages:   28,
 			NumExtensions: 0,
-			NumServices:   2,
+			NumServices:   3,
 		},
 		GoTypes:           file_ringtrain_v1_coordinator_proto_goTypes,
 		DependencyIndexes: file_ringtrain_v1_coordinator_proto_depIdxs,
