@@ -327,8 +327,9 @@ func TestEpochLine(t *testing.T) {
 		{&ringtrainv1.EpochSummary{Epoch: 4, TrainLoss: 0.4, HasTest: true, TestAccuracy: 0.88, SamplesPerSec: 120000, ElapsedSeconds: 15, Workers: 3}, true, 2,
 			"epoch 4/30  loss 0.4000  test 88.00%  120,000 samples/s  15s  workers 3"},
 		{&ringtrainv1.EpochSummary{Epoch: 1, TrainLoss: 2.5, HasVal: true, ValLoss: 1.234567, HasTest: true, TestLoss: 1.5, ValAccuracy: 0.5,
+			ValRmse: 1.5713, ValMae: 1.2, ValR2: 0.81234, TestRmse: 1732.05, TestMae: 0.0012345, TestR2: -0.5,
 			SamplesPerSec: 999, ElapsedSeconds: 0.04, Best: true, Workers: 1}, false, 0,
-			"epoch 1/30  loss 2.5000  val loss 1.23457  test loss 1.50000  999 samples/s  0s  workers 1  *"},
+			"epoch 1/30  loss 2.5000  val rmse 1.571 mae 1.2 r² 0.8123  test rmse 1732 mae 0.001234 r² -0.5000  999 samples/s  0s  workers 1  *"},
 	}
 	for i, tc := range tests {
 		if got := epochLine(tc.e, 30, tc.classifies, tc.prevWorkers); got != tc.want {

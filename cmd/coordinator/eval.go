@@ -53,10 +53,11 @@ func newEvalCmd() *cobra.Command {
 			}
 			if output == "json" {
 				return json.NewEncoder(cmd.OutOrStdout()).Encode(struct {
-					Split  string     `json:"split"`
-					Labels []string   `json:"labels,omitempty"`
-					Result nn.Metrics `json:"result"`
-				}{split, labels, met})
+					Split    string       `json:"split"`
+					Labels   []string     `json:"labels,omitempty"`
+					Result   nn.Metrics   `json:"result"`
+					PerClass []classScore `json:"per_class,omitempty"`
+				}{split, labels, met, perClass(met.Confusion, labels)})
 			}
 			printMetrics(cmd.OutOrStdout(), split, met, labels)
 			return nil
@@ -97,40 +98,72 @@ func evaluate[T nn.Float](m *checkpoint.Model[T], ds *data.Dataset) (nn.Metrics,
 	return net.Evaluate(nn.NewWorkspace[T](m.Arch, 1024), xy[0], xy[1], ds.Len()), nil
 }
 
+// classScore is how a model does on one class: of the rows it put in the
+// class, the fraction that are (precision); of the rows of the class, the
+// fraction it found (recall); their harmonic mean (F1); and how many rows
+// are of the class (support).
+type classScore struct {
+	Class     string  `json:"class"`
+	Precision float64 `json:"precision"`
+	Recall    float64 `json:"recall"`
+	F1        float64 `json:"f1"`
+	Support   int     `json:"support"`
+}
+
+// perClass scores each class of a confusion matrix (rows: true class,
+// columns: predicted); nil for regression.
+func perClass(confusion [][]int, labels []string) []classScore {
+	var out []classScore
+	for c := range confusion {
+		name := fmt.Sprint(c)
+		if c < len(labels) {
+			name = labels[c]
+		}
+		predicted, support := 0, 0
+		for i := range confusion {
+			predicted += confusion[i][c]
+			support += confusion[c][i]
+		}
+		sc := classScore{Class: name, Support: support}
+		if predicted > 0 {
+			sc.Precision = float64(confusion[c][c]) / float64(predicted)
+		}
+		if support > 0 {
+			sc.Recall = float64(confusion[c][c]) / float64(support)
+		}
+		if sc.Precision+sc.Recall > 0 {
+			sc.F1 = 2 * sc.Precision * sc.Recall / (sc.Precision + sc.Recall)
+		}
+		out = append(out, sc)
+	}
+	return out
+}
+
 func printMetrics(w io.Writer, split string, m nn.Metrics, labels []string) {
 	fmt.Fprintf(w, "%s: %d samples, loss %.5f", split, m.N, m.Loss)
 	if m.Confusion == nil {
-		fmt.Fprintln(w)
+		fmt.Fprintf(w, ", rmse %.5g, mae %.5g, r² %.4f\n", m.RMSE, m.MAE, m.R2)
+		fmt.Fprintln(w, "(loss: the cost per sample, for mse ½·Σ(ŷ−y)² over the outputs: half the squared error; rmse and mae in the targets' units)")
 		return
 	}
 	fmt.Fprintf(w, ", accuracy %.2f%%\n\nconfusion matrix (rows: true class, columns: predicted)\n", 100*m.Accuracy)
-	name := func(i int) string {
-		if i < len(labels) {
-			return labels[i]
-		}
-		return fmt.Sprint(i)
-	}
+	scores := perClass(m.Confusion, labels)
 	width := 6
-	for i := range m.Confusion {
-		width = max(width, len(name(i)))
+	for _, sc := range scores {
+		width = max(width, len(sc.Class))
 	}
 	fmt.Fprintf(w, "%*s", width, "")
 	for j := range m.Confusion {
 		fmt.Fprintf(w, " %5d", j)
 	}
-	fmt.Fprintf(w, "  %s\n", "recall")
+	fmt.Fprintf(w, "  %9s %6s %6s %7s\n", "precision", "recall", "f1", "support")
 	for i, row := range m.Confusion {
-		fmt.Fprintf(w, "%*s", width, name(i))
-		total := 0
+		fmt.Fprintf(w, "%*s", width, scores[i].Class)
 		for _, c := range row {
 			fmt.Fprintf(w, " %5d", c)
-			total += c
 		}
-		recall := 0.0
-		if total > 0 {
-			recall = float64(row[i]) / float64(total)
-		}
-		fmt.Fprintf(w, "  %5.1f%%\n", 100*recall)
+		sc := scores[i]
+		fmt.Fprintf(w, "  %8.1f%% %5.1f%% %6.3f %7d\n", 100*sc.Precision, 100*sc.Recall, sc.F1, sc.Support)
 	}
-	fmt.Fprintln(w, strings.Repeat("-", width+6*len(m.Confusion)+9))
+	fmt.Fprintln(w, strings.Repeat("-", width+6*len(m.Confusion)+34))
 }

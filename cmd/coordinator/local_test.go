@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -169,5 +170,65 @@ func TestPredictOutput(t *testing.T) {
 		if entries, _ := os.ReadDir(outDir); len(entries) != 1 {
 			t.Errorf("test %d: directory holds %d entries, want only the predictions (no temp files)", i, len(entries))
 		}
+	}
+}
+
+const curveSpec = `
+name: curve
+dataset: {name: curve, samples: 400, validation: 0.2}
+model: {layers: [{units: 16, activation: tanh}, {units: 1, activation: identity}]}
+training: {optimizer: {kind: momentum, learning_rate: 0.05}, batch_size: 16, epochs: 8, seed: 3}`
+
+// TestRunEvalRegression: a regression job's epoch lines and eval report
+// RMSE, MAE and R², and eval says what its loss is.
+func TestRunEvalRegression(t *testing.T) {
+	dir := t.TempDir()
+	spec := writeLocalSpec(t, dir, curveSpec)
+	out, err := execRoot(t, "run", "-f", spec, "--workers", "0")
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "val rmse ") || !strings.Contains(out, " r² ") {
+		t.Errorf("run's epoch lines lack regression scores:\n%s", out)
+	}
+	model := filepath.Join(dir, "out", "model.safetensors")
+	out, err = execRoot(t, "eval", "-m", model, "-f", spec, "-o", "json")
+	if err != nil {
+		t.Fatalf("eval: %v\n%s", err, out)
+	}
+	var ev struct {
+		Result   struct{ Loss, RMSE, MAE, R2 float64 }
+		PerClass []classScore `json:"per_class"`
+	}
+	if err := json.Unmarshal([]byte(out), &ev); err != nil {
+		t.Fatalf("eval json %q: %v", out, err)
+	}
+	r := ev.Result
+	// For one output, the loss is half the mean squared error.
+	if r.R2 < 0.5 || r.R2 > 1 || r.MAE <= 0 || r.MAE > r.RMSE || math.Abs(r.Loss-r.RMSE*r.RMSE/2) > 1e-6 || ev.PerClass != nil {
+		t.Errorf("eval json: %+v", ev)
+	}
+	out, err = execRoot(t, "eval", "-m", model, "-f", spec)
+	if err != nil || !strings.Contains(out, "rmse") || !strings.Contains(out, "½·Σ(ŷ−y)²") {
+		t.Errorf("eval text: %v\n%s", err, out)
+	}
+}
+
+func TestPerClass(t *testing.T) {
+	// 3 of class a (2 found), 2 of class b (both found, with one a).
+	got := perClass([][]int{{2, 1}, {0, 2}}, []string{"a", "b"})
+	want := []classScore{
+		{Class: "a", Precision: 1, Recall: 2.0 / 3, F1: 0.8, Support: 3},
+		{Class: "b", Precision: 2.0 / 3, Recall: 1, F1: 0.8, Support: 2},
+	}
+	for i := range want {
+		g, w := got[i], want[i]
+		if g.Class != w.Class || g.Support != w.Support || math.Abs(g.Precision-w.Precision) > 1e-12 || math.Abs(g.Recall-w.Recall) > 1e-12 || math.Abs(g.F1-w.F1) > 1e-12 {
+			t.Errorf("class %d: got %+v want %+v", i, g, w)
+		}
+	}
+	// A class never predicted and never present scores 0, not NaN.
+	if sc := perClass([][]int{{1, 0}, {0, 0}}, nil)[1]; sc.Class != "1" || sc.Precision != 0 || sc.Recall != 0 || sc.F1 != 0 {
+		t.Errorf("empty class: %+v", sc)
 	}
 }

@@ -119,7 +119,7 @@ func metric(name string, m *nn.Metrics) string {
 	case m.Confusion != nil:
 		return fmt.Sprintf("  %s %.2f%%", name, 100*m.Accuracy)
 	default:
-		return fmt.Sprintf("  %s loss %.5f", name, m.Loss)
+		return regressionScore(name, m.RMSE, m.MAE, m.R2)
 	}
 }
 

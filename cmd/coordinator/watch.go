@@ -234,15 +234,21 @@ func stepUpdate(s *ringtrainv1.StepProgress) progress.Update {
 }
 
 // epochLine formats an epoch as run does, naming the number of workers
-// when it differs from prevWorkers. Without classes, losses stand in for
+// when it differs from prevWorkers. Without classes, RMSE, MAE and R² stand in for
 // accuracies.
 func epochLine(e *ringtrainv1.EpochSummary, epochs int32, classifies bool, prevWorkers int32) string {
 	line := fmt.Sprintf("epoch %d/%d  loss %.4f", e.GetEpoch(), epochs, e.GetTrainLoss())
-	if e.GetHasVal() {
-		line += score("val", e.GetValAccuracy(), e.GetValLoss(), classifies)
+	switch {
+	case classifies && e.GetHasVal():
+		line += fmt.Sprintf("  val %.2f%%", 100*e.GetValAccuracy())
+	case e.GetHasVal():
+		line += regressionScore("val", e.GetValRmse(), e.GetValMae(), e.GetValR2())
 	}
-	if e.GetHasTest() {
-		line += score("test", e.GetTestAccuracy(), e.GetTestLoss(), classifies)
+	switch {
+	case classifies && e.GetHasTest():
+		line += fmt.Sprintf("  test %.2f%%", 100*e.GetTestAccuracy())
+	case e.GetHasTest():
+		line += regressionScore("test", e.GetTestRmse(), e.GetTestMae(), e.GetTestR2())
 	}
 	line += fmt.Sprintf("  %s samples/s  %s", progress.Count(e.GetSamplesPerSec()), seconds(e.GetElapsedSeconds()).Round(100*time.Millisecond))
 	if e.GetWorkers() != prevWorkers {
@@ -254,11 +260,9 @@ func epochLine(e *ringtrainv1.EpochSummary, epochs int32, classifies bool, prevW
 	return line
 }
 
-func score(name string, accuracy, loss float64, classifies bool) string {
-	if classifies {
-		return fmt.Sprintf("  %s %.2f%%", name, 100*accuracy)
-	}
-	return fmt.Sprintf("  %s loss %.5f", name, loss)
+// regressionScore formats a set's regression scores in an epoch line.
+func regressionScore(name string, rmse, mae, r2 float64) string {
+	return fmt.Sprintf("  %s rmse %.4g mae %.4g r² %.4f", name, rmse, mae, r2)
 }
 
 // printSummary says how a job ended, as run's report does.

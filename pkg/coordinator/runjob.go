@@ -273,11 +273,13 @@ func saveModel[T nn.Float](s *Server, j *job, rep *train.Replica[T], track *trai
 func summary(er *train.EpochReport, workers int) *ringtrainv1.EpochSummary {
 	s := &ringtrainv1.EpochSummary{Epoch: int32(er.Epoch), TrainLoss: er.TrainLoss, SamplesPerSec: er.SamplesPerSec,
 		ElapsedSeconds: er.Elapsed.Seconds(), Best: er.Best, Workers: int32(workers)}
-	if er.Val != nil {
-		s.HasVal, s.ValLoss, s.ValAccuracy = true, er.Val.Loss, er.Val.Accuracy
+	if v := er.Val; v != nil {
+		s.HasVal, s.ValLoss, s.ValAccuracy = true, v.Loss, v.Accuracy
+		s.ValRmse, s.ValMae, s.ValR2 = v.RMSE, v.MAE, v.R2
 	}
-	if er.Test != nil {
-		s.HasTest, s.TestLoss, s.TestAccuracy = true, er.Test.Loss, er.Test.Accuracy
+	if v := er.Test; v != nil {
+		s.HasTest, s.TestLoss, s.TestAccuracy = true, v.Loss, v.Accuracy
+		s.TestRmse, s.TestMae, s.TestR2 = v.RMSE, v.MAE, v.R2
 	}
 	return s
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
@@ -101,7 +102,15 @@ func (s *Server) lead(ctx context.Context, hs *health.Server, leading chan struc
 		case <-rctx.Done():
 		}
 	}()
-	if err := s.Run(rctx); err != nil {
+	probed := make(chan struct{})
+	go func() {
+		defer close(probed)
+		s.probeEtcd(rctx, hs)
+	}()
+	err = s.Run(rctx)
+	stop()
+	<-probed
+	if err != nil {
 		return err
 	}
 	if ctx.Err() == nil {
@@ -109,6 +118,41 @@ func (s *Server) lead(ctx context.Context, hs *health.Server, leading chan struc
 		return ErrLostLeadership
 	}
 	return nil
+}
+
+// etcdProbe is how often a leader checks that it reaches etcd, and how
+// long it waits for the answer.
+const etcdProbe = time.Second
+
+// probeEtcd reports NOT_SERVING to health checks while this leading
+// coordinator cannot reach etcd, and SERVING again once it can, until ctx
+// ends: without etcd it can neither plan epochs nor record jobs, and
+// clients given several coordinators should wait rather than call it.
+func (s *Server) probeEtcd(ctx context.Context, hs *health.Server) {
+	t := time.NewTicker(etcdProbe)
+	defer t.Stop()
+	serving := true
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pctx, cancel := context.WithTimeout(ctx, etcdProbe)
+		_, err := s.cfg.Etcd.Get(pctx, etcdkeys.CoordinatorElection, clientv3.WithCountOnly())
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil && serving:
+			s.log.Warn("etcd unreachable: NOT_SERVING until it answers", "error", err)
+			hs.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+		case err == nil && !serving:
+			s.log.Info("etcd answers again: SERVING")
+			hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+		}
+		serving = err == nil
+	}
 }
 
 // leaderOnly waits until this coordinator leads, or the call's context

@@ -1,6 +1,9 @@
 package nn
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // Forward runs inference, without dropout, on rows×Inputs inputs x and returns
 // the output activations (rows×Outputs): a view into ws, valid until its next
@@ -51,6 +54,13 @@ type Metrics struct {
 	// output, whether it is at least 0.5.
 	Accuracy  float64
 	Confusion [][]int
+	// RMSE, MAE and R2 score regression (outputs that are not classes), in
+	// the targets' units, pooled over every output: the root mean squared
+	// and the mean absolute error of a value, and the coefficient of
+	// determination, 1 − Σ(ŷ−y)² / Σ(y−ȳ)² with ȳ each output's mean over
+	// the rows (1 is perfect; 0, as good as predicting the mean). 0 for
+	// classification. R2 is 0 too when the targets do not vary.
+	RMSE, MAE, R2 float64
 	// N is the number of rows.
 	N int
 }
@@ -75,12 +85,17 @@ func (n *Network[T]) Evaluate(ws *Workspace[T], x []T, y []T, rows int) Metrics 
 			m.Confusion[i] = make([]int, nClasses)
 		}
 	}
+	var reg *regression
+	if nClasses == 0 {
+		reg = newRegression(out)
+	}
 	for r := 0; r < rows; r += ws.maxRows {
 		k := min(ws.maxRows, rows-r)
 		ws.check(n, k, "Evaluate")
 		xb, yb := x[r*in:(r+k)*in], y[r*out:(r+k)*out]
 		m.Loss += n.forward(ws, Batch[T]{X: xb, Y: yb}, k, false, nil)
-		if nClasses == 0 {
+		if reg != nil {
+			addRegression(reg, ws.a[len(ws.a)-1][:k*out], yb)
 			continue
 		}
 		truth := classes(yb, k, out, ws.truth)
@@ -90,6 +105,9 @@ func (n *Network[T]) Evaluate(ws *Workspace[T], x []T, y []T, rows int) Metrics 
 		}
 	}
 	m.Loss /= float64(rows)
+	if reg != nil {
+		m.RMSE, m.MAE, m.R2 = reg.scores(rows)
+	}
 	if nClasses > 0 {
 		correct := 0
 		for c := range nClasses {
@@ -114,4 +132,41 @@ func classes[T Float](v []T, rows, cols int, dst []int) []int {
 		}
 	}
 	return dst
+}
+
+// regression accumulates the errors of predictions of out outputs.
+type regression struct {
+	out        int
+	sq, abs    float64   // Σ(ŷ−y)², Σ|ŷ−y| over every value
+	sum, sumSq []float64 // Σy, Σy² of each output
+}
+
+func newRegression(out int) *regression {
+	return &regression{out: out, sum: make([]float64, out), sumSq: make([]float64, out)}
+}
+
+// addRegression adds rows of predictions pred and targets y (rows×out).
+func addRegression[T Float](g *regression, pred, y []T) {
+	for i, p := range pred {
+		t := float64(y[i])
+		d := float64(p) - t
+		g.sq += d * d
+		g.abs += math.Abs(d)
+		g.sum[i%g.out] += t
+		g.sumSq[i%g.out] += t * t
+	}
+}
+
+// scores returns RMSE, MAE and R² over rows rows.
+func (g *regression) scores(rows int) (rmse, mae, r2 float64) {
+	values := float64(rows * g.out)
+	rmse, mae = math.Sqrt(g.sq/values), g.abs/values
+	tot := 0.0
+	for j := range g.out {
+		tot += g.sumSq[j] - g.sum[j]*g.sum[j]/float64(rows)
+	}
+	if tot > 0 {
+		r2 = 1 - g.sq/tot
+	}
+	return rmse, mae, r2
 }

@@ -90,3 +90,43 @@ func TestEvaluateBinaryAndRegression(t *testing.T) {
 		t.Errorf("no rows: got %+v", m)
 	}
 }
+
+// TestEvaluateRegressionScores: RMSE, MAE and R² pooled over two outputs,
+// across batches, against values worked by hand.
+func TestEvaluateRegressionScores(t *testing.T) {
+	// Two identity outputs copying the two inputs: ŷ = x.
+	a := Architecture{Inputs: 2, Layers: []Layer{{Units: 2, Activation: Identity}}, Cost: MSE}
+	n := newNet[float64](t, a, 1)
+	copy(n.Params(), []float64{1, 0, 0, 1, 0, 0})
+	x := []float64{1, 10, 2, 20, 3, 30, 4, 40}
+	tests := []struct {
+		name          string
+		y             []float64
+		rmse, mae, r2 float64
+	}{
+		// Errors 0 everywhere.
+		{"perfect", x, 0, 0, 1},
+		// Errors +1 on every value: RMSE = MAE = 1; SStot = 5 + 500.
+		{"off by one", []float64{0, 9, 1, 19, 2, 29, 3, 39}, 1, 1, 1 - 8.0/505},
+		// Errors of output 0: 1, -1, 1, -1; output 1 exact; y0 = 0,3,2,5
+		// (mean 2.5, SStot 13), y1 as x (SStot 500).
+		{"mixed", []float64{0, 10, 3, 20, 2, 30, 5, 40}, math.Sqrt(4.0 / 8), 4.0 / 8, 1 - 4.0/513},
+	}
+	for _, tc := range tests {
+		for _, batch := range []int{1, 3, 4} {
+			m := n.Evaluate(NewWorkspace[float64](a, batch), x, tc.y, 4)
+			if math.Abs(m.RMSE-tc.rmse) > 1e-12 || math.Abs(m.MAE-tc.mae) > 1e-12 || math.Abs(m.R2-tc.r2) > 1e-12 {
+				t.Errorf("%s, batches of %d: RMSE %v MAE %v R² %v, want %v %v %v", tc.name, batch, m.RMSE, m.MAE, m.R2, tc.rmse, tc.mae, tc.r2)
+			}
+		}
+	}
+	// Constant targets: R² is undefined, reported 0.
+	if m := n.Evaluate(NewWorkspace[float64](a, 4), x, []float64{1, 1, 1, 1, 1, 1, 1, 1}, 4); m.R2 != 0 {
+		t.Errorf("constant targets: R² %v, want 0", m.R2)
+	}
+	// Classification has none of them.
+	c := identityClassifier(t)
+	if m := c.Evaluate(NewWorkspace[float64](c.Arch(), 2), []float64{1, 0, 0}, []float64{1, 0, 0}, 1); m.RMSE != 0 || m.MAE != 0 || m.R2 != 0 {
+		t.Errorf("classification: got %+v", m)
+	}
+}

@@ -480,8 +480,16 @@ type EpochSummary struct {
 	Workers        int32                  `protobuf:"varint,12,opt,name=workers,proto3" json:"workers,omitempty"`
 	Generation     int64                  `protobuf:"varint,13,opt,name=generation,proto3" json:"generation,omitempty"`
 	Attempts       int32                  `protobuf:"varint,14,opt,name=attempts,proto3" json:"attempts,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Regression jobs: root mean squared error, mean absolute error and R²
+	// of each set, in the targets' units (nn.Metrics).
+	ValRmse       float64 `protobuf:"fixed64,15,opt,name=val_rmse,json=valRmse,proto3" json:"val_rmse,omitempty"`
+	ValMae        float64 `protobuf:"fixed64,16,opt,name=val_mae,json=valMae,proto3" json:"val_mae,omitempty"`
+	ValR2         float64 `protobuf:"fixed64,17,opt,name=val_r2,json=valR2,proto3" json:"val_r2,omitempty"`
+	TestRmse      float64 `protobuf:"fixed64,18,opt,name=test_rmse,json=testRmse,proto3" json:"test_rmse,omitempty"`
+	TestMae       float64 `protobuf:"fixed64,19,opt,name=test_mae,json=testMae,proto3" json:"test_mae,omitempty"`
+	TestR2        float64 `protobuf:"fixed64,20,opt,name=test_r2,json=testR2,proto3" json:"test_r2,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *EpochSummary) Reset() {
@@ -608,6 +616,48 @@ func (x *EpochSummary) GetGeneration() int64 {
 func (x *EpochSummary) GetAttempts() int32 {
 	if x != nil {
 		return x.Attempts
+	}
+	return 0
+}
+
+func (x *EpochSummary) GetValRmse() float64 {
+	if x != nil {
+		return x.ValRmse
+	}
+	return 0
+}
+
+func (x *EpochSummary) GetValMae() float64 {
+	if x != nil {
+		return x.ValMae
+	}
+	return 0
+}
+
+func (x *EpochSummary) GetValR2() float64 {
+	if x != nil {
+		return x.ValR2
+	}
+	return 0
+}
+
+func (x *EpochSummary) GetTestRmse() float64 {
+	if x != nil {
+		return x.TestRmse
+	}
+	return 0
+}
+
+func (x *EpochSummary) GetTestMae() float64 {
+	if x != nil {
+		return x.TestMae
+	}
+	return 0
+}
+
+func (x *EpochSummary) GetTestR2() float64 {
+	if x != nil {
+		return x.TestR2
 	}
 	return 0
 }
@@ -1868,7 +1918,7 @@ const file_ringtrain_v1_coordinator_proto_rawDesc = "" +
 	"\x0fsamples_per_sec\x18\x06 \x01(\x01R\rsamplesPerSec\x12\x1f\n" +
 	"\veta_seconds\x18\a \x01(\x01R\n" +
 	"etaSeconds\x12\x18\n" +
-	"\aworkers\x18\b \x01(\x05R\aworkers\"\xb2\x03\n" +
+	"\aworkers\x18\b \x01(\x05R\aworkers\"\xce\x04\n" +
 	"\fEpochSummary\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x05R\x05epoch\x12\x1d\n" +
 	"\n" +
@@ -1887,7 +1937,13 @@ const file_ringtrain_v1_coordinator_proto_rawDesc = "" +
 	"\n" +
 	"generation\x18\r \x01(\x03R\n" +
 	"generation\x12\x1a\n" +
-	"\battempts\x18\x0e \x01(\x05R\battempts\"\xba\x01\n" +
+	"\battempts\x18\x0e \x01(\x05R\battempts\x12\x19\n" +
+	"\bval_rmse\x18\x0f \x01(\x01R\avalRmse\x12\x17\n" +
+	"\aval_mae\x18\x10 \x01(\x01R\x06valMae\x12\x15\n" +
+	"\x06val_r2\x18\x11 \x01(\x01R\x05valR2\x12\x1b\n" +
+	"\ttest_rmse\x18\x12 \x01(\x01R\btestRmse\x12\x19\n" +
+	"\btest_mae\x18\x13 \x01(\x01R\atestMae\x12\x17\n" +
+	"\atest_r2\x18\x14 \x01(\x01R\x06testR2\"\xba\x01\n" +
 	"\bJobEvent\x12#\n" +
 	"\x03job\x18\x01 \x01(\v2\x11.ringtrain.v1.JobR\x03job\x120\n" +
 	"\x04step\x18\x02 \x01(\v2\x1a.ringtrain.v1.StepProgressH\x00R\x04step\x122\n" +
