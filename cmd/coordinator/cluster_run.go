@@ -70,6 +70,16 @@ func runCluster(cmd *cobra.Command, file string, spec *jobspec.Spec, cfg localcl
 	if err != nil {
 		return err
 	}
+	// The learning curve goes beside the model, as --workers 0 keeps it.
+	hctx, hcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	h, err := fetchHistory(hctx, jobs, j.GetId())
+	hcancel()
+	if err != nil {
+		return err
+	}
+	if err := h.Save(spec.Output.Dir); err != nil {
+		return err
+	}
 	return saveRun(ctx, jobs, final, filepath.Join(spec.Output.Dir, "model.safetensors"), p)
 }
 

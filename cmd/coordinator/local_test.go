@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/ringtrain/ringtrain/pkg/checkpoint"
+	"github.com/ringtrain/ringtrain/pkg/train"
 )
 
 // execRoot runs the coordinator CLI with args and returns its output.
@@ -57,6 +58,10 @@ func TestRunEvalPredict(t *testing.T) {
 				if !strings.Contains(out, want) {
 					t.Errorf("run output lacks %q:\n%s", want, out)
 				}
+			}
+			// Both keep the learning curve beside the model.
+			if h, err := train.ReadHistory(filepath.Join(dir, "out", "history.csv")); err != nil || len(h.Epochs) != 30 || h.Task != train.TaskClassification {
+				t.Errorf("history.csv: %v, %+v", err, h)
 			}
 			model := filepath.Join(dir, "out", "model.safetensors")
 			if got, err := checkpoint.FilePrecision(model); got != tc.precision || err != nil {

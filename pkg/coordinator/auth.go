@@ -31,10 +31,11 @@ const (
 // readMethods are the job API calls a read token may make; every other job
 // API call needs an admin token.
 var readMethods = map[string]bool{
-	ringtrainv1.JobService_ListJobs_FullMethodName:    true,
-	ringtrainv1.JobService_GetJob_FullMethodName:      true,
-	ringtrainv1.JobService_WatchJob_FullMethodName:    true,
-	ringtrainv1.JobService_ListWorkers_FullMethodName: true,
+	ringtrainv1.JobService_ListJobs_FullMethodName:      true,
+	ringtrainv1.JobService_GetJob_FullMethodName:        true,
+	ringtrainv1.JobService_WatchJob_FullMethodName:      true,
+	ringtrainv1.JobService_ListWorkers_FullMethodName:   true,
+	ringtrainv1.JobService_GetJobHistory_FullMethodName: true,
 }
 
 // Tokens are the job API's bearer tokens and their roles.

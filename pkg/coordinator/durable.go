@@ -113,6 +113,15 @@ func (s *Server) restore(pb *ringtrainv1.Job) *job {
 	if model := filepath.Join(dir, "model.safetensors"); fileExists(model) {
 		j.model = model
 	}
+	if h, err := train.ReadHistory(filepath.Join(dir, "history.json")); err == nil {
+		// A resumed job redoes the epochs after its checkpoint.
+		if !final(pb.GetState()) {
+			h.Epochs = slices.DeleteFunc(h.Epochs, func(r train.HistoryRow) bool { return r.Epoch > int(pb.GetCheckpointEpoch()) })
+		}
+		j.history = h
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		s.log.Warn("job history unreadable; it starts again", "job", id, "error", err)
+	}
 	if final(pb.GetState()) {
 		return j
 	}

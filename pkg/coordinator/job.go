@@ -7,6 +7,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ringtrain/ringtrain/pkg/jobspec"
+	"github.com/ringtrain/ringtrain/pkg/train"
 	ringtrainv1 "github.com/ringtrain/ringtrain/proto/ringtrain/v1"
 )
 
@@ -25,6 +26,7 @@ type job struct {
 	ckpt     []byte // the latest checkpoint
 	ckptEp   int    // epochs completed in ckpt
 	model    string // path of the saved model, once written
+	history  *train.History
 	subs     map[chan *ringtrainv1.JobEvent]struct{}
 	cancel   context.CancelFunc
 	canceled bool
@@ -54,7 +56,17 @@ func newJob(id string, spec *jobspec.Spec, yaml []byte, dir string, minWorkers i
 		},
 		subs:    map[chan *ringtrainv1.JobEvent]struct{}{},
 		reports: make(chan report, 64),
+		history: &train.History{Name: spec.Name}, // its task once the data is loaded
 	}
+}
+
+// recordEpoch adds er to the job's history and saves it in the job's
+// directory, as history.csv and history.json.
+func (j *job) recordEpoch(er *train.EpochReport) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.history.Epochs = append(j.history.Epochs, train.Row(er))
+	return j.history.Save(j.dir)
 }
 
 // snapshot returns a copy of the job's state.

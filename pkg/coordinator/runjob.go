@@ -118,6 +118,7 @@ func trainIn[T nn.Float](ctx context.Context, s *Server, j *job) (*train.Result,
 	digest := sha256.Sum256(enc)
 	j.mu.Lock()
 	j.dataset, j.dataSum = enc, hex.EncodeToString(digest[:])
+	j.history.Task = train.TaskOf(rep.Net.Arch())
 	resume := j.resume
 	j.resume = nil
 	j.mu.Unlock()
@@ -147,9 +148,14 @@ func trainIn[T nn.Float](ctx context.Context, s *Server, j *job) (*train.Result,
 		return saveModel(s, j, rep, track, sets.Labels, cause)
 	}
 	var prev []epoch.Member
+	sched := train.Schedule(spec, steps)
 	for ep < spec.Training.Epochs {
-		var out *report
+		var (
+			out      *report
+			attempts int
+		)
 		for attempt := 1; out == nil; attempt++ {
+			attempts = attempt
 			if attempt > s.cfg.MaxAttempts {
 				return nil, fmt.Errorf("epoch %d failed %d times; giving up", ep+1, s.cfg.MaxAttempts)
 			}
@@ -201,8 +207,9 @@ func trainIn[T nn.Float](ctx context.Context, s *Server, j *job) (*train.Result,
 		s.putState(ctx, j)
 		sum = out.result.GetChecksum()
 		er := train.EpochReport{Epoch: ep + 1, Epochs: spec.Training.Epochs, TrainLoss: out.result.GetTrainLoss(),
-			SamplesPerSec: float64(out.result.GetSamples()) / out.result.GetSeconds()}
-		evaluating = evaluate(ctx, s, j, eval, track, rep, er, began, len(prev))
+			SamplesPerSec: float64(out.result.GetSamples()) / out.result.GetSeconds(),
+			LearningRate:  sched.At(int64((ep+1)*steps-1), ep), Workers: len(prev), Attempts: attempts}
+		evaluating = evaluate(ctx, s, j, eval, track, rep, er, began)
 		ep++
 		if err := train.CheckLoss(er.TrainLoss, ep-1, steps-1); err != nil {
 			return nil, err
@@ -224,7 +231,7 @@ type epochEval struct {
 // er's epoch, and then reports the epoch to the tracker and the job's
 // watchers. Nothing may change the replica or the tracker until it ends.
 func evaluate[T nn.Float](ctx context.Context, s *Server, j *job, eval *train.Evaluator[T], track *train.Tracker[T],
-	rep *train.Replica[T], er train.EpochReport, start time.Time, workers int) *epochEval {
+	rep *train.Replica[T], er train.EpochReport, start time.Time) *epochEval {
 	e := &epochEval{done: make(chan struct{})}
 	go func() {
 		defer close(e.done)
@@ -232,6 +239,9 @@ func evaluate[T nn.Float](ctx context.Context, s *Server, j *job, eval *train.Ev
 		er.Elapsed = time.Since(start)
 		e.stop = track.Observe(&er, rep.Net.Params())
 		s.cfg.Metrics.recordEpoch(j.id, &er)
+		if err := j.recordEpoch(&er); err != nil {
+			s.log.Warn("save history", "job", j.id, "error", err)
+		}
 		res := track.Result()
 		j.update(func(pb *ringtrainv1.Job) {
 			pb.Epoch = int32(er.Epoch)
@@ -240,7 +250,7 @@ func evaluate[T nn.Float](ctx context.Context, s *Server, j *job, eval *train.Ev
 				pb.SavedTestAccuracy = res.SavedTest.Accuracy
 			}
 			pb.BestTestAccuracy, pb.BestTestEpoch = res.BestTestAccuracy, int32(res.BestTestEpoch)
-		}, &ringtrainv1.JobEvent{Event: &ringtrainv1.JobEvent_Epoch{Epoch: summary(&er, workers)}})
+		}, &ringtrainv1.JobEvent{Event: &ringtrainv1.JobEvent_Epoch{Epoch: summary(&er)}})
 		s.putState(ctx, j)
 	}()
 	return e
@@ -270,9 +280,9 @@ func saveModel[T nn.Float](s *Server, j *job, rep *train.Replica[T], track *trai
 	return res, cause
 }
 
-func summary(er *train.EpochReport, workers int) *ringtrainv1.EpochSummary {
+func summary(er *train.EpochReport) *ringtrainv1.EpochSummary {
 	s := &ringtrainv1.EpochSummary{Epoch: int32(er.Epoch), TrainLoss: er.TrainLoss, SamplesPerSec: er.SamplesPerSec,
-		ElapsedSeconds: er.Elapsed.Seconds(), Best: er.Best, Workers: int32(workers)}
+		ElapsedSeconds: er.Elapsed.Seconds(), Best: er.Best, Workers: int32(er.Workers), Attempts: int32(er.Attempts)}
 	if v := er.Val; v != nil {
 		s.HasVal, s.ValLoss, s.ValAccuracy = true, v.Loss, v.Accuracy
 		s.ValRmse, s.ValMae, s.ValR2 = v.RMSE, v.MAE, v.R2

@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -319,4 +320,20 @@ func (s *Server) ListWorkers(ctx context.Context, _ *ringtrainv1.ListWorkersRequ
 		resp.Workers = append(resp.Workers, &ringtrainv1.Worker{Id: m.ID, Addr: m.Addr})
 	}
 	return resp, nil
+}
+
+// GetJobHistory returns the job's history as history.json has it.
+func (s *Server) GetJobHistory(_ context.Context, req *ringtrainv1.GetJobHistoryRequest) (*ringtrainv1.GetJobHistoryResponse, error) {
+	j, err := s.job(req.GetJobId())
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	j.mu.Lock()
+	err = j.history.WriteJSON(&b)
+	j.mu.Unlock()
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "history: %v", err)
+	}
+	return &ringtrainv1.GetJobHistoryResponse{Json: b.Bytes()}, nil
 }

@@ -2,6 +2,7 @@ package localcluster
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -21,6 +22,7 @@ import (
 	"github.com/ringtrain/ringtrain/internal/etcdtest"
 	"github.com/ringtrain/ringtrain/pkg/checkpoint"
 	"github.com/ringtrain/ringtrain/pkg/etcdkeys"
+	"github.com/ringtrain/ringtrain/pkg/train"
 	ringtrainv1 "github.com/ringtrain/ringtrain/proto/ringtrain/v1"
 )
 
@@ -145,6 +147,37 @@ func TestCoordinatorRestartResumesJob(t *testing.T) {
 	}
 	if d := maxRelDiff(got.Params, want.Params); d > 1e-4 {
 		t.Errorf("resumed job's parameters differ from the undisturbed run's by %g (relative)", d)
+	}
+	// Its history has every epoch once, the ones before the restart
+	// included.
+	checkHistory(ctx, t, jobs, j.GetId(), 12)
+}
+
+// checkHistory checks that job id's history has epochs 1 to n, once each,
+// in order, each with its ring's workers and at least one attempt.
+func checkHistory(ctx context.Context, t *testing.T, jobs ringtrainv1.JobServiceClient, id string, n int) {
+	t.Helper()
+	resp, err := jobs.GetJobHistory(ctx, &ringtrainv1.GetJobHistoryRequest{JobId: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h train.History
+	if err := json.Unmarshal(resp.GetJson(), &h); err != nil {
+		t.Fatal(err)
+	}
+	var epochs []int
+	for _, r := range h.Epochs {
+		epochs = append(epochs, r.Epoch)
+		if r.Workers < 1 || r.Attempts < 1 || r.Val == nil || r.LearningRate <= 0 {
+			t.Errorf("history of epoch %d: %+v", r.Epoch, r)
+		}
+	}
+	want := make([]int, n)
+	for i := range want {
+		want[i] = i + 1
+	}
+	if h.Task != train.TaskClassification || !slices.Equal(epochs, want) {
+		t.Errorf("history of %s: task %q, epochs %v, want classification and 1..%d", id, h.Task, epochs, n)
 	}
 }
 

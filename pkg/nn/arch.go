@@ -162,10 +162,10 @@ func (a Architecture) ParamOffsets() []int {
 	return append(off, n)
 }
 
-// classifies reports whether the output layer predicts classes, which is
+// Classifies reports whether the output layer predicts classes, which is
 // what accuracy and the confusion matrix need. Sigmoid and softmax outputs
 // do; identity, tanh and the ReLUs are read as regression.
-func (a Architecture) classifies() bool {
+func (a Architecture) Classifies() bool {
 	out := a.Layers[len(a.Layers)-1].Activation
 	return out == Softmax || out == Sigmoid
 }

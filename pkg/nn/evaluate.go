@@ -78,7 +78,7 @@ func (n *Network[T]) Evaluate(ws *Workspace[T], x []T, y []T, rows int) Metrics 
 		return m
 	}
 	nClasses := 0
-	if n.arch.classifies() {
+	if n.arch.Classifies() {
 		nClasses = max(out, 2)
 		m.Confusion = make([][]int, nClasses)
 		for i := range m.Confusion {

@@ -35,6 +35,11 @@ type EpochReport struct {
 	Elapsed       time.Duration
 	SamplesPerSec float64
 	Best          bool // this epoch is the best so far on validation
+	// LearningRate is the rate of the epoch's last step; Workers the ring's
+	// size (0 in one process) and Attempts how often the epoch ran (1
+	// unless it was redone).
+	LearningRate      float64
+	Workers, Attempts int
 }
 
 // Observer receives progress. Calls come from the training goroutine and
@@ -82,6 +87,7 @@ func Run[T nn.Float](ctx context.Context, spec *jobspec.Spec, sets *Datasets, ob
 		start = time.Now()
 	)
 	res.ModelPath = filepath.Join(spec.Output.Dir, "model.safetensors")
+	hist := &History{Name: spec.Name, Task: TaskOf(rep.Net.Arch())}
 	totalSteps := t.Epochs * plan.Steps()
 	for epoch := range t.Epochs {
 		plan.Reset(t.Seed, epoch)
@@ -108,10 +114,14 @@ func Run[T nn.Float](ctx context.Context, spec *jobspec.Spec, sets *Datasets, ob
 			break
 		}
 		er := EpochReport{Epoch: epoch + 1, Epochs: t.Epochs, TrainLoss: lossSum / float64(max(seen, 1)),
-			SamplesPerSec: float64(seen) / time.Since(epochStart).Seconds()}
+			SamplesPerSec: float64(seen) / time.Since(epochStart).Seconds(), LearningRate: sched.At(step-1, epoch), Attempts: 1}
 		eval.Evaluate(&er)
 		er.Elapsed = time.Since(start)
 		stop := track.Observe(&er, rep.Net.Params())
+		hist.Epochs = append(hist.Epochs, Row(&er))
+		if err := hist.Save(spec.Output.Dir); err != nil {
+			return nil, err
+		}
 		obs.Epoch(er)
 		if stop {
 			break

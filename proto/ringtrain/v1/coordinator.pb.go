@@ -1187,6 +1187,96 @@ func (x *GetModelRequest) GetJobId() string {
 	return ""
 }
 
+type GetJobHistoryRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetJobHistoryRequest) Reset() {
+	*x = GetJobHistoryRequest{}
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetJobHistoryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetJobHistoryRequest) ProtoMessage() {}
+
+func (x *GetJobHistoryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetJobHistoryRequest.ProtoReflect.Descriptor instead.
+func (*GetJobHistoryRequest) Descriptor() ([]byte, []int) {
+	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *GetJobHistoryRequest) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+type GetJobHistoryResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The history as history.json has it (package train's History: name,
+	// task, and one object per completed epoch).
+	Json          []byte `protobuf:"bytes,1,opt,name=json,proto3" json:"json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetJobHistoryResponse) Reset() {
+	*x = GetJobHistoryResponse{}
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetJobHistoryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetJobHistoryResponse) ProtoMessage() {}
+
+func (x *GetJobHistoryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetJobHistoryResponse.ProtoReflect.Descriptor instead.
+func (*GetJobHistoryResponse) Descriptor() ([]byte, []int) {
+	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *GetJobHistoryResponse) GetJson() []byte {
+	if x != nil {
+		return x.Json
+	}
+	return nil
+}
+
 type ListWorkersRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1195,7 +1285,7 @@ type ListWorkersRequest struct {
 
 func (x *ListWorkersRequest) Reset() {
 	*x = ListWorkersRequest{}
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[15]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1207,7 +1297,7 @@ func (x *ListWorkersRequest) String() string {
 func (*ListWorkersRequest) ProtoMessage() {}
 
 func (x *ListWorkersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[15]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1220,7 +1310,7 @@ func (x *ListWorkersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkersRequest.ProtoReflect.Descriptor instead.
 func (*ListWorkersRequest) Descriptor() ([]byte, []int) {
-	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{15}
+	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{17}
 }
 
 type ListWorkersResponse struct {
@@ -1232,7 +1322,7 @@ type ListWorkersResponse struct {
 
 func (x *ListWorkersResponse) Reset() {
 	*x = ListWorkersResponse{}
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[16]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1244,7 +1334,7 @@ func (x *ListWorkersResponse) String() string {
 func (*ListWorkersResponse) ProtoMessage() {}
 
 func (x *ListWorkersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[16]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1257,7 +1347,7 @@ func (x *ListWorkersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkersResponse.ProtoReflect.Descriptor instead.
 func (*ListWorkersResponse) Descriptor() ([]byte, []int) {
-	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{16}
+	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListWorkersResponse) GetWorkers() []*Worker {
@@ -1276,7 +1366,7 @@ type GetJobSpecRequest struct {
 
 func (x *GetJobSpecRequest) Reset() {
 	*x = GetJobSpecRequest{}
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[17]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1288,7 +1378,7 @@ func (x *GetJobSpecRequest) String() string {
 func (*GetJobSpecRequest) ProtoMessage() {}
 
 func (x *GetJobSpecRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[17]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1301,7 +1391,7 @@ func (x *GetJobSpecRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobSpecRequest.ProtoReflect.Descriptor instead.
 func (*GetJobSpecRequest) Descriptor() ([]byte, []int) {
-	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{17}
+	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetJobSpecRequest) GetJobId() string {
@@ -1325,7 +1415,7 @@ type GetJobSpecResponse struct {
 
 func (x *GetJobSpecResponse) Reset() {
 	*x = GetJobSpecResponse{}
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[18]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1337,7 +1427,7 @@ func (x *GetJobSpecResponse) String() string {
 func (*GetJobSpecResponse) ProtoMessage() {}
 
 func (x *GetJobSpecResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[18]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1350,7 +1440,7 @@ func (x *GetJobSpecResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobSpecResponse.ProtoReflect.Descriptor instead.
 func (*GetJobSpecResponse) Descriptor() ([]byte, []int) {
-	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{18}
+	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetJobSpecResponse) GetSpec() []byte {
@@ -1376,7 +1466,7 @@ type GetDatasetRequest struct {
 
 func (x *GetDatasetRequest) Reset() {
 	*x = GetDatasetRequest{}
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[19]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1388,7 +1478,7 @@ func (x *GetDatasetRequest) String() string {
 func (*GetDatasetRequest) ProtoMessage() {}
 
 func (x *GetDatasetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[19]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1401,7 +1491,7 @@ func (x *GetDatasetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDatasetRequest.ProtoReflect.Descriptor instead.
 func (*GetDatasetRequest) Descriptor() ([]byte, []int) {
-	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{19}
+	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetDatasetRequest) GetJobId() string {
@@ -1422,7 +1512,7 @@ type GetCheckpointRequest struct {
 
 func (x *GetCheckpointRequest) Reset() {
 	*x = GetCheckpointRequest{}
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[20]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1434,7 +1524,7 @@ func (x *GetCheckpointRequest) String() string {
 func (*GetCheckpointRequest) ProtoMessage() {}
 
 func (x *GetCheckpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[20]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1447,7 +1537,7 @@ func (x *GetCheckpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCheckpointRequest.ProtoReflect.Descriptor instead.
 func (*GetCheckpointRequest) Descriptor() ([]byte, []int) {
-	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{20}
+	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetCheckpointRequest) GetJobId() string {
@@ -1475,7 +1565,7 @@ type ReportProgressRequest struct {
 
 func (x *ReportProgressRequest) Reset() {
 	*x = ReportProgressRequest{}
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[21]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1487,7 +1577,7 @@ func (x *ReportProgressRequest) String() string {
 func (*ReportProgressRequest) ProtoMessage() {}
 
 func (x *ReportProgressRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[21]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1500,7 +1590,7 @@ func (x *ReportProgressRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportProgressRequest.ProtoReflect.Descriptor instead.
 func (*ReportProgressRequest) Descriptor() ([]byte, []int) {
-	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{21}
+	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ReportProgressRequest) GetJobId() string {
@@ -1532,7 +1622,7 @@ type ReportProgressResponse struct {
 
 func (x *ReportProgressResponse) Reset() {
 	*x = ReportProgressResponse{}
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[22]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1544,7 +1634,7 @@ func (x *ReportProgressResponse) String() string {
 func (*ReportProgressResponse) ProtoMessage() {}
 
 func (x *ReportProgressResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[22]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1557,7 +1647,7 @@ func (x *ReportProgressResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportProgressResponse.ProtoReflect.Descriptor instead.
 func (*ReportProgressResponse) Descriptor() ([]byte, []int) {
-	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{22}
+	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{24}
 }
 
 type EpochResult struct {
@@ -1578,7 +1668,7 @@ type EpochResult struct {
 
 func (x *EpochResult) Reset() {
 	*x = EpochResult{}
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[23]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1590,7 +1680,7 @@ func (x *EpochResult) String() string {
 func (*EpochResult) ProtoMessage() {}
 
 func (x *EpochResult) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[23]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1603,7 +1693,7 @@ func (x *EpochResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EpochResult.ProtoReflect.Descriptor instead.
 func (*EpochResult) Descriptor() ([]byte, []int) {
-	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{23}
+	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *EpochResult) GetJobId() string {
@@ -1672,7 +1762,7 @@ type CompleteEpochRequest struct {
 
 func (x *CompleteEpochRequest) Reset() {
 	*x = CompleteEpochRequest{}
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[24]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1684,7 +1774,7 @@ func (x *CompleteEpochRequest) String() string {
 func (*CompleteEpochRequest) ProtoMessage() {}
 
 func (x *CompleteEpochRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[24]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1697,7 +1787,7 @@ func (x *CompleteEpochRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteEpochRequest.ProtoReflect.Descriptor instead.
 func (*CompleteEpochRequest) Descriptor() ([]byte, []int) {
-	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{24}
+	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CompleteEpochRequest) GetResult() *EpochResult {
@@ -1722,7 +1812,7 @@ type CompleteEpochResponse struct {
 
 func (x *CompleteEpochResponse) Reset() {
 	*x = CompleteEpochResponse{}
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[25]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1734,7 +1824,7 @@ func (x *CompleteEpochResponse) String() string {
 func (*CompleteEpochResponse) ProtoMessage() {}
 
 func (x *CompleteEpochResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[25]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1747,7 +1837,7 @@ func (x *CompleteEpochResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteEpochResponse.ProtoReflect.Descriptor instead.
 func (*CompleteEpochResponse) Descriptor() ([]byte, []int) {
-	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{25}
+	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{27}
 }
 
 type ReportFailureRequest struct {
@@ -1767,7 +1857,7 @@ type ReportFailureRequest struct {
 
 func (x *ReportFailureRequest) Reset() {
 	*x = ReportFailureRequest{}
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[26]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1779,7 +1869,7 @@ func (x *ReportFailureRequest) String() string {
 func (*ReportFailureRequest) ProtoMessage() {}
 
 func (x *ReportFailureRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[26]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1792,7 +1882,7 @@ func (x *ReportFailureRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportFailureRequest.ProtoReflect.Descriptor instead.
 func (*ReportFailureRequest) Descriptor() ([]byte, []int) {
-	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{26}
+	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ReportFailureRequest) GetJobId() string {
@@ -1845,7 +1935,7 @@ type ReportFailureResponse struct {
 
 func (x *ReportFailureResponse) Reset() {
 	*x = ReportFailureResponse{}
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[27]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1857,7 +1947,7 @@ func (x *ReportFailureResponse) String() string {
 func (*ReportFailureResponse) ProtoMessage() {}
 
 func (x *ReportFailureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[27]
+	mi := &file_ringtrain_v1_coordinator_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1870,7 +1960,7 @@ func (x *ReportFailureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportFailureResponse.ProtoReflect.Descriptor instead.
 func (*ReportFailureResponse) Descriptor() ([]byte, []int) {
-	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{27}
+	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{29}
 }
 
 var File_ringtrain_v1_coordinator_proto protoreflect.FileDescriptor
@@ -1970,7 +2060,11 @@ const file_ringtrain_v1_coordinator_proto_rawDesc = "" +
 	"\x10CancelJobRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"(\n" +
 	"\x0fGetModelRequest\x12\x15\n" +
-	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"\x14\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"-\n" +
+	"\x14GetJobHistoryRequest\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"+\n" +
+	"\x15GetJobHistoryResponse\x12\x12\n" +
+	"\x04json\x18\x01 \x01(\fR\x04json\"\x14\n" +
 	"\x12ListWorkersRequest\"E\n" +
 	"\x13ListWorkersResponse\x12.\n" +
 	"\aworkers\x18\x01 \x03(\v2\x14.ringtrain.v1.WorkerR\aworkers\"*\n" +
@@ -2025,7 +2119,7 @@ const file_ringtrain_v1_coordinator_proto_rawDesc = "" +
 	"\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n" +
 	"\x13JOB_STATE_SUCCEEDED\x10\x03\x12\x14\n" +
 	"\x10JOB_STATE_FAILED\x10\x04\x12\x17\n" +
-	"\x13JOB_STATE_CANCELLED\x10\x052\xf0\x03\n" +
+	"\x13JOB_STATE_CANCELLED\x10\x052\xca\x04\n" +
 	"\n" +
 	"JobService\x12>\n" +
 	"\tSubmitJob\x12\x1e.ringtrain.v1.SubmitJobRequest\x1a\x11.ringtrain.v1.Job\x12I\n" +
@@ -2034,7 +2128,8 @@ const file_ringtrain_v1_coordinator_proto_rawDesc = "" +
 	"\bWatchJob\x12\x1d.ringtrain.v1.WatchJobRequest\x1a\x16.ringtrain.v1.JobEvent0\x01\x12>\n" +
 	"\tCancelJob\x12\x1e.ringtrain.v1.CancelJobRequest\x1a\x11.ringtrain.v1.Job\x12D\n" +
 	"\bGetModel\x12\x1d.ringtrain.v1.GetModelRequest\x1a\x17.ringtrain.v1.DataChunk0\x01\x12R\n" +
-	"\vListWorkers\x12 .ringtrain.v1.ListWorkersRequest\x1a!.ringtrain.v1.ListWorkersResponse2\x8d\x04\n" +
+	"\vListWorkers\x12 .ringtrain.v1.ListWorkersRequest\x1a!.ringtrain.v1.ListWorkersResponse\x12X\n" +
+	"\rGetJobHistory\x12\".ringtrain.v1.GetJobHistoryRequest\x1a#.ringtrain.v1.GetJobHistoryResponse2\x8d\x04\n" +
 	"\rWorkerService\x12O\n" +
 	"\n" +
 	"GetJobSpec\x12\x1f.ringtrain.v1.GetJobSpecRequest\x1a .ringtrain.v1.GetJobSpecResponse\x12H\n" +
@@ -2060,7 +2155,7 @@ func file_ringtrain_v1_coordinator_proto_rawDescGZIP() []byte {
 }
 
 var file_ringtrain_v1_coordinator_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_ringtrain_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_ringtrain_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_ringtrain_v1_coordinator_proto_goTypes = []any{
 	(JobState)(0),                  // 0: ringtrain.v1.JobState
 	(*JoinRequest)(nil),            // 1: ringtrain.v1.JoinRequest
@@ -2078,19 +2173,21 @@ var file_ringtrain_v1_coordinator_proto_goTypes = []any{
 	(*WatchJobRequest)(nil),        // 13: ringtrain.v1.WatchJobRequest
 	(*CancelJobRequest)(nil),       // 14: ringtrain.v1.CancelJobRequest
 	(*GetModelRequest)(nil),        // 15: ringtrain.v1.GetModelRequest
-	(*ListWorkersRequest)(nil),     // 16: ringtrain.v1.ListWorkersRequest
-	(*ListWorkersResponse)(nil),    // 17: ringtrain.v1.ListWorkersResponse
-	(*GetJobSpecRequest)(nil),      // 18: ringtrain.v1.GetJobSpecRequest
-	(*GetJobSpecResponse)(nil),     // 19: ringtrain.v1.GetJobSpecResponse
-	(*GetDatasetRequest)(nil),      // 20: ringtrain.v1.GetDatasetRequest
-	(*GetCheckpointRequest)(nil),   // 21: ringtrain.v1.GetCheckpointRequest
-	(*ReportProgressRequest)(nil),  // 22: ringtrain.v1.ReportProgressRequest
-	(*ReportProgressResponse)(nil), // 23: ringtrain.v1.ReportProgressResponse
-	(*EpochResult)(nil),            // 24: ringtrain.v1.EpochResult
-	(*CompleteEpochRequest)(nil),   // 25: ringtrain.v1.CompleteEpochRequest
-	(*CompleteEpochResponse)(nil),  // 26: ringtrain.v1.CompleteEpochResponse
-	(*ReportFailureRequest)(nil),   // 27: ringtrain.v1.ReportFailureRequest
-	(*ReportFailureResponse)(nil),  // 28: ringtrain.v1.ReportFailureResponse
+	(*GetJobHistoryRequest)(nil),   // 16: ringtrain.v1.GetJobHistoryRequest
+	(*GetJobHistoryResponse)(nil),  // 17: ringtrain.v1.GetJobHistoryResponse
+	(*ListWorkersRequest)(nil),     // 18: ringtrain.v1.ListWorkersRequest
+	(*ListWorkersResponse)(nil),    // 19: ringtrain.v1.ListWorkersResponse
+	(*GetJobSpecRequest)(nil),      // 20: ringtrain.v1.GetJobSpecRequest
+	(*GetJobSpecResponse)(nil),     // 21: ringtrain.v1.GetJobSpecResponse
+	(*GetDatasetRequest)(nil),      // 22: ringtrain.v1.GetDatasetRequest
+	(*GetCheckpointRequest)(nil),   // 23: ringtrain.v1.GetCheckpointRequest
+	(*ReportProgressRequest)(nil),  // 24: ringtrain.v1.ReportProgressRequest
+	(*ReportProgressResponse)(nil), // 25: ringtrain.v1.ReportProgressResponse
+	(*EpochResult)(nil),            // 26: ringtrain.v1.EpochResult
+	(*CompleteEpochRequest)(nil),   // 27: ringtrain.v1.CompleteEpochRequest
+	(*CompleteEpochResponse)(nil),  // 28: ringtrain.v1.CompleteEpochResponse
+	(*ReportFailureRequest)(nil),   // 29: ringtrain.v1.ReportFailureRequest
+	(*ReportFailureResponse)(nil),  // 30: ringtrain.v1.ReportFailureResponse
 }
 var file_ringtrain_v1_coordinator_proto_depIdxs = []int32{
 	0,  // 0: ringtrain.v1.Job.state:type_name -> ringtrain.v1.JobState
@@ -2100,37 +2197,39 @@ var file_ringtrain_v1_coordinator_proto_depIdxs = []int32{
 	3,  // 4: ringtrain.v1.ListJobsResponse.jobs:type_name -> ringtrain.v1.Job
 	8,  // 5: ringtrain.v1.ListWorkersResponse.workers:type_name -> ringtrain.v1.Worker
 	4,  // 6: ringtrain.v1.ReportProgressRequest.progress:type_name -> ringtrain.v1.StepProgress
-	24, // 7: ringtrain.v1.CompleteEpochRequest.result:type_name -> ringtrain.v1.EpochResult
+	26, // 7: ringtrain.v1.CompleteEpochRequest.result:type_name -> ringtrain.v1.EpochResult
 	9,  // 8: ringtrain.v1.JobService.SubmitJob:input_type -> ringtrain.v1.SubmitJobRequest
 	10, // 9: ringtrain.v1.JobService.ListJobs:input_type -> ringtrain.v1.ListJobsRequest
 	12, // 10: ringtrain.v1.JobService.GetJob:input_type -> ringtrain.v1.GetJobRequest
 	13, // 11: ringtrain.v1.JobService.WatchJob:input_type -> ringtrain.v1.WatchJobRequest
 	14, // 12: ringtrain.v1.JobService.CancelJob:input_type -> ringtrain.v1.CancelJobRequest
 	15, // 13: ringtrain.v1.JobService.GetModel:input_type -> ringtrain.v1.GetModelRequest
-	16, // 14: ringtrain.v1.JobService.ListWorkers:input_type -> ringtrain.v1.ListWorkersRequest
-	18, // 15: ringtrain.v1.WorkerService.GetJobSpec:input_type -> ringtrain.v1.GetJobSpecRequest
-	20, // 16: ringtrain.v1.WorkerService.GetDataset:input_type -> ringtrain.v1.GetDatasetRequest
-	21, // 17: ringtrain.v1.WorkerService.GetCheckpoint:input_type -> ringtrain.v1.GetCheckpointRequest
-	22, // 18: ringtrain.v1.WorkerService.ReportProgress:input_type -> ringtrain.v1.ReportProgressRequest
-	25, // 19: ringtrain.v1.WorkerService.CompleteEpoch:input_type -> ringtrain.v1.CompleteEpochRequest
-	27, // 20: ringtrain.v1.WorkerService.ReportFailure:input_type -> ringtrain.v1.ReportFailureRequest
-	1,  // 21: ringtrain.v1.JoinService.Join:input_type -> ringtrain.v1.JoinRequest
-	3,  // 22: ringtrain.v1.JobService.SubmitJob:output_type -> ringtrain.v1.Job
-	11, // 23: ringtrain.v1.JobService.ListJobs:output_type -> ringtrain.v1.ListJobsResponse
-	3,  // 24: ringtrain.v1.JobService.GetJob:output_type -> ringtrain.v1.Job
-	6,  // 25: ringtrain.v1.JobService.WatchJob:output_type -> ringtrain.v1.JobEvent
-	3,  // 26: ringtrain.v1.JobService.CancelJob:output_type -> ringtrain.v1.Job
-	7,  // 27: ringtrain.v1.JobService.GetModel:output_type -> ringtrain.v1.DataChunk
-	17, // 28: ringtrain.v1.JobService.ListWorkers:output_type -> ringtrain.v1.ListWorkersResponse
-	19, // 29: ringtrain.v1.WorkerService.GetJobSpec:output_type -> ringtrain.v1.GetJobSpecResponse
-	7,  // 30: ringtrain.v1.WorkerService.GetDataset:output_type -> ringtrain.v1.DataChunk
-	7,  // 31: ringtrain.v1.WorkerService.GetCheckpoint:output_type -> ringtrain.v1.DataChunk
-	23, // 32: ringtrain.v1.WorkerService.ReportProgress:output_type -> ringtrain.v1.ReportProgressResponse
-	26, // 33: ringtrain.v1.WorkerService.CompleteEpoch:output_type -> ringtrain.v1.CompleteEpochResponse
-	28, // 34: ringtrain.v1.WorkerService.ReportFailure:output_type -> ringtrain.v1.ReportFailureResponse
-	2,  // 35: ringtrain.v1.JoinService.Join:output_type -> ringtrain.v1.JoinResponse
-	22, // [22:36] is the sub-list for method output_type
-	8,  // [8:22] is the sub-list for method input_type
+	18, // 14: ringtrain.v1.JobService.ListWorkers:input_type -> ringtrain.v1.ListWorkersRequest
+	16, // 15: ringtrain.v1.JobService.GetJobHistory:input_type -> ringtrain.v1.GetJobHistoryRequest
+	20, // 16: ringtrain.v1.WorkerService.GetJobSpec:input_type -> ringtrain.v1.GetJobSpecRequest
+	22, // 17: ringtrain.v1.WorkerService.GetDataset:input_type -> ringtrain.v1.GetDatasetRequest
+	23, // 18: ringtrain.v1.WorkerService.GetCheckpoint:input_type -> ringtrain.v1.GetCheckpointRequest
+	24, // 19: ringtrain.v1.WorkerService.ReportProgress:input_type -> ringtrain.v1.ReportProgressRequest
+	27, // 20: ringtrain.v1.WorkerService.CompleteEpoch:input_type -> ringtrain.v1.CompleteEpochRequest
+	29, // 21: ringtrain.v1.WorkerService.ReportFailure:input_type -> ringtrain.v1.ReportFailureRequest
+	1,  // 22: ringtrain.v1.JoinService.Join:input_type -> ringtrain.v1.JoinRequest
+	3,  // 23: ringtrain.v1.JobService.SubmitJob:output_type -> ringtrain.v1.Job
+	11, // 24: ringtrain.v1.JobService.ListJobs:output_type -> ringtrain.v1.ListJobsResponse
+	3,  // 25: ringtrain.v1.JobService.GetJob:output_type -> ringtrain.v1.Job
+	6,  // 26: ringtrain.v1.JobService.WatchJob:output_type -> ringtrain.v1.JobEvent
+	3,  // 27: ringtrain.v1.JobService.CancelJob:output_type -> ringtrain.v1.Job
+	7,  // 28: ringtrain.v1.JobService.GetModel:output_type -> ringtrain.v1.DataChunk
+	19, // 29: ringtrain.v1.JobService.ListWorkers:output_type -> ringtrain.v1.ListWorkersResponse
+	17, // 30: ringtrain.v1.JobService.GetJobHistory:output_type -> ringtrain.v1.GetJobHistoryResponse
+	21, // 31: ringtrain.v1.WorkerService.GetJobSpec:output_type -> ringtrain.v1.GetJobSpecResponse
+	7,  // 32: ringtrain.v1.WorkerService.GetDataset:output_type -> ringtrain.v1.DataChunk
+	7,  // 33: ringtrain.v1.WorkerService.GetCheckpoint:output_type -> ringtrain.v1.DataChunk
+	25, // 34: ringtrain.v1.WorkerService.ReportProgress:output_type -> ringtrain.v1.ReportProgressResponse
+	28, // 35: ringtrain.v1.WorkerService.CompleteEpoch:output_type -> ringtrain.v1.CompleteEpochResponse
+	30, // 36: ringtrain.v1.WorkerService.ReportFailure:output_type -> ringtrain.v1.ReportFailureResponse
+	2,  // 37: ringtrain.v1.JoinService.Join:output_type -> ringtrain.v1.JoinResponse
+	23, // [23:38] is the sub-list for method output_type
+	8,  // [8:23] is the sub-list for method input_type
 	8,  // [8:8] is the sub-list for extension type_name
 	8,  // [8:8] is the sub-list for extension extendee
 	0,  // [0:8] is the sub-list for field type_name
@@ -2152,7 +2251,7 @@ func file_ringtrain_v1_coordinator_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ringtrain_v1_coordinator_proto_rawDesc), len(file_ringtrain_v1_coordinator_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   28,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

@@ -19,13 +19,14 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	JobService_SubmitJob_FullMethodName   = "/ringtrain.v1.JobService/SubmitJob"
-	JobService_ListJobs_FullMethodName    = "/ringtrain.v1.JobService/ListJobs"
-	JobService_GetJob_FullMethodName      = "/ringtrain.v1.JobService/GetJob"
-	JobService_WatchJob_FullMethodName    = "/ringtrain.v1.JobService/WatchJob"
-	JobService_CancelJob_FullMethodName   = "/ringtrain.v1.JobService/CancelJob"
-	JobService_GetModel_FullMethodName    = "/ringtrain.v1.JobService/GetModel"
-	JobService_ListWorkers_FullMethodName = "/ringtrain.v1.JobService/ListWorkers"
+	JobService_SubmitJob_FullMethodName     = "/ringtrain.v1.JobService/SubmitJob"
+	JobService_ListJobs_FullMethodName      = "/ringtrain.v1.JobService/ListJobs"
+	JobService_GetJob_FullMethodName        = "/ringtrain.v1.JobService/GetJob"
+	JobService_WatchJob_FullMethodName      = "/ringtrain.v1.JobService/WatchJob"
+	JobService_CancelJob_FullMethodName     = "/ringtrain.v1.JobService/CancelJob"
+	JobService_GetModel_FullMethodName      = "/ringtrain.v1.JobService/GetModel"
+	JobService_ListWorkers_FullMethodName   = "/ringtrain.v1.JobService/ListWorkers"
+	JobService_GetJobHistory_FullMethodName = "/ringtrain.v1.JobService/GetJobHistory"
 )
 
 // JobServiceClient is the client API for JobService service.
@@ -47,6 +48,8 @@ type JobServiceClient interface {
 	// GetModel streams the job's saved model (safetensors bytes).
 	GetModel(ctx context.Context, in *GetModelRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DataChunk], error)
 	ListWorkers(ctx context.Context, in *ListWorkersRequest, opts ...grpc.CallOption) (*ListWorkersResponse, error)
+	// GetJobHistory returns the job's learning curve so far.
+	GetJobHistory(ctx context.Context, in *GetJobHistoryRequest, opts ...grpc.CallOption) (*GetJobHistoryResponse, error)
 }
 
 type jobServiceClient struct {
@@ -145,6 +148,16 @@ func (c *jobServiceClient) ListWorkers(ctx context.Context, in *ListWorkersReque
 	return out, nil
 }
 
+func (c *jobServiceClient) GetJobHistory(ctx context.Context, in *GetJobHistoryRequest, opts ...grpc.CallOption) (*GetJobHistoryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetJobHistoryResponse)
+	err := c.cc.Invoke(ctx, JobService_GetJobHistory_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // JobServiceServer is the server API for JobService service.
 // All implementations must embed UnimplementedJobServiceServer
 // for forward compatibility.
@@ -164,6 +177,8 @@ type JobServiceServer interface {
 	// GetModel streams the job's saved model (safetensors bytes).
 	GetModel(*GetModelRequest, grpc.ServerStreamingServer[DataChunk]) error
 	ListWorkers(context.Context, *ListWorkersRequest) (*ListWorkersResponse, error)
+	// GetJobHistory returns the job's learning curve so far.
+	GetJobHistory(context.Context, *GetJobHistoryRequest) (*GetJobHistoryResponse, error)
 	mustEmbedUnimplementedJobServiceServer()
 }
 
@@ -194,6 +209,9 @@ func (UnimplementedJobServiceServer) GetModel(*GetModelRequest, grpc.ServerStrea
 }
 func (UnimplementedJobServiceServer) ListWorkers(context.Context, *ListWorkersRequest) (*ListWorkersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListWorkers not implemented")
+}
+func (UnimplementedJobServiceServer) GetJobHistory(context.Context, *GetJobHistoryRequest) (*GetJobHistoryResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetJobHistory not implemented")
 }
 func (UnimplementedJobServiceServer) mustEmbedUnimplementedJobServiceServer() {}
 func (UnimplementedJobServiceServer) testEmbeddedByValue()                    {}
@@ -328,6 +346,24 @@ func _JobService_ListWorkers_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _JobService_GetJobHistory_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetJobHistoryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(JobServiceServer).GetJobHistory(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: JobService_GetJobHistory_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(JobServiceServer).GetJobHistory(ctx, req.(*GetJobHistoryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // JobService_ServiceDesc is the grpc.ServiceDesc for JobService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -354,6 +390,10 @@ var JobService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListWorkers",
 			Handler:    _JobService_ListWorkers_Handler,
+		},
+		{
+			MethodName: "GetJobHistory",
+			Handler:    _JobService_GetJobHistory_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
