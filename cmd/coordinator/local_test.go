@@ -237,3 +237,36 @@ func TestPerClass(t *testing.T) {
 		t.Errorf("empty class: %+v", sc)
 	}
 }
+
+// TestPlot draws two runs' histories, and refuses what it cannot draw.
+func TestPlot(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"a", "b"} {
+		h := &train.History{Name: name, Task: train.TaskRegression, Epochs: []train.HistoryRow{
+			{Epoch: 1, TrainLoss: 1, Val: &train.SetScores{Loss: 1, RMSE: 1.4}, Attempts: 1},
+			{Epoch: 2, TrainLoss: 0.5, Val: &train.SetScores{Loss: 0.6, RMSE: 1.1}, Attempts: 1},
+		}}
+		if err := h.Save(filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := filepath.Join(dir, "curves.png")
+	if got, err := execRoot(t, "plot", filepath.Join(dir, "a"), filepath.Join(dir, "b", "history.csv"), "-o", out); err != nil {
+		t.Fatalf("plot: %v\n%s", err, got)
+	}
+	if b, err := os.ReadFile(out); err != nil || !bytes.HasPrefix(b, []byte("\x89PNG")) {
+		t.Errorf("%s is not a PNG (%v)", out, err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"plot", filepath.Join(dir, "a"), "-o", filepath.Join(dir, "c.gif")}, "want a .png or .svg file"},
+		{[]string{"plot", filepath.Join(dir, "missing"), "-o", out}, "missing"},
+	} {
+		_, err := execRoot(t, tc.args...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: got %v, want an error with %q", tc.args, err, tc.want)
+		}
+	}
+}

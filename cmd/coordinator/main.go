@@ -61,6 +61,6 @@ func newRoot() *cobra.Command {
 	root.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "log debug detail")
 	root.PersistentFlags().StringVar(&logFormat, "log-format", "text", "logs as "+logflag.Formats+" (one object a line, for log shippers)")
 	root.AddCommand(newRunCmd(), newServeCmd(), newSubmitCmd(), newWatchCmd(), newJobsCmd(), newStatusCmd(),
-		newCancelCmd(), newWorkersCmd(), newModelCmd(), newHistoryCmd(), newCertsCmd(), newEvalCmd(), newPredictCmd(), healthcheck.Command("coordinator", "localhost:7070"))
+		newCancelCmd(), newWorkersCmd(), newModelCmd(), newHistoryCmd(), newPlotCmd(), newCertsCmd(), newEvalCmd(), newPredictCmd(), healthcheck.Command("coordinator", "localhost:7070"))
 	return root
 }
