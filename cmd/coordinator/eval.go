@@ -33,7 +33,8 @@ func newEvalCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			sets, err := train.LoadData(spec)
+			// Raw: the model scales them as its training did.
+			sets, err := train.LoadRawData(spec)
 			if err != nil {
 				return err
 			}
@@ -78,6 +79,11 @@ func evaluateFile[T nn.Float](path string, ds *data.Dataset) (nn.Metrics, []stri
 	m, err := checkpoint.LoadModel[T](path)
 	if err != nil {
 		return nn.Metrics{}, nil, err
+	}
+	if m.Scaler != nil {
+		if err := m.Scaler.Apply(ds); err != nil {
+			return nn.Metrics{}, nil, err
+		}
 	}
 	met, err := evaluate(m, ds)
 	return met, m.Labels, err

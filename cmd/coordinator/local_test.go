@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -269,4 +272,91 @@ func TestPlot(t *testing.T) {
 			t.Errorf("%v: got %v, want an error with %q", tc.args, err, tc.want)
 		}
 	}
+}
+
+// TestNormalizeTravelsWithTheModel: a regression on raw, unscaled CSV
+// features trains with dataset.normalize; eval and predict, given the raw
+// files, score and predict as training did.
+func TestNormalizeTravelsWithTheModel(t *testing.T) {
+	dir := t.TempDir()
+	r := rand.New(rand.NewPCG(1, 2))
+	write := func(name string, n int) string {
+		var b strings.Builder
+		b.WriteString("size,ratio,y\n")
+		for range n {
+			x1, x2 := 1000*r.Float64(), r.Float64()
+			fmt.Fprintf(&b, "%g,%g,%g\n", x1, x2, 0.002*x1+3*x2-2)
+		}
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	trainCSV, testCSV := write("train.csv", 400), write("test.csv", 100)
+	// minmax on a 2-worker ring: the coordinator scales what it sends.
+	for kind, workers := range map[string]string{"standard": "0", "minmax": "2"} {
+		spec := writeLocalSpec(t, dir, fmt.Sprintf(`
+name: raw-%s
+dataset: {name: csv, train: {csv: %s}, test: {csv: %s}, header: true, label_column: -1, regression: true, normalize: %s}
+model: {layers: [{units: 16, activation: tanh}, {units: 1, activation: identity}]}
+training: {optimizer: {kind: adam, learning_rate: 0.01}, batch_size: 16, epochs: 20, seed: 1}`, kind, trainCSV, testCSV, kind))
+		if out, err := execRoot(t, "run", "-f", spec, "--workers", workers); err != nil {
+			t.Fatalf("%s: run: %v\n%s", kind, err, out)
+		}
+		out := filepath.Join(dir, "out")
+		h, err := train.ReadHistory(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := h.Epochs[len(h.Epochs)-1].Test
+		model := filepath.Join(out, "model.safetensors")
+		js, err := execRoot(t, "eval", "-m", model, "-f", spec, "-o", "json")
+		if err != nil {
+			t.Fatalf("%s: eval: %v\n%s", kind, err, js)
+		}
+		var ev struct{ Result struct{ RMSE, R2 float64 } }
+		if err := json.Unmarshal([]byte(js), &ev); err != nil {
+			t.Fatal(err)
+		}
+		// The saved model is the last epoch's (no validation split).
+		if math.Abs(ev.Result.RMSE-last.RMSE) > 1e-6*max(1, last.RMSE) || last.R2 < 0.9 {
+			t.Errorf("%s: eval of the raw test set: RMSE %v, training reported %v (R² %v)", kind, ev.Result.RMSE, last.RMSE, last.R2)
+		}
+		// predict on the raw features: the same errors.
+		var feats strings.Builder
+		rows := strings.Split(strings.TrimSpace(readFile(t, testCSV)), "\n")[1:]
+		var want []float64
+		for _, row := range rows {
+			f := strings.Split(row, ",")
+			feats.WriteString(f[0] + "," + f[1] + "\n")
+			y, _ := strconv.ParseFloat(f[2], 64)
+			want = append(want, y)
+		}
+		in := filepath.Join(dir, "in.csv")
+		if err := os.WriteFile(in, []byte(feats.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		pred, err := execRoot(t, "predict", "-m", model, "-i", in)
+		if err != nil {
+			t.Fatalf("%s: predict: %v\n%s", kind, err, pred)
+		}
+		sq := 0.0
+		for i, row := range strings.Split(strings.TrimSpace(pred), "\n")[1:] {
+			y, _ := strconv.ParseFloat(strings.Split(row, ",")[1], 64)
+			sq += (y - want[i]) * (y - want[i])
+		}
+		if rmse := math.Sqrt(sq / float64(len(want))); math.Abs(rmse-last.RMSE) > 1e-4*max(1, last.RMSE) {
+			t.Errorf("%s: predict's RMSE on raw inputs %v, training reported %v", kind, rmse, last.RMSE)
+		}
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

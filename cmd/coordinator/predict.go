@@ -85,6 +85,12 @@ func predictWith[T nn.Float](w io.Writer, path, input string, ds *data.Dataset) 
 	if ds.Features != m.Arch.Inputs {
 		return fmt.Errorf("%s has %d features per input; model %s takes %d", input, ds.Features, path, m.Arch.Inputs)
 	}
+	if m.Scaler != nil {
+		// Raw inputs, scaled as the model's training inputs were.
+		if err := m.Scaler.Apply(ds); err != nil {
+			return err
+		}
+	}
 	return predict(w, m, ds)
 }
 

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/ringtrain/ringtrain/pkg/data"
 	"github.com/ringtrain/ringtrain/pkg/nn"
 	"github.com/ringtrain/ringtrain/pkg/safetensors"
 )
@@ -19,11 +20,14 @@ const (
 )
 
 // Model is a trained network: architecture, parameters (in nn's flat layout)
-// and optional class names.
+// and optional class names, and the scaling of its inputs when it was
+// trained on scaled ones (dataset.normalize): what is given to it must be
+// scaled the same way.
 type Model[T nn.Float] struct {
 	Arch   nn.Architecture
 	Params []T
 	Labels []string
+	Scaler *data.Scaler
 }
 
 // Checkpoint is a model plus the optimiser state that resumes its training.
@@ -66,6 +70,16 @@ func (m *Model[T]) parts() (map[string]string, []safetensors.Tensor, error) {
 			return nil, nil, fmt.Errorf("encode labels: %w", err)
 		}
 		meta["labels"] = string(lb)
+	}
+	if m.Scaler != nil {
+		if len(m.Scaler.Scale) != m.Arch.Inputs {
+			return nil, nil, fmt.Errorf("encode model: scaler of %d features, network of %d inputs", len(m.Scaler.Scale), m.Arch.Inputs)
+		}
+		sc, err := json.Marshal(m.Scaler)
+		if err != nil {
+			return nil, nil, fmt.Errorf("encode scaler: %w", err)
+		}
+		meta["input_scaler"] = string(sc)
 	}
 	var tensors []safetensors.Tensor
 	off, in := 0, m.Arch.Inputs
@@ -144,6 +158,18 @@ func modelFrom[T nn.Float](f *safetensors.File) (*Model[T], error) {
 	if lb, ok := f.Metadata["labels"]; ok {
 		if err := json.Unmarshal([]byte(lb), &m.Labels); err != nil {
 			return nil, fmt.Errorf("model labels: %w", err)
+		}
+	}
+	if sc, ok := f.Metadata["input_scaler"]; ok {
+		m.Scaler = &data.Scaler{}
+		if err := json.Unmarshal([]byte(sc), m.Scaler); err != nil {
+			return nil, fmt.Errorf("model input scaler: %w", err)
+		}
+		if err := m.Scaler.Validate(); err != nil {
+			return nil, fmt.Errorf("model input scaler: %w", err)
+		}
+		if len(m.Scaler.Scale) != m.Arch.Inputs {
+			return nil, fmt.Errorf("model input scaler of %d features, network of %d inputs", len(m.Scaler.Scale), m.Arch.Inputs)
 		}
 	}
 	m.Params = make([]T, 0, m.Arch.NumParams())

@@ -7,7 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ringtrain/ringtrain/pkg/data"
 	"github.com/ringtrain/ringtrain/pkg/nn"
+	"github.com/ringtrain/ringtrain/pkg/safetensors"
 )
 
 var arch = nn.Architecture{
@@ -115,5 +117,41 @@ func TestRejects(t *testing.T) {
 	short := &Model[float32]{Arch: arch, Params: params(3)}
 	if _, err := short.Encode(); err == nil {
 		t.Error("encoding a model with too few params: want error")
+	}
+}
+
+// TestModelScaler: a model keeps its input scaler; one that does not fit
+// the network, or is not whole, is refused on the way in and out.
+func TestModelScaler(t *testing.T) {
+	sc := &data.Scaler{Kind: data.ScaleStandard, Offset: []float64{1, 2, 3}, Scale: []float64{0.5, 0.25, 2}}
+	m := &Model[float32]{Arch: arch, Params: params(arch.NumParams()), Scaler: sc}
+	b, err := m.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := DecodeModel[float32](b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Scaler == nil || got.Scaler.Kind != sc.Kind || !slices.Equal(got.Scaler.Offset, sc.Offset) || !slices.Equal(got.Scaler.Scale, sc.Scale) {
+		t.Errorf("scaler after a round trip: %+v, want %+v", got.Scaler, sc)
+	}
+	m.Scaler = &data.Scaler{Kind: data.ScaleMinMax, Offset: []float64{0}, Scale: []float64{1}}
+	if _, err := m.Encode(); err == nil {
+		t.Error("encoded a scaler of 1 feature for a network of 3 inputs")
+	}
+	// A file whose scaler is broken.
+	m.Scaler = sc
+	meta, tensors, err := m.parts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta["input_scaler"] = `{"kind":"standard","offset":[0,0,0],"scale":[1,0,1]}`
+	bad, err := safetensors.Marshal(meta, tensors)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := DecodeModel[float32](bad); err == nil || !strings.Contains(err.Error(), "input scaler") {
+		t.Errorf("decoded a model with a zero scale: %v", err)
 	}
 }

@@ -145,7 +145,7 @@ func trainIn[T nn.Float](ctx context.Context, s *Server, j *job) (*train.Result,
 	defer wait()
 	save := func(cause error) (*train.Result, error) {
 		wait()
-		return saveModel(s, j, rep, track, sets.Labels, cause)
+		return saveModel(s, j, rep, track, sets, cause)
 	}
 	var prev []epoch.Member
 	sched := train.Schedule(spec, steps)
@@ -261,7 +261,7 @@ func evaluate[T nn.Float](ctx context.Context, s *Server, j *job, eval *train.Ev
 // that completed or was cancelled keeps its tracked model, if any epoch
 // completed; one that failed keeps none, as a local run that fails saves
 // none.
-func saveModel[T nn.Float](s *Server, j *job, rep *train.Replica[T], track *train.Tracker[T], labels []string, cause error) (*train.Result, error) {
+func saveModel[T nn.Float](s *Server, j *job, rep *train.Replica[T], track *train.Tracker[T], sets *train.Datasets, cause error) (*train.Result, error) {
 	res := track.Result()
 	if res.Epochs == 0 || (cause != nil && !errors.Is(cause, errCanceled)) {
 		return res, cause
@@ -270,7 +270,7 @@ func saveModel[T nn.Float](s *Server, j *job, rep *train.Replica[T], track *trai
 		res.Stopped = "completed"
 	}
 	res.ModelPath = filepath.Join(j.dir, "model.safetensors")
-	m := &checkpoint.Model[T]{Arch: rep.Net.Arch(), Params: track.Params(), Labels: labels}
+	m := &checkpoint.Model[T]{Arch: rep.Net.Arch(), Params: track.Params(), Labels: sets.Labels, Scaler: sets.Scaler}
 	if err := checkpoint.SaveModel(res.ModelPath, m); err != nil {
 		return nil, errors.Join(cause, err)
 	}

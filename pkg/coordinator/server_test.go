@@ -136,7 +136,7 @@ func TestSaveModel(t *testing.T) {
 		for ep := range tc.epochs {
 			track.Observe(&train.EpochReport{Epoch: ep + 1, Epochs: 3}, rep.Net.Params())
 		}
-		_, err = saveModel(nil, j, rep, track, sets.Labels, tc.cause)
+		_, err = saveModel(nil, j, rep, track, sets, tc.cause)
 		if err != tc.cause {
 			t.Errorf("test %d: got error %v want %v", i, err, tc.cause)
 		}

@@ -40,6 +40,10 @@ type Dataset struct {
 	// Validation is the fraction of the training set held out to select
 	// the model and stop early; the test set is only reported.
 	Validation float64 `yaml:"validation"`
+	// Normalize scales the inputs: none, standard (each feature to mean 0,
+	// standard deviation 1) or minmax (to [0, 1]), with statistics of the
+	// training split; the model file keeps them for eval and predict.
+	Normalize string `yaml:"normalize"`
 }
 
 // Files names one split's files: images and labels for IDX, csv for CSV.

@@ -79,6 +79,7 @@ func TestParseRejects(t *testing.T) {
 		}, "model.cost"},
 		{"zero batch", func(s string) string { return strings.Replace(s, "batch_size: 8", "batch_size: -2", 1) }, "training.batch_size"},
 		{"unknown dataset", func(s string) string { return strings.Replace(s, "name: xor", "name: cifar", 1) }, "dataset.name"},
+		{"unknown normalization", func(s string) string { return strings.Replace(s, "name: xor", "name: xor, normalize: zscore", 1) }, `dataset.normalize: "zscore" is not one of none, standard, minmax`},
 		{"patience without validation", func(s string) string { return s + "  early_stopping: {patience: 3}\n" }, "training.early_stopping.patience"},
 		{"two documents", func(s string) string { return s + "---\nname: x\n" }, "one document"},
 		{"empty", func(string) string { return "" }, "empty"},

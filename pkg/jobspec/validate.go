@@ -17,6 +17,7 @@ var (
 	optimizers     = []string{"sgd", "momentum", "nesterov", "adam"}
 	schedules      = []string{"constant", "step", "cosine"}
 	precisions     = []string{"float32", "float64"}
+	normalizations = []string{"none", "standard", "minmax"}
 )
 
 // IsSynthetic reports whether the dataset is generated rather than read.
@@ -85,6 +86,9 @@ func (s *Spec) applyDefaults() {
 	if s.Output.Dir == "" {
 		s.Output.Dir = "runs/" + s.Name
 	}
+	if s.Dataset.Normalize == "" {
+		s.Dataset.Normalize = "none"
+	}
 }
 
 // problems collects every invalid field so a user fixes a spec in one pass.
@@ -122,6 +126,7 @@ func (s *Spec) Validate() error {
 func (s *Spec) validateDataset(p *problems) {
 	d := s.Dataset
 	p.oneOf("dataset.name", d.Name, datasetNames)
+	p.oneOf("dataset.normalize", d.Normalize, normalizations)
 	switch d.Name {
 	case "idx":
 		if d.Train.Images == "" || d.Train.Labels == "" {

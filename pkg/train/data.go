@@ -13,13 +13,49 @@ type Datasets struct {
 	Train, Val, Test *data.Dataset
 	// Labels names the classes, when the dataset knows them.
 	Labels []string
+	// Scaler is how the inputs of all three were scaled
+	// (dataset.normalize), with the training split's statistics; nil when
+	// they are raw. A model trained on them keeps it.
+	Scaler *data.Scaler
 }
 
 // fashionLabels are Fashion-MNIST's class names, in label order.
 var fashionLabels = []string{"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"}
 
-// LoadData loads, splits and checks the data the spec names.
+// LoadData loads, splits, checks and scales the data the spec names: the
+// sets training and its evaluation use.
 func LoadData(spec *jobspec.Spec) (*Datasets, error) {
+	sets, err := LoadRawData(spec)
+	if err != nil {
+		return nil, err
+	}
+	if k := spec.Dataset.Normalize; k != "" && k != data.ScaleNone {
+		if sets.Scaler, err = data.FitScaler(k, sets.Train); err != nil {
+			return nil, fmt.Errorf("dataset.normalize: %w", err)
+		}
+		if err := sets.ScaleWith(sets.Scaler); err != nil {
+			return nil, err
+		}
+	}
+	return sets, nil
+}
+
+// ScaleWith scales the inputs of every set with sc (a model's, for eval).
+func (s *Datasets) ScaleWith(sc *data.Scaler) error {
+	for _, ds := range []*data.Dataset{s.Train, s.Val, s.Test} {
+		if ds == nil {
+			continue
+		}
+		if err := sc.Apply(ds); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// LoadRawData is LoadData without the scaling: the inputs as the files
+// have them.
+func LoadRawData(spec *jobspec.Spec) (*Datasets, error) {
 	d := spec.Dataset
 	var (
 		sets Datasets
