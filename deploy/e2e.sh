@@ -20,7 +20,10 @@
 #     cancelled;
 #  6. down -v; the same with docker-compose.etcd3.yml: one etcd member is
 #     stopped mid-job and the job still completes; down -v;
-#  7. nothing of the project is left: containers, networks, volumes.
+#  7. nothing of the project is left: containers, networks, volumes;
+#  8. deploy/swarm-e2e.sh: the stack on a single-node Docker Swarm, scaled
+#     with docker service scale, trains deploy/ci-job.yaml; nothing left,
+#     the engine as it was.
 #
 # It prints the figures docs/benchmarks.md records. Without a Docker
 # engine (or a compose tool) it prints a SKIP: line and exits 0; any real
@@ -335,6 +338,10 @@ cluster down
 leftovers && fail "down -v left the above behind"
 unset RINGTRAIN_ETCD3
 
+# ------------------------------------------------------------ 8. Swarm
+log "the stack on a single-node Docker Swarm"
+SWARM=$(CLI="$CLI" "$DEPLOY_DIR/swarm-e2e.sh" | tail -n 1)
+
 cat <<EOF
 
 deploy/e2e.sh passed in $((SECONDS - T0))s ($(nproc) cores, ${COMPOSE[*]}, images with $(docker image inspect --format '{{index .Config.Labels "org.opencontainers.image.description"}}' "$(image worker)"))
@@ -343,4 +350,5 @@ deploy/e2e.sh passed in $((SECONDS - T0))s ($(nproc) cores, ${COMPOSE[*]}, image
   worker killed after step $step/$steps of epoch $epoch (the ring's all-reduce failed at step $FAILED_AT): ring re-formed without it after ${RING_AFTER}s, first progress of the redone epoch after ${STEP_AFTER}s
   $CI_JOB: test accuracy $REPORTED% (eval of the downloaded model: $EVALUATED%); ring sizes: $sizes
   coordinator killed after epoch 1 of the same job and started again: resumed, test accuracy $RESUMED%, ended ${RESTART_DONE}s after the kill
+  $SWARM
 EOF
