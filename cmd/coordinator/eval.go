@@ -172,4 +172,15 @@ func printMetrics(w io.Writer, split string, m nn.Metrics, labels []string) {
 		fmt.Fprintf(w, "  %8.1f%% %5.1f%% %6.3f %7d\n", 100*sc.Precision, 100*sc.Recall, sc.F1, sc.Support)
 	}
 	fmt.Fprintln(w, strings.Repeat("-", width+6*len(m.Confusion)+34))
+	if len(m.LabelAccuracy) > 0 {
+		fmt.Fprintf(w, "per-label accuracy (each sigmoid output ≥ 0.5 against its target):")
+		for j, a := range m.LabelAccuracy {
+			name := fmt.Sprint(j)
+			if len(m.LabelAccuracy) > 1 && j < len(labels) {
+				name = labels[j]
+			}
+			fmt.Fprintf(w, " %s %.2f%%", name, 100*a)
+		}
+		fmt.Fprintln(w)
+	}
 }

@@ -54,6 +54,10 @@ type Metrics struct {
 	// output, whether it is at least 0.5.
 	Accuracy  float64
 	Confusion [][]int
+	// LabelAccuracy is, for sigmoid outputs (binary and multi-label
+	// classification), each output's fraction of rows where the prediction
+	// (≥ 0.5) is the target's (≥ 0.5); nil otherwise.
+	LabelAccuracy []float64
 	// RMSE, MAE and R2 score regression (outputs that are not classes), in
 	// the targets' units, pooled over every output: the root mean squared
 	// and the mean absolute error of a value, and the coefficient of
@@ -89,6 +93,10 @@ func (n *Network[T]) Evaluate(ws *Workspace[T], x []T, y []T, rows int) Metrics 
 	if nClasses == 0 {
 		reg = newRegression(out)
 	}
+	sigmoid := n.arch.Layers[len(n.arch.Layers)-1].Activation == Sigmoid
+	if sigmoid {
+		m.LabelAccuracy = make([]float64, out)
+	}
 	for r := 0; r < rows; r += ws.maxRows {
 		k := min(ws.maxRows, rows-r)
 		ws.check(n, k, "Evaluate")
@@ -98,6 +106,13 @@ func (n *Network[T]) Evaluate(ws *Workspace[T], x []T, y []T, rows int) Metrics 
 			addRegression(reg, ws.a[len(ws.a)-1][:k*out], yb)
 			continue
 		}
+		if sigmoid {
+			for i, p := range ws.a[len(ws.a)-1][:k*out] {
+				if (p >= 0.5) == (yb[i] >= 0.5) {
+					m.LabelAccuracy[i%out]++
+				}
+			}
+		}
 		truth := classes(yb, k, out, ws.truth)
 		pred := classes(ws.a[len(ws.a)-1][:k*out], k, out, ws.pred)
 		for i := range k {
@@ -105,6 +120,9 @@ func (n *Network[T]) Evaluate(ws *Workspace[T], x []T, y []T, rows int) Metrics 
 		}
 	}
 	m.Loss /= float64(rows)
+	for j := range m.LabelAccuracy {
+		m.LabelAccuracy[j] /= float64(rows)
+	}
 	if reg != nil {
 		m.RMSE, m.MAE, m.R2 = reg.scores(rows)
 	}

@@ -77,6 +77,19 @@ func TestEvaluateBinaryAndRegression(t *testing.T) {
 	if want := [][]int{{1, 1}, {1, 1}}; m.Accuracy != 0.5 || !slices.EqualFunc(m.Confusion, want, slices.Equal) {
 		t.Errorf("binary: accuracy %v confusion %v, want 0.5 and %v", m.Accuracy, m.Confusion, want)
 	}
+	if !slices.Equal(m.LabelAccuracy, []float64{0.5}) {
+		t.Errorf("binary: label accuracy %v, want [0.5]", m.LabelAccuracy)
+	}
+
+	// Two sigmoid outputs, multi-label: a = σ(x) for each input.
+	a = Architecture{Inputs: 2, Layers: []Layer{{Units: 2, Activation: Sigmoid}}, Cost: CrossEntropy}
+	n = newNet[float64](t, a, 1)
+	copy(n.Params(), []float64{1, 0, 0, 1, 0, 0})
+	// Label 0 right in 3 rows of 4, label 1 in 2.
+	m = n.Evaluate(NewWorkspace[float64](a, 3), []float64{2, 2, -2, 2, 2, -2, -2, -2}, []float64{1, 1, 0, 0, 1, 0, 1, 1}, 4)
+	if !slices.Equal(m.LabelAccuracy, []float64{0.75, 0.5}) {
+		t.Errorf("multi-label: label accuracy %v, want [0.75 0.5]", m.LabelAccuracy)
+	}
 
 	// Identity output: regression, so no accuracy, and the loss is MSE.
 	a = Architecture{Inputs: 1, Layers: []Layer{{Units: 1, Activation: Identity}}, Cost: MSE}
