@@ -85,6 +85,11 @@ func evaluateFile[T nn.Float](path string, ds *data.Dataset) (nn.Metrics, []stri
 			return nn.Metrics{}, nil, err
 		}
 	}
+	if m.TargetScaler != nil {
+		if err := m.TargetScaler.ApplyTargets(ds); err != nil {
+			return nn.Metrics{}, nil, err
+		}
+	}
 	met, err := evaluate(m, ds)
 	return met, m.Labels, err
 }
@@ -101,7 +106,11 @@ func evaluate[T nn.Float](m *checkpoint.Model[T], ds *data.Dataset) (nn.Metrics,
 	}
 	copy(net.Params(), m.Params)
 	xy := train.Tensors[T](ds)
-	return net.Evaluate(nn.NewWorkspace[T](m.Arch, 1024), xy[0], xy[1], ds.Len()), nil
+	var units *nn.Units
+	if sc := m.TargetScaler; sc != nil {
+		units = &nn.Units{Offset: sc.Offset, Scale: sc.Scale}
+	}
+	return net.EvaluateIn(nn.NewWorkspace[T](m.Arch, 1024), xy[0], xy[1], ds.Len(), units), nil
 }
 
 // classScore is how a model does on one class: of the rows it put in the

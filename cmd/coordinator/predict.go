@@ -120,10 +120,17 @@ func predict[T nn.Float](w io.Writer, m *checkpoint.Model[T], ds *data.Dataset) 
 		n := min(rows, ds.Len()-lo)
 		out := net.Forward(ws, x[lo*ds.Features:(lo+n)*ds.Features], n)
 		if !classes {
+			row := make([]float64, outs)
 			for i := range n {
 				fmt.Fprint(w, lo+i)
-				for _, v := range out[i*outs : (i+1)*outs] {
-					fmt.Fprintf(w, ",%g", v)
+				for j, v := range out[i*outs : (i+1)*outs] {
+					row[j] = float64(v)
+				}
+				if m.TargetScaler != nil {
+					m.TargetScaler.Unscale(row) // in the targets' own units
+				}
+				for _, v := range row {
+					fmt.Fprintf(w, ",%g", T(v)) // as precise as the model
 				}
 				fmt.Fprintln(w)
 			}

@@ -28,6 +28,9 @@ type Model[T nn.Float] struct {
 	Params []T
 	Labels []string
 	Scaler *data.Scaler
+	// TargetScaler is how its regression targets were standardised: its
+	// outputs are in scaled units, which it maps back.
+	TargetScaler *data.Scaler
 }
 
 // Checkpoint is a model plus the optimiser state that resumes its training.
@@ -71,15 +74,22 @@ func (m *Model[T]) parts() (map[string]string, []safetensors.Tensor, error) {
 		}
 		meta["labels"] = string(lb)
 	}
-	if m.Scaler != nil {
-		if len(m.Scaler.Scale) != m.Arch.Inputs {
-			return nil, nil, fmt.Errorf("encode model: scaler of %d features, network of %d inputs", len(m.Scaler.Scale), m.Arch.Inputs)
+	for _, sc := range []struct {
+		key   string
+		s     *data.Scaler
+		width int
+	}{{"input_scaler", m.Scaler, m.Arch.Inputs}, {"target_scaler", m.TargetScaler, m.Arch.Outputs()}} {
+		if sc.s == nil {
+			continue
 		}
-		sc, err := json.Marshal(m.Scaler)
+		if len(sc.s.Scale) != sc.width {
+			return nil, nil, fmt.Errorf("encode model: %s of %d values for a width of %d", sc.key, len(sc.s.Scale), sc.width)
+		}
+		b, err := json.Marshal(sc.s)
 		if err != nil {
-			return nil, nil, fmt.Errorf("encode scaler: %w", err)
+			return nil, nil, fmt.Errorf("encode %s: %w", sc.key, err)
 		}
-		meta["input_scaler"] = string(sc)
+		meta[sc.key] = string(b)
 	}
 	var tensors []safetensors.Tensor
 	off, in := 0, m.Arch.Inputs
@@ -132,6 +142,26 @@ func values[T nn.Float](t safetensors.Tensor) ([]T, error) {
 	return out, nil
 }
 
+// scalerFrom returns the scaler of width values a model file's metadata
+// keeps under key, or nil.
+func scalerFrom(meta map[string]string, key string, width int) (*data.Scaler, error) {
+	raw, ok := meta[key]
+	if !ok {
+		return nil, nil
+	}
+	sc := &data.Scaler{}
+	if err := json.Unmarshal([]byte(raw), sc); err != nil {
+		return nil, fmt.Errorf("model %s: %w", key, err)
+	}
+	if err := sc.Validate(); err != nil {
+		return nil, fmt.Errorf("model %s: %w", key, err)
+	}
+	if len(sc.Scale) != width {
+		return nil, fmt.Errorf("model %s of %d values for a width of %d", key, len(sc.Scale), width)
+	}
+	return sc, nil
+}
+
 // DecodeModel parses a model file's bytes, converting parameters to T.
 func DecodeModel[T nn.Float](b []byte) (*Model[T], error) {
 	f, err := safetensors.Parse(b)
@@ -160,17 +190,12 @@ func modelFrom[T nn.Float](f *safetensors.File) (*Model[T], error) {
 			return nil, fmt.Errorf("model labels: %w", err)
 		}
 	}
-	if sc, ok := f.Metadata["input_scaler"]; ok {
-		m.Scaler = &data.Scaler{}
-		if err := json.Unmarshal([]byte(sc), m.Scaler); err != nil {
-			return nil, fmt.Errorf("model input scaler: %w", err)
-		}
-		if err := m.Scaler.Validate(); err != nil {
-			return nil, fmt.Errorf("model input scaler: %w", err)
-		}
-		if len(m.Scaler.Scale) != m.Arch.Inputs {
-			return nil, fmt.Errorf("model input scaler of %d features, network of %d inputs", len(m.Scaler.Scale), m.Arch.Inputs)
-		}
+	var err error
+	if m.Scaler, err = scalerFrom(f.Metadata, "input_scaler", m.Arch.Inputs); err != nil {
+		return nil, err
+	}
+	if m.TargetScaler, err = scalerFrom(f.Metadata, "target_scaler", m.Arch.Outputs()); err != nil {
+		return nil, err
 	}
 	m.Params = make([]T, 0, m.Arch.NumParams())
 	in := m.Arch.Inputs

@@ -151,7 +151,7 @@ func TestModelScaler(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := DecodeModel[float32](bad); err == nil || !strings.Contains(err.Error(), "input scaler") {
+	if _, err := DecodeModel[float32](bad); err == nil || !strings.Contains(err.Error(), "input_scaler") {
 		t.Errorf("decoded a model with a zero scale: %v", err)
 	}
 }

@@ -270,7 +270,7 @@ func saveModel[T nn.Float](s *Server, j *job, rep *train.Replica[T], track *trai
 		res.Stopped = "completed"
 	}
 	res.ModelPath = filepath.Join(j.dir, "model.safetensors")
-	m := &checkpoint.Model[T]{Arch: rep.Net.Arch(), Params: track.Params(), Labels: sets.Labels, Scaler: sets.Scaler}
+	m := &checkpoint.Model[T]{Arch: rep.Net.Arch(), Params: track.Params(), Labels: sets.Labels, Scaler: sets.Scaler, TargetScaler: sets.TargetScaler}
 	if err := checkpoint.SaveModel(res.ModelPath, m); err != nil {
 		return nil, errors.Join(cause, err)
 	}

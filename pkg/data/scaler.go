@@ -26,15 +26,28 @@ type Scaler struct {
 // d's features. A feature that does not vary keeps its spread (scale 1):
 // it maps to 0.
 func FitScaler(kind string, d *Dataset) (*Scaler, error) {
-	n, f := d.Len(), d.Features
-	if n == 0 {
-		return nil, fmt.Errorf("data: scaler of %s: no rows", d.Name)
+	return fit(kind, d.X, d.Features, d.Name)
+}
+
+// FitTargetScaler returns the standard scaler of d's regression targets.
+func FitTargetScaler(d *Dataset) (*Scaler, error) {
+	if d.Labels != nil {
+		return nil, fmt.Errorf("data: %s has classes, not targets to scale", d.Name)
 	}
+	return fit(ScaleStandard, d.Targets, d.TargetWidth(), d.Name)
+}
+
+// fit fits a scaler of kind to rows of f values in x.
+func fit(kind string, x []float32, f int, name string) (*Scaler, error) {
+	if f == 0 || len(x) == 0 {
+		return nil, fmt.Errorf("data: scaler of %s: no rows", name)
+	}
+	n := len(x) / f
 	s := &Scaler{Kind: kind, Offset: make([]float64, f), Scale: make([]float64, f)}
 	switch kind {
 	case ScaleStandard:
 		sum, sumSq := make([]float64, f), make([]float64, f)
-		for i, v := range d.X {
+		for i, v := range x {
 			sum[i%f] += float64(v)
 			sumSq[i%f] += float64(v) * float64(v)
 		}
@@ -44,9 +57,9 @@ func FitScaler(kind string, d *Dataset) (*Scaler, error) {
 		}
 	case ScaleMinMax:
 		lo, hi := make([]float64, f), make([]float64, f)
-		copy(lo, toFloat64(d.X[:f]))
+		copy(lo, toFloat64(x[:f]))
 		copy(hi, lo)
-		for i, v := range d.X {
+		for i, v := range x {
 			lo[i%f], hi[i%f] = min(lo[i%f], float64(v)), max(hi[i%f], float64(v))
 		}
 		for j := range f {
@@ -81,6 +94,24 @@ func (s *Scaler) Apply(d *Dataset) error {
 	}
 	s.ApplyRows(d.X)
 	return nil
+}
+
+// ApplyTargets scales d's regression targets in place.
+func (s *Scaler) ApplyTargets(d *Dataset) error {
+	if d.Labels != nil || d.TargetWidth() != len(s.Scale) {
+		return fmt.Errorf("data: target scaler of %d outputs applied to %s of %d targets", len(s.Scale), d.Name, d.TargetWidth())
+	}
+	s.ApplyRows(d.Targets)
+	return nil
+}
+
+// Unscale maps rows of scaled values v (rows × the scaler's width) back to
+// their own units, in place: the inverse of ApplyRows.
+func (s *Scaler) Unscale(v []float64) {
+	f := len(s.Scale)
+	for i := range v {
+		v[i] = v[i]/s.Scale[i%f] + s.Offset[i%f]
+	}
 }
 
 // ApplyRows scales rows of inputs x (rows × the scaler's features) in

@@ -44,6 +44,10 @@ type Dataset struct {
 	// standard deviation 1) or minmax (to [0, 1]), with statistics of the
 	// training split; the model file keeps them for eval and predict.
 	Normalize string `yaml:"normalize"`
+	// NormalizeTargets standardises regression targets (mean 0, standard
+	// deviation 1 on the training split) for training; scores and
+	// predictions are in the targets' own units.
+	NormalizeTargets bool `yaml:"normalize_targets"`
 }
 
 // Files names one split's files: images and labels for IDX, csv for CSV.

@@ -69,9 +69,23 @@ type Metrics struct {
 	N int
 }
 
+// Units maps a regression network's outputs, and its targets, back to the
+// targets' own units when they were scaled for training: y = y'/Scale[j] +
+// Offset[j] for output j.
+type Units struct {
+	Offset, Scale []float64
+}
+
 // Evaluate runs the network without dropout over rows of inputs x and
 // targets y, in batches of ws's size, and returns the metrics.
 func (n *Network[T]) Evaluate(ws *Workspace[T], x []T, y []T, rows int) Metrics {
+	return n.EvaluateIn(ws, x, y, rows, nil)
+}
+
+// EvaluateIn is Evaluate with regression scores (RMSE, MAE, R²) in the
+// units u maps outputs and targets back to (nil: as they are). The loss
+// stays the network's own.
+func (n *Network[T]) EvaluateIn(ws *Workspace[T], x []T, y []T, rows int, u *Units) Metrics {
 	in, out := n.arch.Inputs, n.arch.Outputs()
 	n.checkInputs(x, rows, "Evaluate")
 	if len(y) < rows*out {
@@ -92,6 +106,12 @@ func (n *Network[T]) Evaluate(ws *Workspace[T], x []T, y []T, rows int) Metrics 
 	var reg *regression
 	if nClasses == 0 {
 		reg = newRegression(out)
+		if u != nil {
+			if len(u.Scale) != out || len(u.Offset) != out {
+				panic(fmt.Sprintf("nn: EvaluateIn: units of %d outputs for a network of %d", len(u.Scale), out))
+			}
+			reg.units = u
+		}
 	}
 	sigmoid := n.arch.Layers[len(n.arch.Layers)-1].Activation == Sigmoid
 	if sigmoid {
@@ -155,6 +175,7 @@ func classes[T Float](v []T, rows, cols int, dst []int) []int {
 // regression accumulates the errors of predictions of out outputs.
 type regression struct {
 	out        int
+	units      *Units    // to map values back, or nil
 	sq, abs    float64   // Σ(ŷ−y)², Σ|ŷ−y| over every value
 	sum, sumSq []float64 // Σy, Σy² of each output
 }
@@ -166,8 +187,12 @@ func newRegression(out int) *regression {
 // addRegression adds rows of predictions pred and targets y (rows×out).
 func addRegression[T Float](g *regression, pred, y []T) {
 	for i, p := range pred {
-		t := float64(y[i])
-		d := float64(p) - t
+		t, q := float64(y[i]), float64(p)
+		if u := g.units; u != nil {
+			j := i % g.out
+			t, q = t/u.Scale[j]+u.Offset[j], q/u.Scale[j]+u.Offset[j]
+		}
+		d := q - t
 		g.sq += d * d
 		g.abs += math.Abs(d)
 		g.sum[i%g.out] += t

@@ -133,6 +133,13 @@ func TestEvaluateRegressionScores(t *testing.T) {
 			}
 		}
 	}
+	// In units where a value is twice the network's, plus 10: errors
+	// double, R² stays.
+	u := &Units{Offset: []float64{10, 10}, Scale: []float64{0.5, 0.5}}
+	off := []float64{0, 9, 1, 19, 2, 29, 3, 39}
+	if m := n.EvaluateIn(NewWorkspace[float64](a, 4), x, off, 4, u); math.Abs(m.RMSE-2) > 1e-12 || math.Abs(m.MAE-2) > 1e-12 || math.Abs(m.R2-(1-8.0/505)) > 1e-12 {
+		t.Errorf("in units: RMSE %v MAE %v R² %v, want 2 2 %v", m.RMSE, m.MAE, m.R2, 1-8.0/505)
+	}
 	// Constant targets: R² is undefined, reported 0.
 	if m := n.Evaluate(NewWorkspace[float64](a, 4), x, []float64{1, 1, 1, 1, 1, 1, 1, 1}, 4); m.R2 != 0 {
 		t.Errorf("constant targets: R² %v, want 0", m.R2)

@@ -5,6 +5,7 @@ import (
 
 	"github.com/ringtrain/ringtrain/pkg/data"
 	"github.com/ringtrain/ringtrain/pkg/jobspec"
+	"github.com/ringtrain/ringtrain/pkg/nn"
 )
 
 // Datasets are a job's three sets. Val may be nil when the spec holds no
@@ -17,6 +18,18 @@ type Datasets struct {
 	// (dataset.normalize), with the training split's statistics; nil when
 	// they are raw. A model trained on them keeps it.
 	Scaler *data.Scaler
+	// TargetScaler is how regression targets were standardised
+	// (dataset.normalize_targets); nil when they are raw.
+	TargetScaler *data.Scaler
+}
+
+// Units maps a network's outputs back to the targets' own units: nil
+// when the targets are raw.
+func (s *Datasets) Units() *nn.Units {
+	if s.TargetScaler == nil {
+		return nil
+	}
+	return &nn.Units{Offset: s.TargetScaler.Offset, Scale: s.TargetScaler.Scale}
 }
 
 // fashionLabels are Fashion-MNIST's class names, in label order.
@@ -37,7 +50,28 @@ func LoadData(spec *jobspec.Spec) (*Datasets, error) {
 			return nil, err
 		}
 	}
+	if spec.Dataset.NormalizeTargets {
+		if sets.TargetScaler, err = data.FitTargetScaler(sets.Train); err != nil {
+			return nil, fmt.Errorf("dataset.normalize_targets: %w", err)
+		}
+		if err := sets.ScaleTargetsWith(sets.TargetScaler); err != nil {
+			return nil, err
+		}
+	}
 	return sets, nil
+}
+
+// ScaleTargetsWith scales the regression targets of every set with sc.
+func (s *Datasets) ScaleTargetsWith(sc *data.Scaler) error {
+	for _, ds := range []*data.Dataset{s.Train, s.Val, s.Test} {
+		if ds == nil {
+			continue
+		}
+		if err := sc.ApplyTargets(ds); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ScaleWith scales the inputs of every set with sc (a model's, for eval).

@@ -13,6 +13,8 @@ type Evaluator[T nn.Float] struct {
 	val  *data.Dataset
 	test *data.Dataset
 	sets map[*data.Dataset][2][]T
+	// units maps regression scores back to the targets' own units.
+	units *nn.Units
 }
 
 // evalRows is the batch evaluation runs in: large enough for efficient GEMMs,
@@ -22,7 +24,7 @@ const evalRows = 1024
 // NewEvaluator returns an evaluator of net, whose parameters it reads at
 // each call, on the validation and test sets of sets.
 func NewEvaluator[T nn.Float](net *nn.Network[T], sets *Datasets) *Evaluator[T] {
-	e := &Evaluator[T]{net: net, ws: nn.NewWorkspace[T](net.Arch(), evalRows), val: sets.Val, test: sets.Test, sets: map[*data.Dataset][2][]T{}}
+	e := &Evaluator[T]{net: net, ws: nn.NewWorkspace[T](net.Arch(), evalRows), val: sets.Val, test: sets.Test, sets: map[*data.Dataset][2][]T{}, units: sets.Units()}
 	for _, ds := range []*data.Dataset{sets.Val, sets.Test} {
 		if ds != nil {
 			e.sets[ds] = Tensors[T](ds)
@@ -60,7 +62,7 @@ func (e *Evaluator[T]) Run(ds *data.Dataset) *nn.Metrics {
 	if !ok {
 		xy = Tensors[T](ds)
 	}
-	m := e.net.Evaluate(e.ws, xy[0], xy[1], ds.Len())
+	m := e.net.EvaluateIn(e.ws, xy[0], xy[1], ds.Len(), e.units)
 	return &m
 }
 

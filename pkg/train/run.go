@@ -136,7 +136,7 @@ func Run[T nn.Float](ctx context.Context, spec *jobspec.Spec, sets *Datasets, ob
 		// Interrupted inside the first epoch: keep what was learned so far.
 		best = rep.Net.Params()
 	}
-	m := &checkpoint.Model[T]{Arch: rep.Net.Arch(), Params: best, Labels: sets.Labels, Scaler: sets.Scaler}
+	m := &checkpoint.Model[T]{Arch: rep.Net.Arch(), Params: best, Labels: sets.Labels, Scaler: sets.Scaler, TargetScaler: sets.TargetScaler}
 	if err := checkpoint.SaveModel(res.ModelPath, m); err != nil {
 		return res, err
 	}
