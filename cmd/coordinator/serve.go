@@ -20,6 +20,7 @@ import (
 	"github.com/ringtrain/ringtrain/internal/secure"
 	"github.com/ringtrain/ringtrain/pkg/coordinator"
 	"github.com/ringtrain/ringtrain/pkg/embedetcd"
+	"github.com/ringtrain/ringtrain/pkg/etcdlog"
 )
 
 func newServeCmd() *cobra.Command {
@@ -79,7 +80,7 @@ func newServeCmd() *cobra.Command {
 			} else {
 				endpoints = strings.Split(etcdEndpoints, ",")
 			}
-			cli, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second, Logger: embedetcd.ZapLogger(log), TLS: tlsCfg.Client()})
+			cli, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second, Logger: etcdlog.New(log), TLS: tlsCfg.Client()})
 			if err != nil {
 				return fmt.Errorf("etcd client for %s: %w", strings.Join(endpoints, ","), err)
 			}

@@ -26,7 +26,7 @@ import (
 	"github.com/ringtrain/ringtrain/internal/metrics"
 	"github.com/ringtrain/ringtrain/internal/netaddr"
 	"github.com/ringtrain/ringtrain/internal/secure"
-	"github.com/ringtrain/ringtrain/pkg/embedetcd"
+	"github.com/ringtrain/ringtrain/pkg/etcdlog"
 	"github.com/ringtrain/ringtrain/pkg/worker"
 )
 
@@ -121,7 +121,7 @@ func newRoot() *cobra.Command {
 					return fmt.Errorf("--ring-listen: %w", err)
 				}
 			}
-			cli, err := clientv3.New(clientv3.Config{Endpoints: strings.Split(etcd, ","), DialTimeout: 5 * time.Second, Logger: embedetcd.ZapLogger(log), TLS: tlsCfg.Client()})
+			cli, err := clientv3.New(clientv3.Config{Endpoints: strings.Split(etcd, ","), DialTimeout: 5 * time.Second, Logger: etcdlog.New(log), TLS: tlsCfg.Client()})
 			if err != nil {
 				lis.Close()
 				return fmt.Errorf("etcd client for %s: %w", etcd, err)

@@ -13,6 +13,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/ringtrain/ringtrain/pkg/embedetcd"
+	"github.com/ringtrain/ringtrain/pkg/etcdlog"
 )
 
 // Start starts a Fast etcd on a free loopback port in t.TempDir(),
@@ -43,7 +44,7 @@ func Client(t testing.TB, endpoints []string) *clientv3.Client {
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints:   endpoints,
 		DialTimeout: 5 * time.Second,
-		Logger:      embedetcd.ZapLogger(testLogger()),
+		Logger:      etcdlog.New(testLogger()),
 	})
 	if err != nil {
 		t.Fatalf("connecting to etcd %v: %v", endpoints, err)

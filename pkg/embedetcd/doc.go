@@ -44,7 +44,7 @@ Start one in a data directory and connect to it:
 	}
 
 etcd's own logs go to the Config's slog.Logger, warnings and errors only;
-ZapLogger gives clients of an external etcd the same quiet logger. The
+etcdlog.New gives clients of an external etcd the same quiet logger. The
 metrics etcd registers on Prometheus' default registry allow several servers
 in one process, as tests start; ringtrain registers its own metrics on its
 own registry.

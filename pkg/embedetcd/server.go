@@ -15,6 +15,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
+
+	"github.com/ringtrain/ringtrain/pkg/etcdlog"
 )
 
 // Defaults for the zero Config fields.
@@ -82,7 +84,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		s.logger = slog.Default()
 	}
 	s.hush.Store(true)
-	ecfg, err := cfg.embedConfig(newZapLogger(s.logger, &s.hush))
+	ecfg, err := cfg.embedConfig(etcdlog.NewHushed(s.logger, &s.hush))
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +125,7 @@ func (s *Server) NewClient() (*clientv3.Client, error) {
 	cfg := clientv3.Config{
 		Endpoints:   s.endpoints,
 		DialTimeout: 5 * time.Second,
-		Logger:      ZapLogger(s.logger),
+		Logger:      etcdlog.New(s.logger),
 	}
 	if s.tls != nil {
 		tc, err := s.tls.info().ClientConfig()

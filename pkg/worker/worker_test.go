@@ -19,7 +19,7 @@ import (
 
 	"github.com/ringtrain/ringtrain/internal/etcdtest"
 	"github.com/ringtrain/ringtrain/pkg/allreduce/grpcnet"
-	"github.com/ringtrain/ringtrain/pkg/embedetcd"
+	"github.com/ringtrain/ringtrain/pkg/etcdlog"
 	"github.com/ringtrain/ringtrain/pkg/membership"
 )
 
@@ -81,7 +81,7 @@ func TestWrongAddressesAreReportedAndRetried(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var logs syncBuffer
 			log := slog.New(slog.NewTextHandler(&logs, nil))
-			cli, err := clientv3.New(clientv3.Config{Endpoints: tc.etcd, DialTimeout: time.Second, Logger: embedetcd.ZapLogger(slog.New(slog.DiscardHandler))})
+			cli, err := clientv3.New(clientv3.Config{Endpoints: tc.etcd, DialTimeout: time.Second, Logger: etcdlog.New(slog.New(slog.DiscardHandler))})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,4 +1,10 @@
-package embedetcd
+// Package etcdlog gives etcd's server and client the zap logger they want,
+// writing through log/slog: warnings and errors only, and those that
+// ringtrain's own choices or a healthy start-up cause at debug level.
+//
+// It imports no part of etcd, so that a process with only an etcd client
+// (a worker) does not link the server.
+package etcdlog
 
 import (
 	"context"
@@ -10,22 +16,22 @@ import (
 	"go.uber.org/zap/zapcore"
 )
 
-// ZapLogger returns a zap logger, as etcd's server and client want, that
+// New returns a zap logger, as etcd's server and client want, that
 // forwards warnings and errors to l and drops everything quieter: etcd logs
 // every step of its life at info level, which would drown ringtrain's own
 // logs. A nil l means slog.Default().
 //
 // Pass it to clients too (clientv3.Config.Logger): without one the client
 // builds its own info-level logger on stderr.
-func ZapLogger(l *slog.Logger) *zap.Logger {
-	return newZapLogger(l, nil)
+func New(l *slog.Logger) *zap.Logger {
+	return NewHushed(l, nil)
 }
 
-// newZapLogger is ZapLogger with a switch: while *hush is true, etcd's
+// NewHushed is New with a switch: while *hush is true, etcd's
 // warnings and errors are logged at debug level. A server sets it while it
 // starts and stops, when etcd reports as errors what is expected then
 // ("http: Server closed").
-func newZapLogger(l *slog.Logger, hush *atomic.Bool) *zap.Logger {
+func NewHushed(l *slog.Logger, hush *atomic.Bool) *zap.Logger {
 	if l == nil {
 		l = slog.Default()
 	}
