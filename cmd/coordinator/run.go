@@ -132,7 +132,7 @@ func report(p *progress.Printer, spec *jobspec.Spec, res *train.Result) error {
 		p.Line("saved model: epoch %d, test accuracy %.2f%%", res.SavedEpoch, 100*res.SavedTest.Accuracy)
 	}
 	p.Line("model saved to %s", res.ModelPath)
-	if res.Stopped == "interrupted" {
+	if res.Interrupted {
 		return &exitError{code: 130, err: fmt.Errorf("interrupted; the model so far is saved to %s", res.ModelPath)}
 	}
 	if want := spec.Training.TargetAccuracy; want > 0 && (res.SavedTest == nil || res.SavedTest.Accuracy < want) {

@@ -43,6 +43,7 @@ type report struct {
 	checkpoint []byte
 	err        string
 	culprit    string                    // the worker a failure names as its cause
+	cause      ringtrainv1.FailureCause  // the kind of failure
 	progress   *ringtrainv1.StepProgress // a progress report, not an outcome
 }
 

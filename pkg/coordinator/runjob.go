@@ -416,7 +416,7 @@ func (s *Server) attempt(ctx context.Context, j *job, plan *epoch.Plan) (*report
 				continue
 			}
 			if r.result == nil {
-				if strings.Contains(r.err, train.ErrDiverged.Error()) {
+				if r.cause == ringtrainv1.FailureCause_FAILURE_CAUSE_DIVERGED {
 					// Redoing the epoch would diverge the same way: the run is deterministic.
 					return nil, fmt.Errorf("%w (worker %s: %s)", errFatal, r.worker, r.err)
 				}

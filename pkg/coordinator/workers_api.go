@@ -110,7 +110,7 @@ func (s *Server) ReportFailure(ctx context.Context, req *ringtrainv1.ReportFailu
 	}
 	s.log.Warn("worker reports failed epoch", "job", j.id, "epoch", req.GetEpoch()+1, "generation", req.GetGeneration(),
 		"worker", req.GetWorkerId(), "culprit", req.GetCulprit(), "error", req.GetError())
-	r := report{generation: req.GetGeneration(), worker: req.GetWorkerId(), err: req.GetError(), culprit: req.GetCulprit()}
+	r := report{generation: req.GetGeneration(), worker: req.GetWorkerId(), err: req.GetError(), culprit: req.GetCulprit(), cause: req.GetCause()}
 	if err := j.deliver(ctx, r); err != nil {
 		return nil, status.FromContextError(err).Err()
 	}

@@ -62,8 +62,10 @@ type Result struct {
 	BestTestEpoch    int
 	Wall             time.Duration
 	ModelPath        string
-	Stopped          string // why the run ended
-	History          []EpochReport
+	Stopped          string // why the run ended, for people
+	// Interrupted says the run's context ended it.
+	Interrupted bool
+	History     []EpochReport
 }
 
 // Run trains the spec's model on sets, reporting to obs, and saves the model
@@ -94,7 +96,7 @@ func Run[T nn.Float](ctx context.Context, spec *jobspec.Spec, sets *Datasets, ob
 		epochStart, lossSum, seen := time.Now(), 0.0, 0
 		for k := range plan.Steps() {
 			if ctx.Err() != nil {
-				res.Stopped = "interrupted"
+				res.Stopped, res.Interrupted = "interrupted", true
 				break
 			}
 			idx := plan.Batch(k)

@@ -160,7 +160,7 @@ func (w *Worker) runPlan(ctx context.Context, reg *membership.Registration, p *e
 		log.Warn("epoch failed", "error", err)
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		_, rerr := w.coord.ReportFailure(rctx, &ringtrainv1.ReportFailureRequest{
-			JobId: p.Job, Epoch: int32(p.Epoch), Generation: p.Generation, WorkerId: w.cfg.ID, Error: err.Error(), Culprit: culprit(p, err)})
+			JobId: p.Job, Epoch: int32(p.Epoch), Generation: p.Generation, WorkerId: w.cfg.ID, Error: err.Error(), Culprit: culprit(p, err), Cause: cause(err)})
 		cancel()
 		if rerr != nil {
 			log.Warn("report failure to coordinator", "error", rerr)
@@ -172,6 +172,14 @@ func (w *Worker) runPlan(ctx context.Context, reg *membership.Registration, p *e
 	if ring != nil {
 		ring.Close()
 	}
+}
+
+// cause returns the kind of failure err is, for the coordinator.
+func cause(err error) ringtrainv1.FailureCause {
+	if errors.Is(err, train.ErrDiverged) {
+		return ringtrainv1.FailureCause_FAILURE_CAUSE_DIVERGED
+	}
+	return ringtrainv1.FailureCause_FAILURE_CAUSE_UNSPECIFIED
 }
 
 // culprit returns the ID of the member of p that err names as its cause,

@@ -79,6 +79,54 @@ func (JobState) EnumDescriptor() ([]byte, []int) {
 	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{0}
 }
 
+type FailureCause int32
+
+const (
+	FailureCause_FAILURE_CAUSE_UNSPECIFIED FailureCause = 0
+	// The loss became NaN or infinite: redoing the epoch would diverge the
+	// same way (the run is deterministic), so the job fails.
+	FailureCause_FAILURE_CAUSE_DIVERGED FailureCause = 1
+)
+
+// Enum value maps for FailureCause.
+var (
+	FailureCause_name = map[int32]string{
+		0: "FAILURE_CAUSE_UNSPECIFIED",
+		1: "FAILURE_CAUSE_DIVERGED",
+	}
+	FailureCause_value = map[string]int32{
+		"FAILURE_CAUSE_UNSPECIFIED": 0,
+		"FAILURE_CAUSE_DIVERGED":    1,
+	}
+)
+
+func (x FailureCause) Enum() *FailureCause {
+	p := new(FailureCause)
+	*p = x
+	return p
+}
+
+func (x FailureCause) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (FailureCause) Descriptor() protoreflect.EnumDescriptor {
+	return file_ringtrain_v1_coordinator_proto_enumTypes[1].Descriptor()
+}
+
+func (FailureCause) Type() protoreflect.EnumType {
+	return &file_ringtrain_v1_coordinator_proto_enumTypes[1]
+}
+
+func (x FailureCause) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use FailureCause.Descriptor instead.
+func (FailureCause) EnumDescriptor() ([]byte, []int) {
+	return file_ringtrain_v1_coordinator_proto_rawDescGZIP(), []int{1}
+}
+
 type JoinRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// A PKCS #10 certificate request, DER, whose common name is the worker's
@@ -1850,7 +1898,9 @@ type ReportFailureRequest struct {
 	// The member the failure names as its cause, when it names one: a ring
 	// peer that died, stalled, left or sent what it should not have. The
 	// coordinator evicts it at once rather than waiting for its lease.
-	Culprit       string `protobuf:"bytes,6,opt,name=culprit,proto3" json:"culprit,omitempty"`
+	Culprit string `protobuf:"bytes,6,opt,name=culprit,proto3" json:"culprit,omitempty"`
+	// What kind of failure it is, where the coordinator acts on the kind.
+	Cause         FailureCause `protobuf:"varint,7,opt,name=cause,proto3,enum=ringtrain.v1.FailureCause" json:"cause,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1925,6 +1975,13 @@ func (x *ReportFailureRequest) GetCulprit() string {
 		return x.Culprit
 	}
 	return ""
+}
+
+func (x *ReportFailureRequest) GetCause() FailureCause {
+	if x != nil {
+		return x.Cause
+	}
+	return FailureCause_FAILURE_CAUSE_UNSPECIFIED
 }
 
 type ReportFailureResponse struct {
@@ -2102,7 +2159,7 @@ const file_ringtrain_v1_coordinator_proto_rawDesc = "" +
 	"\n" +
 	"checkpoint\x18\x02 \x01(\fR\n" +
 	"checkpoint\"\x17\n" +
-	"\x15CompleteEpochResponse\"\xb0\x01\n" +
+	"\x15CompleteEpochResponse\"\xe2\x01\n" +
 	"\x14ReportFailureRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x05R\x05epoch\x12\x1e\n" +
@@ -2111,7 +2168,8 @@ const file_ringtrain_v1_coordinator_proto_rawDesc = "" +
 	"generation\x12\x1b\n" +
 	"\tworker_id\x18\x04 \x01(\tR\bworkerId\x12\x14\n" +
 	"\x05error\x18\x05 \x01(\tR\x05error\x12\x18\n" +
-	"\aculprit\x18\x06 \x01(\tR\aculprit\"\x17\n" +
+	"\aculprit\x18\x06 \x01(\tR\aculprit\x120\n" +
+	"\x05cause\x18\a \x01(\x0e2\x1a.ringtrain.v1.FailureCauseR\x05cause\"\x17\n" +
 	"\x15ReportFailureResponse*\x9a\x01\n" +
 	"\bJobState\x12\x19\n" +
 	"\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x14\n" +
@@ -2119,7 +2177,10 @@ const file_ringtrain_v1_coordinator_proto_rawDesc = "" +
 	"\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n" +
 	"\x13JOB_STATE_SUCCEEDED\x10\x03\x12\x14\n" +
 	"\x10JOB_STATE_FAILED\x10\x04\x12\x17\n" +
-	"\x13JOB_STATE_CANCELLED\x10\x052\xca\x04\n" +
+	"\x13JOB_STATE_CANCELLED\x10\x05*I\n" +
+	"\fFailureCause\x12\x1d\n" +
+	"\x19FAILURE_CAUSE_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16FAILURE_CAUSE_DIVERGED\x10\x012\xca\x04\n" +
 	"\n" +
 	"JobService\x12>\n" +
 	"\tSubmitJob\x12\x1e.ringtrain.v1.SubmitJobRequest\x1a\x11.ringtrain.v1.Job\x12I\n" +
@@ -2154,85 +2215,87 @@ func file_ringtrain_v1_coordinator_proto_rawDescGZIP() []byte {
 	return file_ringtrain_v1_coordinator_proto_rawDescData
 }
 
-var file_ringtrain_v1_coordinator_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_ringtrain_v1_coordinator_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_ringtrain_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_ringtrain_v1_coordinator_proto_goTypes = []any{
 	(JobState)(0),                  // 0: ringtrain.v1.JobState
-	(*JoinRequest)(nil),            // 1: ringtrain.v1.JoinRequest
-	(*JoinResponse)(nil),           // 2: ringtrain.v1.JoinResponse
-	(*Job)(nil),                    // 3: ringtrain.v1.Job
-	(*StepProgress)(nil),           // 4: ringtrain.v1.StepProgress
-	(*EpochSummary)(nil),           // 5: ringtrain.v1.EpochSummary
-	(*JobEvent)(nil),               // 6: ringtrain.v1.JobEvent
-	(*DataChunk)(nil),              // 7: ringtrain.v1.DataChunk
-	(*Worker)(nil),                 // 8: ringtrain.v1.Worker
-	(*SubmitJobRequest)(nil),       // 9: ringtrain.v1.SubmitJobRequest
-	(*ListJobsRequest)(nil),        // 10: ringtrain.v1.ListJobsRequest
-	(*ListJobsResponse)(nil),       // 11: ringtrain.v1.ListJobsResponse
-	(*GetJobRequest)(nil),          // 12: ringtrain.v1.GetJobRequest
-	(*WatchJobRequest)(nil),        // 13: ringtrain.v1.WatchJobRequest
-	(*CancelJobRequest)(nil),       // 14: ringtrain.v1.CancelJobRequest
-	(*GetModelRequest)(nil),        // 15: ringtrain.v1.GetModelRequest
-	(*GetJobHistoryRequest)(nil),   // 16: ringtrain.v1.GetJobHistoryRequest
-	(*GetJobHistoryResponse)(nil),  // 17: ringtrain.v1.GetJobHistoryResponse
-	(*ListWorkersRequest)(nil),     // 18: ringtrain.v1.ListWorkersRequest
-	(*ListWorkersResponse)(nil),    // 19: ringtrain.v1.ListWorkersResponse
-	(*GetJobSpecRequest)(nil),      // 20: ringtrain.v1.GetJobSpecRequest
-	(*GetJobSpecResponse)(nil),     // 21: ringtrain.v1.GetJobSpecResponse
-	(*GetDatasetRequest)(nil),      // 22: ringtrain.v1.GetDatasetRequest
-	(*GetCheckpointRequest)(nil),   // 23: ringtrain.v1.GetCheckpointRequest
-	(*ReportProgressRequest)(nil),  // 24: ringtrain.v1.ReportProgressRequest
-	(*ReportProgressResponse)(nil), // 25: ringtrain.v1.ReportProgressResponse
-	(*EpochResult)(nil),            // 26: ringtrain.v1.EpochResult
-	(*CompleteEpochRequest)(nil),   // 27: ringtrain.v1.CompleteEpochRequest
-	(*CompleteEpochResponse)(nil),  // 28: ringtrain.v1.CompleteEpochResponse
-	(*ReportFailureRequest)(nil),   // 29: ringtrain.v1.ReportFailureRequest
-	(*ReportFailureResponse)(nil),  // 30: ringtrain.v1.ReportFailureResponse
+	(FailureCause)(0),              // 1: ringtrain.v1.FailureCause
+	(*JoinRequest)(nil),            // 2: ringtrain.v1.JoinRequest
+	(*JoinResponse)(nil),           // 3: ringtrain.v1.JoinResponse
+	(*Job)(nil),                    // 4: ringtrain.v1.Job
+	(*StepProgress)(nil),           // 5: ringtrain.v1.StepProgress
+	(*EpochSummary)(nil),           // 6: ringtrain.v1.EpochSummary
+	(*JobEvent)(nil),               // 7: ringtrain.v1.JobEvent
+	(*DataChunk)(nil),              // 8: ringtrain.v1.DataChunk
+	(*Worker)(nil),                 // 9: ringtrain.v1.Worker
+	(*SubmitJobRequest)(nil),       // 10: ringtrain.v1.SubmitJobRequest
+	(*ListJobsRequest)(nil),        // 11: ringtrain.v1.ListJobsRequest
+	(*ListJobsResponse)(nil),       // 12: ringtrain.v1.ListJobsResponse
+	(*GetJobRequest)(nil),          // 13: ringtrain.v1.GetJobRequest
+	(*WatchJobRequest)(nil),        // 14: ringtrain.v1.WatchJobRequest
+	(*CancelJobRequest)(nil),       // 15: ringtrain.v1.CancelJobRequest
+	(*GetModelRequest)(nil),        // 16: ringtrain.v1.GetModelRequest
+	(*GetJobHistoryRequest)(nil),   // 17: ringtrain.v1.GetJobHistoryRequest
+	(*GetJobHistoryResponse)(nil),  // 18: ringtrain.v1.GetJobHistoryResponse
+	(*ListWorkersRequest)(nil),     // 19: ringtrain.v1.ListWorkersRequest
+	(*ListWorkersResponse)(nil),    // 20: ringtrain.v1.ListWorkersResponse
+	(*GetJobSpecRequest)(nil),      // 21: ringtrain.v1.GetJobSpecRequest
+	(*GetJobSpecResponse)(nil),     // 22: ringtrain.v1.GetJobSpecResponse
+	(*GetDatasetRequest)(nil),      // 23: ringtrain.v1.GetDatasetRequest
+	(*GetCheckpointRequest)(nil),   // 24: ringtrain.v1.GetCheckpointRequest
+	(*ReportProgressRequest)(nil),  // 25: ringtrain.v1.ReportProgressRequest
+	(*ReportProgressResponse)(nil), // 26: ringtrain.v1.ReportProgressResponse
+	(*EpochResult)(nil),            // 27: ringtrain.v1.EpochResult
+	(*CompleteEpochRequest)(nil),   // 28: ringtrain.v1.CompleteEpochRequest
+	(*CompleteEpochResponse)(nil),  // 29: ringtrain.v1.CompleteEpochResponse
+	(*ReportFailureRequest)(nil),   // 30: ringtrain.v1.ReportFailureRequest
+	(*ReportFailureResponse)(nil),  // 31: ringtrain.v1.ReportFailureResponse
 }
 var file_ringtrain_v1_coordinator_proto_depIdxs = []int32{
 	0,  // 0: ringtrain.v1.Job.state:type_name -> ringtrain.v1.JobState
-	3,  // 1: ringtrain.v1.JobEvent.job:type_name -> ringtrain.v1.Job
-	4,  // 2: ringtrain.v1.JobEvent.step:type_name -> ringtrain.v1.StepProgress
-	5,  // 3: ringtrain.v1.JobEvent.epoch:type_name -> ringtrain.v1.EpochSummary
-	3,  // 4: ringtrain.v1.ListJobsResponse.jobs:type_name -> ringtrain.v1.Job
-	8,  // 5: ringtrain.v1.ListWorkersResponse.workers:type_name -> ringtrain.v1.Worker
-	4,  // 6: ringtrain.v1.ReportProgressRequest.progress:type_name -> ringtrain.v1.StepProgress
-	26, // 7: ringtrain.v1.CompleteEpochRequest.result:type_name -> ringtrain.v1.EpochResult
-	9,  // 8: ringtrain.v1.JobService.SubmitJob:input_type -> ringtrain.v1.SubmitJobRequest
-	10, // 9: ringtrain.v1.JobService.ListJobs:input_type -> ringtrain.v1.ListJobsRequest
-	12, // 10: ringtrain.v1.JobService.GetJob:input_type -> ringtrain.v1.GetJobRequest
-	13, // 11: ringtrain.v1.JobService.WatchJob:input_type -> ringtrain.v1.WatchJobRequest
-	14, // 12: ringtrain.v1.JobService.CancelJob:input_type -> ringtrain.v1.CancelJobRequest
-	15, // 13: ringtrain.v1.JobService.GetModel:input_type -> ringtrain.v1.GetModelRequest
-	18, // 14: ringtrain.v1.JobService.ListWorkers:input_type -> ringtrain.v1.ListWorkersRequest
-	16, // 15: ringtrain.v1.JobService.GetJobHistory:input_type -> ringtrain.v1.GetJobHistoryRequest
-	20, // 16: ringtrain.v1.WorkerService.GetJobSpec:input_type -> ringtrain.v1.GetJobSpecRequest
-	22, // 17: ringtrain.v1.WorkerService.GetDataset:input_type -> ringtrain.v1.GetDatasetRequest
-	23, // 18: ringtrain.v1.WorkerService.GetCheckpoint:input_type -> ringtrain.v1.GetCheckpointRequest
-	24, // 19: ringtrain.v1.WorkerService.ReportProgress:input_type -> ringtrain.v1.ReportProgressRequest
-	27, // 20: ringtrain.v1.WorkerService.CompleteEpoch:input_type -> ringtrain.v1.CompleteEpochRequest
-	29, // 21: ringtrain.v1.WorkerService.ReportFailure:input_type -> ringtrain.v1.ReportFailureRequest
-	1,  // 22: ringtrain.v1.JoinService.Join:input_type -> ringtrain.v1.JoinRequest
-	3,  // 23: ringtrain.v1.JobService.SubmitJob:output_type -> ringtrain.v1.Job
-	11, // 24: ringtrain.v1.JobService.ListJobs:output_type -> ringtrain.v1.ListJobsResponse
-	3,  // 25: ringtrain.v1.JobService.GetJob:output_type -> ringtrain.v1.Job
-	6,  // 26: ringtrain.v1.JobService.WatchJob:output_type -> ringtrain.v1.JobEvent
-	3,  // 27: ringtrain.v1.JobService.CancelJob:output_type -> ringtrain.v1.Job
-	7,  // 28: ringtrain.v1.JobService.GetModel:output_type -> ringtrain.v1.DataChunk
-	19, // 29: ringtrain.v1.JobService.ListWorkers:output_type -> ringtrain.v1.ListWorkersResponse
-	17, // 30: ringtrain.v1.JobService.GetJobHistory:output_type -> ringtrain.v1.GetJobHistoryResponse
-	21, // 31: ringtrain.v1.WorkerService.GetJobSpec:output_type -> ringtrain.v1.GetJobSpecResponse
-	7,  // 32: ringtrain.v1.WorkerService.GetDataset:output_type -> ringtrain.v1.DataChunk
-	7,  // 33: ringtrain.v1.WorkerService.GetCheckpoint:output_type -> ringtrain.v1.DataChunk
-	25, // 34: ringtrain.v1.WorkerService.ReportProgress:output_type -> ringtrain.v1.ReportProgressResponse
-	28, // 35: ringtrain.v1.WorkerService.CompleteEpoch:output_type -> ringtrain.v1.CompleteEpochResponse
-	30, // 36: ringtrain.v1.WorkerService.ReportFailure:output_type -> ringtrain.v1.ReportFailureResponse
-	2,  // 37: ringtrain.v1.JoinService.Join:output_type -> ringtrain.v1.JoinResponse
-	23, // [23:38] is the sub-list for method output_type
-	8,  // [8:23] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	4,  // 1: ringtrain.v1.JobEvent.job:type_name -> ringtrain.v1.Job
+	5,  // 2: ringtrain.v1.JobEvent.step:type_name -> ringtrain.v1.StepProgress
+	6,  // 3: ringtrain.v1.JobEvent.epoch:type_name -> ringtrain.v1.EpochSummary
+	4,  // 4: ringtrain.v1.ListJobsResponse.jobs:type_name -> ringtrain.v1.Job
+	9,  // 5: ringtrain.v1.ListWorkersResponse.workers:type_name -> ringtrain.v1.Worker
+	5,  // 6: ringtrain.v1.ReportProgressRequest.progress:type_name -> ringtrain.v1.StepProgress
+	27, // 7: ringtrain.v1.CompleteEpochRequest.result:type_name -> ringtrain.v1.EpochResult
+	1,  // 8: ringtrain.v1.ReportFailureRequest.cause:type_name -> ringtrain.v1.FailureCause
+	10, // 9: ringtrain.v1.JobService.SubmitJob:input_type -> ringtrain.v1.SubmitJobRequest
+	11, // 10: ringtrain.v1.JobService.ListJobs:input_type -> ringtrain.v1.ListJobsRequest
+	13, // 11: ringtrain.v1.JobService.GetJob:input_type -> ringtrain.v1.GetJobRequest
+	14, // 12: ringtrain.v1.JobService.WatchJob:input_type -> ringtrain.v1.WatchJobRequest
+	15, // 13: ringtrain.v1.JobService.CancelJob:input_type -> ringtrain.v1.CancelJobRequest
+	16, // 14: ringtrain.v1.JobService.GetModel:input_type -> ringtrain.v1.GetModelRequest
+	19, // 15: ringtrain.v1.JobService.ListWorkers:input_type -> ringtrain.v1.ListWorkersRequest
+	17, // 16: ringtrain.v1.JobService.GetJobHistory:input_type -> ringtrain.v1.GetJobHistoryRequest
+	21, // 17: ringtrain.v1.WorkerService.GetJobSpec:input_type -> ringtrain.v1.GetJobSpecRequest
+	23, // 18: ringtrain.v1.WorkerService.GetDataset:input_type -> ringtrain.v1.GetDatasetRequest
+	24, // 19: ringtrain.v1.WorkerService.GetCheckpoint:input_type -> ringtrain.v1.GetCheckpointRequest
+	25, // 20: ringtrain.v1.WorkerService.ReportProgress:input_type -> ringtrain.v1.ReportProgressRequest
+	28, // 21: ringtrain.v1.WorkerService.CompleteEpoch:input_type -> ringtrain.v1.CompleteEpochRequest
+	30, // 22: ringtrain.v1.WorkerService.ReportFailure:input_type -> ringtrain.v1.ReportFailureRequest
+	2,  // 23: ringtrain.v1.JoinService.Join:input_type -> ringtrain.v1.JoinRequest
+	4,  // 24: ringtrain.v1.JobService.SubmitJob:output_type -> ringtrain.v1.Job
+	12, // 25: ringtrain.v1.JobService.ListJobs:output_type -> ringtrain.v1.ListJobsResponse
+	4,  // 26: ringtrain.v1.JobService.GetJob:output_type -> ringtrain.v1.Job
+	7,  // 27: ringtrain.v1.JobService.WatchJob:output_type -> ringtrain.v1.JobEvent
+	4,  // 28: ringtrain.v1.JobService.CancelJob:output_type -> ringtrain.v1.Job
+	8,  // 29: ringtrain.v1.JobService.GetModel:output_type -> ringtrain.v1.DataChunk
+	20, // 30: ringtrain.v1.JobService.ListWorkers:output_type -> ringtrain.v1.ListWorkersResponse
+	18, // 31: ringtrain.v1.JobService.GetJobHistory:output_type -> ringtrain.v1.GetJobHistoryResponse
+	22, // 32: ringtrain.v1.WorkerService.GetJobSpec:output_type -> ringtrain.v1.GetJobSpecResponse
+	8,  // 33: ringtrain.v1.WorkerService.GetDataset:output_type -> ringtrain.v1.DataChunk
+	8,  // 34: ringtrain.v1.WorkerService.GetCheckpoint:output_type -> ringtrain.v1.DataChunk
+	26, // 35: ringtrain.v1.WorkerService.ReportProgress:output_type -> ringtrain.v1.ReportProgressResponse
+	29, // 36: ringtrain.v1.WorkerService.CompleteEpoch:output_type -> ringtrain.v1.CompleteEpochResponse
+	31, // 37: ringtrain.v1.WorkerService.ReportFailure:output_type -> ringtrain.v1.ReportFailureResponse
+	3,  // 38: ringtrain.v1.JoinService.Join:output_type -> ringtrain.v1.JoinResponse
+	24, // [24:39] is the sub-list for method output_type
+	9,  // [9:24] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_ringtrain_v1_coordinator_proto_init() }
@@ -2250,7 +2313,7 @@ func file_ringtrain_v1_coordinator_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ringtrain_v1_coordinator_proto_rawDesc), len(file_ringtrain_v1_coordinator_proto_rawDesc)),
-			NumEnums:      1,
+			NumEnums:      2,
 			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   3,
