@@ -3,7 +3,7 @@
 // training set, as the ANN note suggests against over-fitting.
 //
 // The perturbation of a sample is a pure function of (job seed, epoch,
-// sample index), drawn from pkg/rng's Augment stream, so it is the same
+// sample index), drawn from internal/rng's Augment stream, so it is the same
 // whichever worker handles the sample and however its batch is split.
 // Apply allocates nothing; on a 28×28 image a shift or flip takes about
 // 0.3 µs and a rotation, which interpolates bilinearly, about 2 µs.

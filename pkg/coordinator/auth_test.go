@@ -21,9 +21,9 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/ringtrain/ringtrain/internal/certs"
+	"github.com/ringtrain/ringtrain/internal/etcdkeys"
 	"github.com/ringtrain/ringtrain/internal/etcdtest"
 	"github.com/ringtrain/ringtrain/internal/secure"
-	"github.com/ringtrain/ringtrain/pkg/etcdkeys"
 	ringtrainv1 "github.com/ringtrain/ringtrain/proto/ringtrain/v1"
 )
 

@@ -12,9 +12,9 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/ringtrain/ringtrain/internal/epoch"
+	"github.com/ringtrain/ringtrain/internal/etcdkeys"
 	"github.com/ringtrain/ringtrain/pkg/checkpoint"
-	"github.com/ringtrain/ringtrain/pkg/epoch"
-	"github.com/ringtrain/ringtrain/pkg/etcdkeys"
 	"github.com/ringtrain/ringtrain/pkg/jobspec"
 	"github.com/ringtrain/ringtrain/pkg/nn"
 	"github.com/ringtrain/ringtrain/pkg/train"

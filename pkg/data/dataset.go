@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/ringtrain/ringtrain/pkg/rng"
+	"github.com/ringtrain/ringtrain/internal/rng"
 )
 
 // Dataset is a set of examples held in memory. A classification set has

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/ringtrain/ringtrain/pkg/rng"
+	"github.com/ringtrain/ringtrain/internal/rng"
 )
 
 // Synthetic generates a small dataset for tests and demos. Row i depends only

@@ -18,9 +18,9 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/ringtrain/ringtrain/internal/coordconn"
+	"github.com/ringtrain/ringtrain/internal/etcdkeys"
+	"github.com/ringtrain/ringtrain/internal/membership"
 	"github.com/ringtrain/ringtrain/pkg/coordinator"
-	"github.com/ringtrain/ringtrain/pkg/etcdkeys"
-	"github.com/ringtrain/ringtrain/pkg/membership"
 	"github.com/ringtrain/ringtrain/pkg/worker"
 	ringtrainv1 "github.com/ringtrain/ringtrain/proto/ringtrain/v1"
 )

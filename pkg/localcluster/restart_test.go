@@ -19,9 +19,9 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/ringtrain/ringtrain/internal/coordconn"
+	"github.com/ringtrain/ringtrain/internal/etcdkeys"
 	"github.com/ringtrain/ringtrain/internal/etcdtest"
 	"github.com/ringtrain/ringtrain/pkg/checkpoint"
-	"github.com/ringtrain/ringtrain/pkg/etcdkeys"
 	"github.com/ringtrain/ringtrain/pkg/train"
 	ringtrainv1 "github.com/ringtrain/ringtrain/proto/ringtrain/v1"
 )

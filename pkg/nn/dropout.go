@@ -3,7 +3,7 @@ package nn
 import (
 	"math"
 
-	"github.com/ringtrain/ringtrain/pkg/rng"
+	"github.com/ringtrain/ringtrain/internal/rng"
 )
 
 // Randomness keys the dropout masks of a training step: the mask of row r in

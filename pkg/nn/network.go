@@ -3,7 +3,7 @@ package nn
 import (
 	"slices"
 
-	"github.com/ringtrain/ringtrain/pkg/rng"
+	"github.com/ringtrain/ringtrain/internal/rng"
 )
 
 // Network is one replica of a model: its architecture and its parameters,

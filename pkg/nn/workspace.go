@@ -3,7 +3,7 @@ package nn
 import (
 	"fmt"
 
-	"github.com/ringtrain/ringtrain/pkg/rng"
+	"github.com/ringtrain/ringtrain/internal/rng"
 )
 
 // Workspace holds the buffers of forward and backward passes over up to

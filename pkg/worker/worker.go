@@ -14,11 +14,11 @@ import (
 	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/ringtrain/ringtrain/internal/epoch"
+	"github.com/ringtrain/ringtrain/internal/etcdkeys"
+	"github.com/ringtrain/ringtrain/internal/membership"
 	"github.com/ringtrain/ringtrain/internal/secure"
 	"github.com/ringtrain/ringtrain/pkg/allreduce"
-	"github.com/ringtrain/ringtrain/pkg/epoch"
-	"github.com/ringtrain/ringtrain/pkg/etcdkeys"
-	"github.com/ringtrain/ringtrain/pkg/membership"
 	ringtrainv1 "github.com/ringtrain/ringtrain/proto/ringtrain/v1"
 )
 

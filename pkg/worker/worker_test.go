@@ -18,9 +18,9 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/ringtrain/ringtrain/internal/etcdtest"
+	"github.com/ringtrain/ringtrain/internal/membership"
 	"github.com/ringtrain/ringtrain/pkg/allreduce/grpcnet"
 	"github.com/ringtrain/ringtrain/pkg/etcdlog"
-	"github.com/ringtrain/ringtrain/pkg/membership"
 )
 
 // syncBuffer is a log sink safe for the worker's goroutines.

@@ -1,6 +1,6 @@
 package shard
 
-import "github.com/ringtrain/ringtrain/pkg/rng"
+import "github.com/ringtrain/ringtrain/internal/rng"
 
 // Plan is the sample order of one epoch cut into global batches.
 type Plan struct {

@@ -10,9 +10,9 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/ringtrain/ringtrain/pkg/barrier"
-	"github.com/ringtrain/ringtrain/pkg/etcdkeys"
-	"github.com/ringtrain/ringtrain/pkg/membership"
+	"github.com/ringtrain/ringtrain/internal/barrier"
+	"github.com/ringtrain/ringtrain/internal/etcdkeys"
+	"github.com/ringtrain/ringtrain/internal/membership"
 )
 
 // TestEpochs plays the epoch protocol as the coordinator and workers will:

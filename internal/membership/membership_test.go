@@ -12,9 +12,9 @@ import (
 	"go.uber.org/goleak"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/ringtrain/ringtrain/internal/etcdkeys"
 	"github.com/ringtrain/ringtrain/internal/etcdtest"
-	"github.com/ringtrain/ringtrain/pkg/etcdkeys"
-	"github.com/ringtrain/ringtrain/pkg/membership"
+	"github.com/ringtrain/ringtrain/internal/membership"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
