@@ -12,6 +12,7 @@ import (
 	"github.com/ringtrain/ringtrain/pkg/data"
 	"github.com/ringtrain/ringtrain/pkg/jobspec"
 	"github.com/ringtrain/ringtrain/pkg/nn"
+	"github.com/ringtrain/ringtrain/pkg/precision"
 	"github.com/ringtrain/ringtrain/pkg/train"
 )
 
@@ -45,7 +46,7 @@ func newEvalCmd() *cobra.Command {
 			// In the precision the model was trained in, so that the
 			// figures are the ones its training reported.
 			evalFile := evaluateFile[float32]
-			if prec == "float64" {
+			if prec == precision.Float64 {
 				evalFile = evaluateFile[float64]
 			}
 			met, labels, err := evalFile(modelPath, ds)

@@ -12,6 +12,7 @@ import (
 	"github.com/ringtrain/ringtrain/pkg/checkpoint"
 	"github.com/ringtrain/ringtrain/pkg/data"
 	"github.com/ringtrain/ringtrain/pkg/nn"
+	"github.com/ringtrain/ringtrain/pkg/precision"
 	"github.com/ringtrain/ringtrain/pkg/train"
 )
 
@@ -48,7 +49,7 @@ func newPredictCmd() *cobra.Command {
 				return err
 			}
 			predictFile := predictWith[float32]
-			if prec == "float64" {
+			if prec == precision.Float64 {
 				predictFile = predictWith[float64]
 			}
 			// Predict in memory first: a model that does not fit the

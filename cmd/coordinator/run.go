@@ -12,6 +12,7 @@ import (
 	"github.com/ringtrain/ringtrain/pkg/jobspec"
 	"github.com/ringtrain/ringtrain/pkg/localcluster"
 	"github.com/ringtrain/ringtrain/pkg/nn"
+	"github.com/ringtrain/ringtrain/pkg/precision"
 	"github.com/ringtrain/ringtrain/pkg/train"
 	"github.com/ringtrain/ringtrain/pkg/worker"
 )
@@ -52,7 +53,7 @@ func newRunCmd() *cobra.Command {
 			}
 			var res *train.Result
 			switch spec.Training.Precision {
-			case "float64":
+			case precision.Float64:
 				res, err = runLocal[float64](cmd, spec, sets, p)
 			default:
 				res, err = runLocal[float32](cmd, spec, sets, p)

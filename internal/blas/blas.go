@@ -6,10 +6,12 @@ import (
 	gblas "gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas32"
 	"gonum.org/v1/gonum/blas/blas64"
+
+	"github.com/ringtrain/ringtrain/pkg/precision"
 )
 
 // Float is the element type of every routine here.
-type Float interface{ ~float32 | ~float64 }
+type Float = precision.Float
 
 // Gemm computes C = alpha·op(A)·op(B) + beta·C for row-major matrices, where
 // op(X) is X or Xᵀ as transA and transB say, op(A) is m×k, op(B) is k×n and C

@@ -9,6 +9,8 @@ import (
 	"math"
 	"slices"
 	"unsafe"
+
+	"github.com/ringtrain/ringtrain/pkg/precision"
 )
 
 // Member is one worker of a ring, at the index of its rank.
@@ -74,7 +76,7 @@ func Unmarshal(b []byte) (*Plan, error) {
 
 // Checksum is a digest of a replica's state: its parameters, its optimiser
 // state and its step count. Equal checksums mean bitwise-equal replicas.
-func Checksum[T ~float32 | ~float64](params, optState []T, steps int64) string {
+func Checksum[T precision.Float](params, optState []T, steps int64) string {
 	h := sha256.New()
 	var buf [8]byte
 	wide := unsafe.Sizeof(T(0)) == 8

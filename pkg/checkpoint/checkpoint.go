@@ -9,6 +9,7 @@ import (
 
 	"github.com/ringtrain/ringtrain/pkg/data"
 	"github.com/ringtrain/ringtrain/pkg/nn"
+	"github.com/ringtrain/ringtrain/pkg/precision"
 	"github.com/ringtrain/ringtrain/pkg/safetensors"
 )
 
@@ -311,9 +312,9 @@ func FilePrecision(path string) (string, error) {
 	}
 	switch t.DType {
 	case safetensors.F32:
-		return "float32", nil
+		return precision.Float32, nil
 	case safetensors.F64:
-		return "float64", nil
+		return precision.Float64, nil
 	}
 	return "", fmt.Errorf("load model %s: tensor layers.0.weight has dtype %s, want F32 or F64", path, t.DType)
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/ringtrain/ringtrain/internal/shard"
 	"github.com/ringtrain/ringtrain/pkg/checkpoint"
 	"github.com/ringtrain/ringtrain/pkg/nn"
+	"github.com/ringtrain/ringtrain/pkg/precision"
 	"github.com/ringtrain/ringtrain/pkg/train"
 	ringtrainv1 "github.com/ringtrain/ringtrain/proto/ringtrain/v1"
 )
@@ -90,7 +91,7 @@ func (j *job) wasCanceled() bool {
 }
 
 func (s *Server) train(ctx context.Context, j *job) (*train.Result, error) {
-	if j.spec.Training.Precision == "float64" {
+	if j.spec.Training.Precision == precision.Float64 {
 		return trainIn[float64](ctx, s, j)
 	}
 	return trainIn[float32](ctx, s, j)

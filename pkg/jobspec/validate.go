@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/ringtrain/ringtrain/pkg/precision"
 )
 
 // The names a spec may use. Synthetic sets come from a seed and need no files.
@@ -16,7 +18,7 @@ var (
 	inits          = []string{"gaussian", "he", "xavier"}
 	optimizers     = []string{"sgd", "momentum", "nesterov", "adam"}
 	schedules      = []string{"constant", "step", "cosine"}
-	precisions     = []string{"float32", "float64"}
+	precisions     = precision.Names
 	normalizations = []string{"none", "standard", "minmax"}
 )
 
@@ -81,7 +83,7 @@ func (s *Spec) applyDefaults() {
 		t.Epochs = 10
 	}
 	if t.Precision == "" {
-		t.Precision = "float32"
+		t.Precision = precision.Float32
 	}
 	if s.Output.Dir == "" {
 		s.Output.Dir = "runs/" + s.Name

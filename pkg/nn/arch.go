@@ -3,11 +3,13 @@ package nn
 import (
 	"fmt"
 	"math"
+
+	"github.com/ringtrain/ringtrain/pkg/precision"
 )
 
 // Float is the element type of parameters, gradients and activations:
 // float32 for training, float64 for gradient checks and users who want it.
-type Float interface{ ~float32 | ~float64 }
+type Float = precision.Float
 
 // Activation names a layer's activation function σ.
 type Activation string

@@ -3,12 +3,14 @@ package optim
 import (
 	"fmt"
 	"math"
+
+	"github.com/ringtrain/ringtrain/pkg/precision"
 )
 
 // Float is the element type of parameters and gradients. It has the same type
 // set as nn.Float, so an nn.Network[T] and an Optimizer[T] share T, without
 // this package importing pkg/nn.
-type Float interface{ ~float32 | ~float64 }
+type Float = precision.Float
 
 // Optimizer kinds.
 const (

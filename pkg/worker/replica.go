@@ -11,6 +11,7 @@ import (
 	"github.com/ringtrain/ringtrain/pkg/jobspec"
 	"github.com/ringtrain/ringtrain/pkg/nn"
 	"github.com/ringtrain/ringtrain/pkg/optim"
+	"github.com/ringtrain/ringtrain/pkg/precision"
 	"github.com/ringtrain/ringtrain/pkg/train"
 )
 
@@ -35,7 +36,7 @@ type replica interface {
 }
 
 func newReplica(spec *jobspec.Spec, ds *data.Dataset) (replica, error) {
-	if spec.Training.Precision == "float64" {
+	if spec.Training.Precision == precision.Float64 {
 		return newTypedReplica[float64](spec, ds)
 	}
 	return newTypedReplica[float32](spec, ds)
