@@ -94,6 +94,36 @@ func ParsePlan(key string) (job string, epoch int, ok bool) {
 	return job, epoch, true
 }
 
+// CheckpointRequest is the key under which a coordinator that restarted
+// without a job's checkpoint file asks its workers for it; the value is
+// CheckpointWanted's.
+func CheckpointRequest(job string) string { return Job(job) + "checkpoint-request" }
+
+// ParseCheckpointRequest returns the job a checkpoint request key names,
+// and false if key is not one.
+func ParseCheckpointRequest(key string) (job string, ok bool) {
+	rest, ok := strings.CutPrefix(key, JobsPrefix)
+	if !ok {
+		return "", false
+	}
+	job, ok = strings.CutSuffix(rest, "/checkpoint-request")
+	return job, ok && ValidID(job) == nil
+}
+
+// CheckpointWanted is the value of a checkpoint request: the checkpoint
+// after epochs completed epochs whose state has checksum sum.
+func CheckpointWanted(epochs int, sum string) string { return strconv.Itoa(epochs) + " " + sum }
+
+// ParseCheckpointWanted parses CheckpointWanted's value.
+func ParseCheckpointWanted(v string) (epochs int, sum string, ok bool) {
+	e, sum, ok := strings.Cut(v, " ")
+	if !ok || sum == "" {
+		return 0, "", false
+	}
+	epochs, err := strconv.Atoi(e)
+	return epochs, sum, err == nil && epochs > 0
+}
+
 // Barrier is the prefix of the barrier of one epoch of a job, for one
 // generation of its ring.
 func Barrier(job string, epoch, generation int) string {

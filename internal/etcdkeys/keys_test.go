@@ -122,3 +122,25 @@ func TestNegativeEpochPanics(t *testing.T) {
 	}()
 	Plan("j", -1)
 }
+
+func TestCheckpointRequest(t *testing.T) {
+	if job, ok := ParseCheckpointRequest(CheckpointRequest("j1")); !ok || job != "j1" {
+		t.Errorf("ParseCheckpointRequest: got %q, %t want j1", job, ok)
+	}
+	for _, key := range []string{Plan("j1", 1), JobState("j1"), JobsPrefix + "a/b/checkpoint-request"} {
+		if job, ok := ParseCheckpointRequest(key); ok {
+			t.Errorf("ParseCheckpointRequest(%q): got %q, want no job", key, job)
+		}
+	}
+	if _, _, ok := ParsePlan(CheckpointRequest("j1")); ok {
+		t.Error("ParsePlan accepted a checkpoint request")
+	}
+	if e, sum, ok := ParseCheckpointWanted(CheckpointWanted(7, "abc")); !ok || e != 7 || sum != "abc" {
+		t.Errorf("ParseCheckpointWanted: got %d %q %t", e, sum, ok)
+	}
+	for _, v := range []string{"", "7", "x abc", "0 abc", "7 "} {
+		if _, _, ok := ParseCheckpointWanted(v); ok {
+			t.Errorf("ParseCheckpointWanted(%q) accepted it", v)
+		}
+	}
+}

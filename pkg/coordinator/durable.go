@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -17,6 +18,7 @@ import (
 	"github.com/ringtrain/ringtrain/pkg/checkpoint"
 	"github.com/ringtrain/ringtrain/pkg/jobspec"
 	"github.com/ringtrain/ringtrain/pkg/nn"
+	"github.com/ringtrain/ringtrain/pkg/precision"
 	"github.com/ringtrain/ringtrain/pkg/train"
 	ringtrainv1 "github.com/ringtrain/ringtrain/proto/ringtrain/v1"
 )
@@ -125,12 +127,21 @@ func (s *Server) restore(pb *ringtrainv1.Job) *job {
 	if final(pb.GetState()) {
 		return j
 	}
-	if pb.GetCheckpointEpoch() > 0 {
+	if ep := int(pb.GetCheckpointEpoch()); ep > 0 {
 		b, err := os.ReadFile(filepath.Join(dir, "checkpoint.safetensors"))
-		if err != nil {
-			return fail(fmt.Errorf("checkpoint after epoch %d: %w", pb.GetCheckpointEpoch(), err))
+		if err == nil {
+			err = verifyCheckpoint(spec, b, ep, pb.GetCheckpointChecksum())
 		}
-		j.resume = b
+		switch {
+		case err == nil:
+			j.resume = b
+		case pb.GetCheckpointChecksum() != "":
+			// The workers hold the state the record names: one provides it.
+			s.log.Warn("checkpoint unusable; asking the workers for it", "job", id, "epoch", ep, "error", err)
+			j.wanted = &wantedCheckpoint{epochs: ep, sum: pb.GetCheckpointChecksum(), provided: make(chan []byte, 1)}
+		default:
+			return fail(fmt.Errorf("checkpoint after epoch %d: %w", ep, err))
+		}
 	}
 	pb.State = ringtrainv1.JobState_JOB_STATE_QUEUED
 	return j
@@ -141,11 +152,76 @@ func fileExists(path string) bool {
 	return !errors.Is(err, fs.ErrNotExist)
 }
 
+// verifyCheckpoint checks that b, an encoded checkpoint in spec's
+// precision, is the one after epochs epochs whose state has checksum sum
+// (sum "" checks only that it decodes).
+func verifyCheckpoint(spec *jobspec.Spec, b []byte, epochs int, sum string) error {
+	if spec.Training.Precision == precision.Float64 {
+		return verifyIn[float64](b, epochs, sum)
+	}
+	return verifyIn[float32](b, epochs, sum)
+}
+
+func verifyIn[T nn.Float](b []byte, epochs int, sum string) error {
+	c, err := checkpoint.DecodeCheckpoint[T](b)
+	if err != nil {
+		return err
+	}
+	if c.Epoch != epochs {
+		return fmt.Errorf("checkpoint after %d epochs, want %d", c.Epoch, epochs)
+	}
+	if got := epoch.Checksum(c.Params, c.OptimizerState, c.Steps); sum != "" && got != sum {
+		return fmt.Errorf("checkpoint of state %s, want %s", got, sum)
+	}
+	return nil
+}
+
+// fromWorkers asks j's workers, in etcd, for the checkpoint j.wanted names
+// and returns it once one has provided it (ProvideCheckpoint verifies it),
+// or fails after the stall timeout.
+func (s *Server) fromWorkers(ctx context.Context, j *job, w *wantedCheckpoint) ([]byte, error) {
+	key := etcdkeys.CheckpointRequest(j.id)
+	if _, err := s.cfg.Etcd.Put(ctx, key, etcdkeys.CheckpointWanted(w.epochs, w.sum)); err != nil {
+		return nil, fmt.Errorf("ask the workers for the checkpoint after epoch %d: %w", w.epochs, err)
+	}
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if _, err := s.cfg.Etcd.Delete(dctx, key); err != nil {
+			s.log.Warn("withdraw checkpoint request", "job", j.id, "error", err)
+		}
+	}()
+	j.update(nil, &ringtrainv1.JobEvent{Event: &ringtrainv1.JobEvent_Message{Message: fmt.Sprintf(
+		"the checkpoint after epoch %d is not in the data directory; asking the workers for it", w.epochs)}})
+	select {
+	case b := <-w.provided:
+		s.log.Info("checkpoint provided by a worker", "job", j.id, "epoch", w.epochs)
+		j.mu.Lock()
+		j.wanted = nil
+		j.mu.Unlock()
+		return b, storeCheckpoint(j, b, w.epochs)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(s.cfg.StallTimeout):
+		return nil, fmt.Errorf("no worker provided the checkpoint after epoch %d (state %s) within %v", w.epochs, w.sum, s.cfg.StallTimeout)
+	}
+}
+
 // start sets rep to the state a run of j starts from and returns the epoch
 // it starts at and the state's checksum: the checkpoint in resume, from a
 // coordinator before this one, or else the replica's initial state, saved
 // as the checkpoint after 0 epochs.
-func start[T nn.Float](s *Server, j *job, rep *train.Replica[T], resume []byte) (int, string, error) {
+func start[T nn.Float](ctx context.Context, s *Server, j *job, rep *train.Replica[T], resume []byte) (int, string, error) {
+	j.mu.Lock()
+	wanted := j.wanted
+	j.mu.Unlock()
+	if resume == nil && wanted != nil {
+		b, err := s.fromWorkers(ctx, j, wanted)
+		if err != nil {
+			return 0, "", err
+		}
+		resume = b
+	}
 	if resume == nil {
 		sum, err := saveCheckpoint(s, j, rep, 0)
 		return 0, sum, err

@@ -18,11 +18,14 @@ type job struct {
 	yaml []byte
 	dir  string
 
-	mu       sync.Mutex
-	pb       *ringtrainv1.Job
-	dataset  []byte // encoded training set, once loaded
-	dataSum  string // hex SHA-256 of dataset
-	resume   []byte // the checkpoint a restarted coordinator found, to resume from
+	mu      sync.Mutex
+	pb      *ringtrainv1.Job
+	dataset []byte // encoded training set, once loaded
+	dataSum string // hex SHA-256 of dataset
+	resume  []byte // the checkpoint a restarted coordinator found, to resume from
+	// wanted is the checkpoint a restarted coordinator did not find: a
+	// worker that holds its state provides it (ProvideCheckpoint).
+	wanted   *wantedCheckpoint
 	ckpt     []byte // the latest checkpoint
 	ckptEp   int    // epochs completed in ckpt
 	model    string // path of the saved model, once written
@@ -33,6 +36,15 @@ type job struct {
 
 	// reports carries workers' epoch outcomes to the job's run loop.
 	reports chan report
+}
+
+// wantedCheckpoint is a checkpoint to take from the workers: the one after
+// epochs completed epochs, of state checksum sum; what they provide goes to
+// provided.
+type wantedCheckpoint struct {
+	epochs   int
+	sum      string
+	provided chan []byte
 }
 
 // report is a worker's word on one epoch attempt.

@@ -123,7 +123,7 @@ func trainIn[T nn.Float](ctx context.Context, s *Server, j *job) (*train.Result,
 	resume := j.resume
 	j.resume = nil
 	j.mu.Unlock()
-	ep, sum, err := start(s, j, rep, resume)
+	ep, sum, err := start(ctx, s, j, rep, resume)
 	if err != nil {
 		return nil, err
 	}
@@ -204,7 +204,9 @@ func trainIn[T nn.Float](ctx context.Context, s *Server, j *job) (*train.Result,
 		if err := storeCheckpoint(j, out.checkpoint, ep+1); err != nil {
 			return nil, err
 		}
-		j.update(func(pb *ringtrainv1.Job) { pb.CheckpointEpoch = int32(ep + 1) }, nil)
+		j.update(func(pb *ringtrainv1.Job) {
+			pb.CheckpointEpoch, pb.CheckpointChecksum = int32(ep+1), out.result.GetChecksum()
+		}, nil)
 		s.putState(ctx, j)
 		sum = out.result.GetChecksum()
 		er := train.EpochReport{Epoch: ep + 1, Epochs: spec.Training.Epochs, TrainLoss: out.result.GetTrainLoss(),

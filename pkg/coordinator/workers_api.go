@@ -81,16 +81,9 @@ func (s *Server) CompleteEpoch(stream ringtrainv1.WorkerService_CompleteEpochSer
 	if err != nil {
 		return err
 	}
-	ckpt := append([]byte(nil), first.GetCheckpoint()...)
-	for {
-		m, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		ckpt = append(ckpt, m.GetCheckpoint()...)
+	ckpt, err := receiveCheckpoint(first, stream)
+	if err != nil {
+		return err
 	}
 	r := report{generation: res.GetGeneration(), worker: res.GetWorkerId(), result: res, checkpoint: ckpt}
 	if err := j.deliver(stream.Context(), r); err != nil {
@@ -115,4 +108,65 @@ func (s *Server) ReportFailure(ctx context.Context, req *ringtrainv1.ReportFailu
 		return nil, status.FromContextError(err).Err()
 	}
 	return &ringtrainv1.ReportFailureResponse{}, nil
+}
+
+// checkpointStream is what CompleteEpoch's and ProvideCheckpoint's streams
+// have in common.
+type checkpointStream interface {
+	Recv() (*ringtrainv1.CompleteEpochRequest, error)
+}
+
+// receiveCheckpoint puts together the checkpoint bytes of first and the
+// messages after it.
+func receiveCheckpoint(first *ringtrainv1.CompleteEpochRequest, stream checkpointStream) ([]byte, error) {
+	ckpt := append([]byte(nil), first.GetCheckpoint()...)
+	for {
+		m, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return ckpt, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		ckpt = append(ckpt, m.GetCheckpoint()...)
+	}
+}
+
+// ProvideCheckpoint takes from a worker the checkpoint a restarted
+// coordinator did not find, once it has checked that it is the state the
+// job's record names. The first worker's wins.
+func (s *Server) ProvideCheckpoint(stream ringtrainv1.WorkerService_ProvideCheckpointServer) error {
+	first, err := stream.Recv()
+	if err != nil {
+		return err
+	}
+	res := first.GetResult()
+	if res == nil {
+		return status.Error(codes.InvalidArgument, "first message carries no result")
+	}
+	if err := callerIs(stream.Context(), res.GetWorkerId()); err != nil {
+		return err
+	}
+	j, err := s.job(res.GetJobId())
+	if err != nil {
+		return err
+	}
+	j.mu.Lock()
+	w := j.wanted
+	j.mu.Unlock()
+	if w == nil {
+		return status.Errorf(codes.FailedPrecondition, "job %s wants no checkpoint", j.id)
+	}
+	b, err := receiveCheckpoint(first, stream)
+	if err != nil {
+		return err
+	}
+	if err := verifyCheckpoint(j.spec, b, w.epochs, w.sum); err != nil {
+		return status.Errorf(codes.InvalidArgument, "checkpoint from %s: %v", res.GetWorkerId(), err)
+	}
+	select {
+	case w.provided <- b:
+	default: // another worker's came first
+	}
+	return stream.SendAndClose(&ringtrainv1.CompleteEpochResponse{})
 }

@@ -153,6 +153,47 @@ func TestCoordinatorRestartResumesJob(t *testing.T) {
 	checkHistory(ctx, t, jobs, j.GetId(), 12)
 }
 
+// TestCoordinatorRestartWithoutItsCheckpoint: a coordinator that restarts
+// and finds the job's checkpoint file gone takes the state from a worker,
+// verified against the checksum its record keeps, and the job completes
+// as an undisturbed run does.
+func TestCoordinatorRestartWithoutItsCheckpoint(t *testing.T) {
+	spec := []byte(strings.Replace(string(job("12")), "samples: 600", "samples: 6000", 1))
+	want := undisturbed(t, spec, 2)
+
+	c := start(t, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	jobs := ringtrainv1.NewJobServiceClient(c.Conn())
+	j, err := jobs.SubmitJob(ctx, &ringtrainv1.SubmitJobRequest{Spec: spec, MinWorkers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	untilEpoch(ctx, t, jobs, j.GetId(), 3)
+	rec, err := c.Etcd().Get(ctx, etcdkeys.JobState(j.GetId()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ckpt := filepath.Join(c.cfg.Dir, "coordinator", "jobs", j.GetId(), "checkpoint.safetensors")
+	if err := c.RestartCoordinatorAfter(func() {
+		if err := os.Remove(ckpt); err != nil {
+			t.Error(err)
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	untilSucceeded(ctx, t, jobs, j.GetId(), 12, "the restart without the checkpoint")
+	// It resumed where it was, not from the start.
+	resumed := recordedEpochs(ctx, t, c, j.GetId(), rec.Header.Revision+1)
+	if len(resumed) == 0 || resumed[0] < 3 || !slices.IsSorted(resumed) {
+		t.Errorf("after the restart at epoch 3 the job recorded checkpoints after epochs %v: it did not resume", resumed)
+	}
+	got := lastCheckpoint(t, c, j.GetId())
+	if d := maxRelDiff(got.Params, want.Params); got.Epoch != 12 || d > 1e-4 {
+		t.Errorf("after 12 epochs (got %d) the parameters differ from the undisturbed run's by %g", got.Epoch, d)
+	}
+}
+
 // checkHistory checks that job id's history has epochs 1 to n, once each,
 // in order, each with its ring's workers and at least one attempt.
 func checkHistory(ctx context.Context, t *testing.T, jobs ringtrainv1.JobServiceClient, id string, n int) {

@@ -237,12 +237,19 @@ func (w *Worker) runEpoch(ctx context.Context, reg *membership.Registration, p *
 		return ring, fmt.Errorf("at epoch end: %w", err)
 	}
 	js.sum = sum
+	// Every member keeps the state the ring agreed on: a coordinator that
+	// restarts without its checkpoint file takes it from one of them.
+	b, err := js.rep.encode(p.Epoch+1, js.spec.Training.Seed)
+	if err != nil {
+		return ring, err
+	}
+	w.hold(p.Job, p.Epoch+1, sum, b)
 	if rank != 0 {
 		return ring, nil
 	}
 	res := &ringtrainv1.EpochResult{JobId: p.Job, Epoch: int32(p.Epoch), Generation: p.Generation, WorkerId: w.cfg.ID,
 		TrainLoss: lossSum / float64(samples), Samples: int64(samples), Checksum: sum, Seconds: seconds}
-	return ring, w.upload(ctx, js, p, res)
+	return ring, w.upload(ctx, res, b)
 }
 
 // agree checks that every member reported the same checksum.
@@ -311,16 +318,27 @@ func (w *Worker) progress(ctx context.Context, js *jobState, p *epoch.Plan, step
 	}
 }
 
-// upload sends the epoch's result and checkpoint to the coordinator.
-func (w *Worker) upload(ctx context.Context, js *jobState, p *epoch.Plan, res *ringtrainv1.EpochResult) error {
-	b, err := js.rep.encode(p.Epoch+1, js.spec.Training.Seed)
-	if err != nil {
-		return err
-	}
+// upload sends the epoch's result and checkpoint b to the coordinator.
+func (w *Worker) upload(ctx context.Context, res *ringtrainv1.EpochResult, b []byte) error {
 	stream, err := w.coord.CompleteEpoch(ctx)
 	if err != nil {
 		return fmt.Errorf("upload checkpoint: %w", err)
 	}
+	if err := sendCheckpoint(stream, res, b); err != nil {
+		return fmt.Errorf("upload checkpoint: %w", err)
+	}
+	return nil
+}
+
+// checkpointSender is what CompleteEpoch's and ProvideCheckpoint's client
+// streams have in common.
+type checkpointSender interface {
+	Send(*ringtrainv1.CompleteEpochRequest) error
+	CloseAndRecv() (*ringtrainv1.CompleteEpochResponse, error)
+}
+
+// sendCheckpoint sends res, then b in chunks, and waits for the answer.
+func sendCheckpoint(stream checkpointSender, res *ringtrainv1.EpochResult, b []byte) error {
 	const chunk = 1 << 20
 	first := true
 	for first || len(b) > 0 {
@@ -330,12 +348,10 @@ func (w *Worker) upload(ctx context.Context, js *jobState, p *epoch.Plan, res *r
 			req.Result, first = res, false
 		}
 		if err := stream.Send(req); err != nil {
-			return fmt.Errorf("upload checkpoint: %w", err)
+			return err
 		}
 		b = b[n:]
 	}
-	if _, err := stream.CloseAndRecv(); err != nil {
-		return fmt.Errorf("upload checkpoint: %w", err)
-	}
-	return nil
+	_, err := stream.CloseAndRecv()
+	return err
 }

@@ -78,6 +78,12 @@ type Worker struct {
 	coord   ringtrainv1.WorkerServiceClient
 	health  healthpb.HealthClient
 	job     *jobState // the job whose data and replica are loaded
+	// held are the latest checkpoints the rings this worker was in agreed
+	// on; guarded by their mu (written by plans, read by the watch).
+	held struct {
+		mu    sync.Mutex
+		ckpts []heldCheckpoint
+	}
 	// data is the last training set fetched and the hex SHA-256 of its
 	// encoding: a later job with the same one starts without a transfer.
 	data struct {
@@ -230,6 +236,14 @@ func (w *Worker) follow(ctx context.Context, reg *membership.Registration) error
 	}
 	defer func() { stop(); wg.Wait() }()
 	handle := func(key string, value []byte, deleted bool) {
+		if job, ok := etcdkeys.ParseCheckpointRequest(key); ok && !deleted {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				w.provide(ctx, job, string(value))
+			}()
+			return
+		}
 		if _, _, ok := etcdkeys.ParsePlan(key); !ok {
 			return
 		}

@@ -245,8 +245,12 @@ type Job struct {
 	// restarts resumes the job. It can be ahead of epoch, which counts the
 	// epochs evaluated.
 	CheckpointEpoch int32 `protobuf:"varint,19,opt,name=checkpoint_epoch,json=checkpointEpoch,proto3" json:"checkpoint_epoch,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Checksum of the parameters and optimiser state of that checkpoint, as
+	// its workers agreed on them: a coordinator that restarts without the
+	// checkpoint's file takes it from a worker that holds this state.
+	CheckpointChecksum string `protobuf:"bytes,20,opt,name=checkpoint_checksum,json=checkpointChecksum,proto3" json:"checkpoint_checksum,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *Job) Reset() {
@@ -410,6 +414,13 @@ func (x *Job) GetCheckpointEpoch() int32 {
 		return x.CheckpointEpoch
 	}
 	return 0
+}
+
+func (x *Job) GetCheckpointChecksum() string {
+	if x != nil {
+		return x.CheckpointChecksum
+	}
+	return ""
 }
 
 type StepProgress struct {
@@ -2028,7 +2039,7 @@ const file_ringtrain_v1_coordinator_proto_rawDesc = "" +
 	"\vJoinRequest\x12\x10\n" +
 	"\x03csr\x18\x01 \x01(\fR\x03csr\"0\n" +
 	"\fJoinResponse\x12 \n" +
-	"\vcertificate\x18\x01 \x01(\fR\vcertificate\"\xf6\x04\n" +
+	"\vcertificate\x18\x01 \x01(\fR\vcertificate\"\xa7\x05\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12,\n" +
@@ -2055,7 +2066,8 @@ const file_ringtrain_v1_coordinator_proto_rawDesc = "" +
 	"\x0ftarget_accuracy\x18\x11 \x01(\x01R\x0etargetAccuracy\x12\x1f\n" +
 	"\vmin_workers\x18\x12 \x01(\x05R\n" +
 	"minWorkers\x12)\n" +
-	"\x10checkpoint_epoch\x18\x13 \x01(\x05R\x0fcheckpointEpoch\"\xdd\x01\n" +
+	"\x10checkpoint_epoch\x18\x13 \x01(\x05R\x0fcheckpointEpoch\x12/\n" +
+	"\x13checkpoint_checksum\x18\x14 \x01(\tR\x12checkpointChecksum\"\xdd\x01\n" +
 	"\fStepProgress\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x05R\x05epoch\x12\x16\n" +
 	"\x06epochs\x18\x02 \x01(\x05R\x06epochs\x12\x12\n" +
@@ -2190,7 +2202,7 @@ const file_ringtrain_v1_coordinator_proto_rawDesc = "" +
 	"\tCancelJob\x12\x1e.ringtrain.v1.CancelJobRequest\x1a\x11.ringtrain.v1.Job\x12D\n" +
 	"\bGetModel\x12\x1d.ringtrain.v1.GetModelRequest\x1a\x17.ringtrain.v1.DataChunk0\x01\x12R\n" +
 	"\vListWorkers\x12 .ringtrain.v1.ListWorkersRequest\x1a!.ringtrain.v1.ListWorkersResponse\x12X\n" +
-	"\rGetJobHistory\x12\".ringtrain.v1.GetJobHistoryRequest\x1a#.ringtrain.v1.GetJobHistoryResponse2\x8d\x04\n" +
+	"\rGetJobHistory\x12\".ringtrain.v1.GetJobHistoryRequest\x1a#.ringtrain.v1.GetJobHistoryResponse2\xed\x04\n" +
 	"\rWorkerService\x12O\n" +
 	"\n" +
 	"GetJobSpec\x12\x1f.ringtrain.v1.GetJobSpecRequest\x1a .ringtrain.v1.GetJobSpecResponse\x12H\n" +
@@ -2199,7 +2211,8 @@ const file_ringtrain_v1_coordinator_proto_rawDesc = "" +
 	"\rGetCheckpoint\x12\".ringtrain.v1.GetCheckpointRequest\x1a\x17.ringtrain.v1.DataChunk0\x01\x12[\n" +
 	"\x0eReportProgress\x12#.ringtrain.v1.ReportProgressRequest\x1a$.ringtrain.v1.ReportProgressResponse\x12Z\n" +
 	"\rCompleteEpoch\x12\".ringtrain.v1.CompleteEpochRequest\x1a#.ringtrain.v1.CompleteEpochResponse(\x01\x12X\n" +
-	"\rReportFailure\x12\".ringtrain.v1.ReportFailureRequest\x1a#.ringtrain.v1.ReportFailureResponse2L\n" +
+	"\rReportFailure\x12\".ringtrain.v1.ReportFailureRequest\x1a#.ringtrain.v1.ReportFailureResponse\x12^\n" +
+	"\x11ProvideCheckpoint\x12\".ringtrain.v1.CompleteEpochRequest\x1a#.ringtrain.v1.CompleteEpochResponse(\x012L\n" +
 	"\vJoinService\x12=\n" +
 	"\x04Join\x12\x19.ringtrain.v1.JoinRequest\x1a\x1a.ringtrain.v1.JoinResponseB?Z=github.com/ringtrain/ringtrain/proto/ringtrain/v1;ringtrainv1b\x06proto3"
 
@@ -2275,24 +2288,26 @@ var file_ringtrain_v1_coordinator_proto_depIdxs = []int32{
 	25, // 20: ringtrain.v1.WorkerService.ReportProgress:input_type -> ringtrain.v1.ReportProgressRequest
 	28, // 21: ringtrain.v1.WorkerService.CompleteEpoch:input_type -> ringtrain.v1.CompleteEpochRequest
 	30, // 22: ringtrain.v1.WorkerService.ReportFailure:input_type -> ringtrain.v1.ReportFailureRequest
-	2,  // 23: ringtrain.v1.JoinService.Join:input_type -> ringtrain.v1.JoinRequest
-	4,  // 24: ringtrain.v1.JobService.SubmitJob:output_type -> ringtrain.v1.Job
-	12, // 25: ringtrain.v1.JobService.ListJobs:output_type -> ringtrain.v1.ListJobsResponse
-	4,  // 26: ringtrain.v1.JobService.GetJob:output_type -> ringtrain.v1.Job
-	7,  // 27: ringtrain.v1.JobService.WatchJob:output_type -> ringtrain.v1.JobEvent
-	4,  // 28: ringtrain.v1.JobService.CancelJob:output_type -> ringtrain.v1.Job
-	8,  // 29: ringtrain.v1.JobService.GetModel:output_type -> ringtrain.v1.DataChunk
-	20, // 30: ringtrain.v1.JobService.ListWorkers:output_type -> ringtrain.v1.ListWorkersResponse
-	18, // 31: ringtrain.v1.JobService.GetJobHistory:output_type -> ringtrain.v1.GetJobHistoryResponse
-	22, // 32: ringtrain.v1.WorkerService.GetJobSpec:output_type -> ringtrain.v1.GetJobSpecResponse
-	8,  // 33: ringtrain.v1.WorkerService.GetDataset:output_type -> ringtrain.v1.DataChunk
-	8,  // 34: ringtrain.v1.WorkerService.GetCheckpoint:output_type -> ringtrain.v1.DataChunk
-	26, // 35: ringtrain.v1.WorkerService.ReportProgress:output_type -> ringtrain.v1.ReportProgressResponse
-	29, // 36: ringtrain.v1.WorkerService.CompleteEpoch:output_type -> ringtrain.v1.CompleteEpochResponse
-	31, // 37: ringtrain.v1.WorkerService.ReportFailure:output_type -> ringtrain.v1.ReportFailureResponse
-	3,  // 38: ringtrain.v1.JoinService.Join:output_type -> ringtrain.v1.JoinResponse
-	24, // [24:39] is the sub-list for method output_type
-	9,  // [9:24] is the sub-list for method input_type
+	28, // 23: ringtrain.v1.WorkerService.ProvideCheckpoint:input_type -> ringtrain.v1.CompleteEpochRequest
+	2,  // 24: ringtrain.v1.JoinService.Join:input_type -> ringtrain.v1.JoinRequest
+	4,  // 25: ringtrain.v1.JobService.SubmitJob:output_type -> ringtrain.v1.Job
+	12, // 26: ringtrain.v1.JobService.ListJobs:output_type -> ringtrain.v1.ListJobsResponse
+	4,  // 27: ringtrain.v1.JobService.GetJob:output_type -> ringtrain.v1.Job
+	7,  // 28: ringtrain.v1.JobService.WatchJob:output_type -> ringtrain.v1.JobEvent
+	4,  // 29: ringtrain.v1.JobService.CancelJob:output_type -> ringtrain.v1.Job
+	8,  // 30: ringtrain.v1.JobService.GetModel:output_type -> ringtrain.v1.DataChunk
+	20, // 31: ringtrain.v1.JobService.ListWorkers:output_type -> ringtrain.v1.ListWorkersResponse
+	18, // 32: ringtrain.v1.JobService.GetJobHistory:output_type -> ringtrain.v1.GetJobHistoryResponse
+	22, // 33: ringtrain.v1.WorkerService.GetJobSpec:output_type -> ringtrain.v1.GetJobSpecResponse
+	8,  // 34: ringtrain.v1.WorkerService.GetDataset:output_type -> ringtrain.v1.DataChunk
+	8,  // 35: ringtrain.v1.WorkerService.GetCheckpoint:output_type -> ringtrain.v1.DataChunk
+	26, // 36: ringtrain.v1.WorkerService.ReportProgress:output_type -> ringtrain.v1.ReportProgressResponse
+	29, // 37: ringtrain.v1.WorkerService.CompleteEpoch:output_type -> ringtrain.v1.CompleteEpochResponse
+	31, // 38: ringtrain.v1.WorkerService.ReportFailure:output_type -> ringtrain.v1.ReportFailureResponse
+	29, // 39: ringtrain.v1.WorkerService.ProvideCheckpoint:output_type -> ringtrain.v1.CompleteEpochResponse
+	3,  // 40: ringtrain.v1.JoinService.Join:output_type -> ringtrain.v1.JoinResponse
+	25, // [25:41] is the sub-list for method output_type
+	9,  // [9:25] is the sub-list for method input_type
 	9,  // [9:9] is the sub-list for extension type_name
 	9,  // [9:9] is the sub-list for extension extendee
 	0,  // [0:9] is the sub-list for field type_name

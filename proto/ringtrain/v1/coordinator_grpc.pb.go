@@ -412,12 +412,13 @@ var JobService_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	WorkerService_GetJobSpec_FullMethodName     = "/ringtrain.v1.WorkerService/GetJobSpec"
-	WorkerService_GetDataset_FullMethodName     = "/ringtrain.v1.WorkerService/GetDataset"
-	WorkerService_GetCheckpoint_FullMethodName  = "/ringtrain.v1.WorkerService/GetCheckpoint"
-	WorkerService_ReportProgress_FullMethodName = "/ringtrain.v1.WorkerService/ReportProgress"
-	WorkerService_CompleteEpoch_FullMethodName  = "/ringtrain.v1.WorkerService/CompleteEpoch"
-	WorkerService_ReportFailure_FullMethodName  = "/ringtrain.v1.WorkerService/ReportFailure"
+	WorkerService_GetJobSpec_FullMethodName        = "/ringtrain.v1.WorkerService/GetJobSpec"
+	WorkerService_GetDataset_FullMethodName        = "/ringtrain.v1.WorkerService/GetDataset"
+	WorkerService_GetCheckpoint_FullMethodName     = "/ringtrain.v1.WorkerService/GetCheckpoint"
+	WorkerService_ReportProgress_FullMethodName    = "/ringtrain.v1.WorkerService/ReportProgress"
+	WorkerService_CompleteEpoch_FullMethodName     = "/ringtrain.v1.WorkerService/CompleteEpoch"
+	WorkerService_ReportFailure_FullMethodName     = "/ringtrain.v1.WorkerService/ReportFailure"
+	WorkerService_ProvideCheckpoint_FullMethodName = "/ringtrain.v1.WorkerService/ProvideCheckpoint"
 )
 
 // WorkerServiceClient is the client API for WorkerService service.
@@ -440,6 +441,10 @@ type WorkerServiceClient interface {
 	CompleteEpoch(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[CompleteEpochRequest, CompleteEpochResponse], error)
 	// ReportFailure says an epoch attempt failed on this worker.
 	ReportFailure(ctx context.Context, in *ReportFailureRequest, opts ...grpc.CallOption) (*ReportFailureResponse, error)
+	// ProvideCheckpoint answers a coordinator that restarted without the
+	// checkpoint file it needs (it asks in etcd): as CompleteEpoch, the
+	// first message names the epoch and checksum, the rest carry the bytes.
+	ProvideCheckpoint(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[CompleteEpochRequest, CompleteEpochResponse], error)
 }
 
 type workerServiceClient struct {
@@ -531,6 +536,19 @@ func (c *workerServiceClient) ReportFailure(ctx context.Context, in *ReportFailu
 	return out, nil
 }
 
+func (c *workerServiceClient) ProvideCheckpoint(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[CompleteEpochRequest, CompleteEpochResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &WorkerService_ServiceDesc.Streams[3], WorkerService_ProvideCheckpoint_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[CompleteEpochRequest, CompleteEpochResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type WorkerService_ProvideCheckpointClient = grpc.ClientStreamingClient[CompleteEpochRequest, CompleteEpochResponse]
+
 // WorkerServiceServer is the server API for WorkerService service.
 // All implementations must embed UnimplementedWorkerServiceServer
 // for forward compatibility.
@@ -551,6 +569,10 @@ type WorkerServiceServer interface {
 	CompleteEpoch(grpc.ClientStreamingServer[CompleteEpochRequest, CompleteEpochResponse]) error
 	// ReportFailure says an epoch attempt failed on this worker.
 	ReportFailure(context.Context, *ReportFailureRequest) (*ReportFailureResponse, error)
+	// ProvideCheckpoint answers a coordinator that restarted without the
+	// checkpoint file it needs (it asks in etcd): as CompleteEpoch, the
+	// first message names the epoch and checksum, the rest carry the bytes.
+	ProvideCheckpoint(grpc.ClientStreamingServer[CompleteEpochRequest, CompleteEpochResponse]) error
 	mustEmbedUnimplementedWorkerServiceServer()
 }
 
@@ -578,6 +600,9 @@ func (UnimplementedWorkerServiceServer) CompleteEpoch(grpc.ClientStreamingServer
 }
 func (UnimplementedWorkerServiceServer) ReportFailure(context.Context, *ReportFailureRequest) (*ReportFailureResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReportFailure not implemented")
+}
+func (UnimplementedWorkerServiceServer) ProvideCheckpoint(grpc.ClientStreamingServer[CompleteEpochRequest, CompleteEpochResponse]) error {
+	return status.Error(codes.Unimplemented, "method ProvideCheckpoint not implemented")
 }
 func (UnimplementedWorkerServiceServer) mustEmbedUnimplementedWorkerServiceServer() {}
 func (UnimplementedWorkerServiceServer) testEmbeddedByValue()                       {}
@@ -683,6 +708,13 @@ func _WorkerService_ReportFailure_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _WorkerService_ProvideCheckpoint_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(WorkerServiceServer).ProvideCheckpoint(&grpc.GenericServerStream[CompleteEpochRequest, CompleteEpochResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type WorkerService_ProvideCheckpointServer = grpc.ClientStreamingServer[CompleteEpochRequest, CompleteEpochResponse]
+
 // WorkerService_ServiceDesc is the grpc.ServiceDesc for WorkerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -717,6 +749,11 @@ var WorkerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "CompleteEpoch",
 			Handler:       _WorkerService_CompleteEpoch_Handler,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "ProvideCheckpoint",
+			Handler:       _WorkerService_ProvideCheckpoint_Handler,
 			ClientStreams: true,
 		},
 	},
