@@ -66,22 +66,7 @@ func (s *Server) ReportProgress(ctx context.Context, req *ringtrainv1.ReportProg
 
 // CompleteEpoch receives rank 0's result and checkpoint.
 func (s *Server) CompleteEpoch(stream ringtrainv1.WorkerService_CompleteEpochServer) error {
-	first, err := stream.Recv()
-	if err != nil {
-		return err
-	}
-	res := first.GetResult()
-	if res == nil {
-		return status.Error(codes.InvalidArgument, "first message carries no result")
-	}
-	if err := callerIs(stream.Context(), res.GetWorkerId()); err != nil {
-		return err
-	}
-	j, err := s.job(res.GetJobId())
-	if err != nil {
-		return err
-	}
-	ckpt, err := receiveCheckpoint(first, stream)
+	j, res, ckpt, err := s.receiveCheckpoint(stream)
 	if err != nil {
 		return err
 	}
@@ -114,19 +99,36 @@ func (s *Server) ReportFailure(ctx context.Context, req *ringtrainv1.ReportFailu
 // have in common.
 type checkpointStream interface {
 	Recv() (*ringtrainv1.CompleteEpochRequest, error)
+	Context() context.Context
 }
 
-// receiveCheckpoint puts together the checkpoint bytes of first and the
-// messages after it.
-func receiveCheckpoint(first *ringtrainv1.CompleteEpochRequest, stream checkpointStream) ([]byte, error) {
+// receiveCheckpoint reads a worker's result and checkpoint from stream:
+// the first message names the job and the worker, which must be the
+// caller; the checkpoint's bytes are those of all the messages.
+func (s *Server) receiveCheckpoint(stream checkpointStream) (*job, *ringtrainv1.EpochResult, []byte, error) {
+	first, err := stream.Recv()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	res := first.GetResult()
+	if res == nil {
+		return nil, nil, nil, status.Error(codes.InvalidArgument, "first message carries no result")
+	}
+	if err := callerIs(stream.Context(), res.GetWorkerId()); err != nil {
+		return nil, nil, nil, err
+	}
+	j, err := s.job(res.GetJobId())
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	ckpt := append([]byte(nil), first.GetCheckpoint()...)
 	for {
 		m, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
-			return ckpt, nil
+			return j, res, ckpt, nil
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, nil, err
 		}
 		ckpt = append(ckpt, m.GetCheckpoint()...)
 	}
@@ -136,18 +138,7 @@ func receiveCheckpoint(first *ringtrainv1.CompleteEpochRequest, stream checkpoin
 // coordinator did not find, once it has checked that it is the state the
 // job's record names. The first worker's wins.
 func (s *Server) ProvideCheckpoint(stream ringtrainv1.WorkerService_ProvideCheckpointServer) error {
-	first, err := stream.Recv()
-	if err != nil {
-		return err
-	}
-	res := first.GetResult()
-	if res == nil {
-		return status.Error(codes.InvalidArgument, "first message carries no result")
-	}
-	if err := callerIs(stream.Context(), res.GetWorkerId()); err != nil {
-		return err
-	}
-	j, err := s.job(res.GetJobId())
+	j, res, b, err := s.receiveCheckpoint(stream)
 	if err != nil {
 		return err
 	}
@@ -156,10 +147,6 @@ func (s *Server) ProvideCheckpoint(stream ringtrainv1.WorkerService_ProvideCheck
 	j.mu.Unlock()
 	if w == nil {
 		return status.Errorf(codes.FailedPrecondition, "job %s wants no checkpoint", j.id)
-	}
-	b, err := receiveCheckpoint(first, stream)
-	if err != nil {
-		return err
 	}
 	if err := verifyCheckpoint(j.spec, b, w.epochs, w.sum); err != nil {
 		return status.Errorf(codes.InvalidArgument, "checkpoint from %s: %v", res.GetWorkerId(), err)

@@ -129,13 +129,10 @@ func (c *Cluster) startCoordinator() {
 
 // RestartCoordinator stops the coordinator and starts another on the same
 // address, etcd and data directory, as an operator restarts one; the
-// workers go on. The new one resumes the jobs the first had.
-func (c *Cluster) RestartCoordinator() error { return c.RestartCoordinatorAfter(nil) }
-
-// RestartCoordinatorAfter is RestartCoordinator that calls between, if not
-// nil, once the coordinator has stopped and before the next starts: to
-// change its data directory as a failure would.
-func (c *Cluster) RestartCoordinatorAfter(between func()) error {
+// workers go on. The new one resumes the jobs the first had. between, if
+// not nil, is called once the first has stopped and before the next
+// starts: to change the data directory as a failure would.
+func (c *Cluster) RestartCoordinator(between func()) error {
 	addr := c.CoordinatorAddr()
 	c.coordStop()
 	<-c.coordDone

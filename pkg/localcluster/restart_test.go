@@ -112,85 +112,63 @@ func untilSucceeded(ctx context.Context, t *testing.T, jobs ringtrainv1.JobServi
 // TestCoordinatorRestartResumesJob restarts the coordinator while a job
 // runs: the new one finds the job's record in etcd and its checkpoint on
 // disk, the workers (which keep running) take its plans, and the job ends
-// with the parameters of a run that was left alone.
+// with the parameters of a run that was left alone. Restarted without the
+// checkpoint file, it takes the state from a worker, verified against the
+// checksum the record keeps, with the same end.
 func TestCoordinatorRestartResumesJob(t *testing.T) {
 	spec := []byte(strings.Replace(string(job("12")), "samples: 600", "samples: 6000", 1))
 	want := undisturbed(t, spec, 2)
-
-	c := start(t, 2)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	jobs := ringtrainv1.NewJobServiceClient(c.Conn())
-	j, err := jobs.SubmitJob(ctx, &ringtrainv1.SubmitJobRequest{Spec: spec, MinWorkers: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	untilEpoch(ctx, t, jobs, j.GetId(), 3)
-	rec, err := c.Etcd().Get(ctx, etcdkeys.JobState(j.GetId()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.RestartCoordinator(); err != nil {
-		t.Fatal(err)
-	}
-	untilSucceeded(ctx, t, jobs, j.GetId(), 12, "the restart")
-	// The records written since the restart: a job run again from the
-	// start would record epochs before the one it stopped at.
-	resumed := recordedEpochs(ctx, t, c, j.GetId(), rec.Header.Revision+1)
-	t.Logf("checkpoint epochs recorded since the restart: %v", resumed)
-	if len(resumed) == 0 || resumed[0] < 3 || !slices.IsSorted(resumed) {
-		t.Errorf("after the restart at epoch 3 the job recorded checkpoints after epochs %v: it did not resume", resumed)
-	}
-	got := lastCheckpoint(t, c, j.GetId())
-	if got.Epoch != 12 {
-		t.Errorf("last checkpoint after %d epochs, want 12", got.Epoch)
-	}
-	if d := maxRelDiff(got.Params, want.Params); d > 1e-4 {
-		t.Errorf("resumed job's parameters differ from the undisturbed run's by %g (relative)", d)
-	}
-	// Its history has every epoch once, the ones before the restart
-	// included.
-	checkHistory(ctx, t, jobs, j.GetId(), 12)
-}
-
-// TestCoordinatorRestartWithoutItsCheckpoint: a coordinator that restarts
-// and finds the job's checkpoint file gone takes the state from a worker,
-// verified against the checksum its record keeps, and the job completes
-// as an undisturbed run does.
-func TestCoordinatorRestartWithoutItsCheckpoint(t *testing.T) {
-	spec := []byte(strings.Replace(string(job("12")), "samples: 600", "samples: 6000", 1))
-	want := undisturbed(t, spec, 2)
-
-	c := start(t, 2)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	jobs := ringtrainv1.NewJobServiceClient(c.Conn())
-	j, err := jobs.SubmitJob(ctx, &ringtrainv1.SubmitJobRequest{Spec: spec, MinWorkers: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	untilEpoch(ctx, t, jobs, j.GetId(), 3)
-	rec, err := c.Etcd().Get(ctx, etcdkeys.JobState(j.GetId()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ckpt := filepath.Join(c.cfg.Dir, "coordinator", "jobs", j.GetId(), "checkpoint.safetensors")
-	if err := c.RestartCoordinatorAfter(func() {
-		if err := os.Remove(ckpt); err != nil {
-			t.Error(err)
-		}
-	}); err != nil {
-		t.Fatal(err)
-	}
-	untilSucceeded(ctx, t, jobs, j.GetId(), 12, "the restart without the checkpoint")
-	// It resumed where it was, not from the start.
-	resumed := recordedEpochs(ctx, t, c, j.GetId(), rec.Header.Revision+1)
-	if len(resumed) == 0 || resumed[0] < 3 || !slices.IsSorted(resumed) {
-		t.Errorf("after the restart at epoch 3 the job recorded checkpoints after epochs %v: it did not resume", resumed)
-	}
-	got := lastCheckpoint(t, c, j.GetId())
-	if d := maxRelDiff(got.Params, want.Params); got.Epoch != 12 || d > 1e-4 {
-		t.Errorf("after 12 epochs (got %d) the parameters differ from the undisturbed run's by %g", got.Epoch, d)
+	for _, tc := range []struct {
+		name         string
+		loseCkptFile bool
+	}{
+		{"with its data directory", false},
+		{"without the checkpoint file", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := start(t, 2)
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			jobs := ringtrainv1.NewJobServiceClient(c.Conn())
+			j, err := jobs.SubmitJob(ctx, &ringtrainv1.SubmitJobRequest{Spec: spec, MinWorkers: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			untilEpoch(ctx, t, jobs, j.GetId(), 3)
+			rec, err := c.Etcd().Get(ctx, etcdkeys.JobState(j.GetId()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var between func()
+			if tc.loseCkptFile {
+				between = func() {
+					if err := os.Remove(filepath.Join(c.cfg.Dir, "coordinator", "jobs", j.GetId(), "checkpoint.safetensors")); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+			if err := c.RestartCoordinator(between); err != nil {
+				t.Fatal(err)
+			}
+			untilSucceeded(ctx, t, jobs, j.GetId(), 12, "the restart")
+			// The records written since the restart: a job run again from
+			// the start would record epochs before the one it stopped at.
+			resumed := recordedEpochs(ctx, t, c, j.GetId(), rec.Header.Revision+1)
+			t.Logf("checkpoint epochs recorded since the restart: %v", resumed)
+			if len(resumed) == 0 || resumed[0] < 3 || !slices.IsSorted(resumed) {
+				t.Errorf("after the restart at epoch 3 the job recorded checkpoints after epochs %v: it did not resume", resumed)
+			}
+			got := lastCheckpoint(t, c, j.GetId())
+			if got.Epoch != 12 {
+				t.Errorf("last checkpoint after %d epochs, want 12", got.Epoch)
+			}
+			if d := maxRelDiff(got.Params, want.Params); d > 1e-4 {
+				t.Errorf("resumed job's parameters differ from the undisturbed run's by %g (relative)", d)
+			}
+			// Its history has every epoch once, the ones before the
+			// restart included.
+			checkHistory(ctx, t, jobs, j.GetId(), 12)
+		})
 	}
 }
 
