@@ -26,7 +26,8 @@ import (
 // Jobs outlive the coordinator. A job's record, its Job message, is kept in
 // etcd under etcdkeys.JobState whenever its state changes and after each
 // epoch; its spec, latest checkpoint and model are files in its directory,
-// each written whole or not at all. A coordinator that starts with the
+// each written whole or not at all, and so are the parameters of its best
+// epoch on validation (best.safetensors). A coordinator that starts with the
 // same etcd and data directory reads them back (Recover): jobs that had
 // ended are listed as they ended, and queued or running ones run again, a
 // running one from its latest checkpoint.
@@ -245,4 +246,46 @@ func start[T nn.Float](ctx context.Context, s *Server, j *job, rep *train.Replic
 	s.log.Info("job resumed", "job", j.id, "epoch", c.Epoch)
 	j.update(nil, &ringtrainv1.JobEvent{Event: &ringtrainv1.JobEvent_Message{Message: msg}})
 	return c.Epoch, epoch.Checksum(c.Params, c.OptimizerState, c.Steps), nil
+}
+
+// saveBest keeps rep's parameters, those after epochs epochs, as the best
+// of j's epochs so far.
+func saveBest[T nn.Float](j *job, rep *train.Replica[T], epochs int) error {
+	c := &checkpoint.Checkpoint[T]{Model: checkpoint.Model[T]{Arch: rep.Net.Arch(), Params: rep.Net.Params()}, Epoch: epochs, Seed: j.spec.Training.Seed}
+	b, err := c.Encode()
+	if err != nil {
+		return fmt.Errorf("encode the best parameters: %w", err)
+	}
+	return checkpoint.WriteFile(filepath.Join(j.dir, "best.safetensors"), b)
+}
+
+// resumeTracker brings track to where j stood after epochs epochs, the
+// checkpoint rep holds, by replaying j's history, and gives it the
+// parameters of the epoch it would save: the checkpoint's, or those
+// saveBest kept. It reports whether early stopping had ended the job.
+func resumeTracker[T nn.Float](s *Server, j *job, track *train.Tracker[T], rep *train.Replica[T], epochs int) (stop bool) {
+	j.mu.Lock()
+	h := &train.History{Task: j.history.Task, Epochs: slices.Clone(j.history.Epochs)}
+	j.mu.Unlock()
+	saved, stop := track.Replay(h)
+	if saved == 0 || saved == epochs {
+		track.SetBest(rep.Net.Params(), epochs)
+		return stop
+	}
+	b, err := os.ReadFile(filepath.Join(j.dir, "best.safetensors"))
+	if err == nil {
+		var c *checkpoint.Checkpoint[T]
+		if c, err = checkpoint.DecodeCheckpoint[T](b); err == nil {
+			if c.Epoch == saved && len(c.Params) == len(rep.Net.Params()) {
+				track.SetBest(c.Params, saved)
+				return stop
+			}
+			err = fmt.Errorf("the file holds epoch %d's", c.Epoch)
+		}
+	}
+	// Only a crash between saving the best parameters and the history, or
+	// a lost file, gets here.
+	s.log.Warn("the best epoch's parameters are lost; the model starts from the checkpoint's", "job", j.id, "best_epoch", saved, "checkpoint_epoch", epochs, "error", err)
+	track.SetBest(rep.Net.Params(), epochs)
+	return stop
 }

@@ -148,6 +148,9 @@ func trainIn[T nn.Float](ctx context.Context, s *Server, j *job) (*train.Result,
 		wait()
 		return saveModel(s, j, rep, track, sets, cause)
 	}
+	if ep > 0 && resumeTracker(s, j, track, rep, ep) {
+		return save(nil) // early stopping had ended the job
+	}
 	var prev []epoch.Member
 	sched := train.Schedule(spec, steps)
 	for ep < spec.Training.Epochs {
@@ -241,6 +244,13 @@ func evaluate[T nn.Float](ctx context.Context, s *Server, j *job, eval *train.Ev
 		eval.Evaluate(&er)
 		er.Elapsed = time.Since(start)
 		e.stop = track.Observe(&er, rep.Net.Params())
+		if er.Best && er.Val != nil {
+			// A coordinator that resumes the job needs the best epoch's
+			// parameters, which no checkpoint may hold any more.
+			if err := saveBest(j, rep, er.Epoch); err != nil {
+				s.log.Warn("save the best parameters", "job", j.id, "error", err)
+			}
+		}
 		s.cfg.Metrics.recordEpoch(j.id, &er)
 		if err := j.recordEpoch(&er); err != nil {
 			s.log.Warn("save history", "job", j.id, "error", err)

@@ -26,17 +26,20 @@ import (
 	ringtrainv1 "github.com/ringtrain/ringtrain/proto/ringtrain/v1"
 )
 
-// lastCheckpoint reads the checkpoint job id of c ended with.
-func lastCheckpoint(t *testing.T, c *Cluster, id string) *checkpoint.Checkpoint[float32] {
-	t.Helper()
-	return checkpointIn(t, filepath.Join(c.cfg.Dir, "coordinator"), id)
+// outcome is what a run of a job ends with: its last checkpoint, the model
+// it saved and the epoch that model is from.
+type outcome struct {
+	ckpt  *checkpoint.Checkpoint[float32]
+	model *checkpoint.Model[float32]
+	saved int32
 }
 
-// checkpointIn reads the checkpoint of job id in a coordinator's data
-// directory.
-func checkpointIn(t *testing.T, dataDir, id string) *checkpoint.Checkpoint[float32] {
+// outcomeIn reads the outcome of job pb, which has succeeded, from a
+// coordinator's data directory.
+func outcomeIn(t *testing.T, dataDir string, pb *ringtrainv1.Job) *outcome {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dataDir, "jobs", id, "checkpoint.safetensors"))
+	dir := filepath.Join(dataDir, "jobs", pb.GetId())
+	b, err := os.ReadFile(filepath.Join(dir, "checkpoint.safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,19 +47,43 @@ func checkpointIn(t *testing.T, dataDir, id string) *checkpoint.Checkpoint[float
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ck
+	m, err := checkpoint.LoadModel[float32](filepath.Join(dir, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &outcome{ckpt: ck, model: m, saved: pb.GetSavedEpoch()}
 }
 
-// undisturbed trains spec on a new cluster of workers and returns the
-// checkpoint it ends with: what a disturbed run of it must end with too.
-func undisturbed(t *testing.T, spec []byte, workers int) *checkpoint.Checkpoint[float32] {
+// differs returns how far got's parameters are from o's (relative), and
+// fails t if got saved its model from another epoch, or a model that
+// differs by more than tol.
+func (o *outcome) differs(t *testing.T, got *outcome, tol float64) float64 {
+	t.Helper()
+	if got.saved != o.saved {
+		t.Errorf("the job saved the model of epoch %d, the undisturbed run that of epoch %d", got.saved, o.saved)
+	}
+	if d := maxRelDiff(got.model.Params, o.model.Params); d > tol {
+		t.Errorf("the job's saved model differs from the undisturbed run's by %g (relative)", d)
+	}
+	d := maxRelDiff(got.ckpt.Params, o.ckpt.Params)
+	if d > tol {
+		t.Errorf("the job's parameters differ from the undisturbed run's by %g (relative)", d)
+	}
+	return d
+}
+
+// undisturbed trains spec on a new cluster of workers and returns what it
+// ends with: what a disturbed run of it must end with too.
+func undisturbed(t *testing.T, spec []byte, workers int) *outcome {
 	t.Helper()
 	c := start(t, workers)
 	last, _ := run(t, c, spec, int32(workers), nil)
 	if last.GetState() != ringtrainv1.JobState_JOB_STATE_SUCCEEDED {
 		t.Fatalf("undisturbed job ended %s: %s", last.GetState(), last.GetError())
 	}
-	return lastCheckpoint(t, c, last.GetId())
+	o := outcomeIn(t, filepath.Join(c.cfg.Dir, "coordinator"), last)
+	t.Logf("undisturbed: the model of epoch %d of %d", o.saved, last.GetEpoch())
+	return o
 }
 
 // freeAddr returns a loopback address that was free a moment ago, for a
@@ -92,7 +119,7 @@ func untilEpoch(ctx context.Context, t *testing.T, jobs ringtrainv1.JobServiceCl
 // untilSucceeded polls job id, through whichever coordinator answers, until
 // it ends, and fails the test unless it succeeded with the checkpoint after
 // all its epochs. after names the disturbance, for the failure.
-func untilSucceeded(ctx context.Context, t *testing.T, jobs ringtrainv1.JobServiceClient, id string, epochs int32, after string) {
+func untilSucceeded(ctx context.Context, t *testing.T, jobs ringtrainv1.JobServiceClient, id string, epochs int32, after string) *ringtrainv1.Job {
 	t.Helper()
 	var last *ringtrainv1.Job
 	for last == nil || !final(last.GetState()) {
@@ -107,6 +134,7 @@ func untilSucceeded(ctx context.Context, t *testing.T, jobs ringtrainv1.JobServi
 	if last.GetState() != ringtrainv1.JobState_JOB_STATE_SUCCEEDED || last.GetCheckpointEpoch() != epochs {
 		t.Fatalf("after %s the job ended %s with the checkpoint after epoch %d: %s", after, last.GetState(), last.GetCheckpointEpoch(), last.GetError())
 	}
+	return last
 }
 
 // TestCoordinatorRestartResumesJob restarts the coordinator while a job
@@ -150,7 +178,7 @@ func TestCoordinatorRestartResumesJob(t *testing.T) {
 			if err := c.RestartCoordinator(between); err != nil {
 				t.Fatal(err)
 			}
-			untilSucceeded(ctx, t, jobs, j.GetId(), 12, "the restart")
+			last := untilSucceeded(ctx, t, jobs, j.GetId(), 12, "the restart")
 			// The records written since the restart: a job run again from
 			// the start would record epochs before the one it stopped at.
 			resumed := recordedEpochs(ctx, t, c, j.GetId(), rec.Header.Revision+1)
@@ -158,13 +186,11 @@ func TestCoordinatorRestartResumesJob(t *testing.T) {
 			if len(resumed) == 0 || resumed[0] < 3 || !slices.IsSorted(resumed) {
 				t.Errorf("after the restart at epoch 3 the job recorded checkpoints after epochs %v: it did not resume", resumed)
 			}
-			got := lastCheckpoint(t, c, j.GetId())
-			if got.Epoch != 12 {
-				t.Errorf("last checkpoint after %d epochs, want 12", got.Epoch)
+			got := outcomeIn(t, filepath.Join(c.cfg.Dir, "coordinator"), last)
+			if got.ckpt.Epoch != 12 {
+				t.Errorf("last checkpoint after %d epochs, want 12", got.ckpt.Epoch)
 			}
-			if d := maxRelDiff(got.Params, want.Params); d > 1e-4 {
-				t.Errorf("resumed job's parameters differ from the undisturbed run's by %g (relative)", d)
-			}
+			want.differs(t, got, 1e-4)
 			// Its history has every epoch once, the ones before the
 			// restart included.
 			checkHistory(ctx, t, jobs, j.GetId(), 12)
@@ -267,10 +293,8 @@ func TestCoordinatorProcessKilled(t *testing.T) {
 	<-first.exited
 	startProcess(t, coordEnv)
 
-	untilSucceeded(ctx, t, jobs, j.GetId(), 12, "the coordinator was killed")
-	if d := maxRelDiff(checkpointIn(t, dataDir, j.GetId()).Params, want.Params); d > 1e-4 {
-		t.Errorf("the job's parameters differ from the undisturbed run's by %g (relative)", d)
-	}
+	last := untilSucceeded(ctx, t, jobs, j.GetId(), 12, "the coordinator was killed")
+	want.differs(t, outcomeIn(t, dataDir, last), 1e-4)
 }
 
 // TestStandbyTakesOver runs two coordinator processes against one etcd and
@@ -331,8 +355,6 @@ func TestStandbyTakesOver(t *testing.T) {
 	}
 	t.Logf("the standby led %v after the kill", time.Since(killed).Round(time.Millisecond))
 
-	untilSucceeded(ctx, t, jobs, j.GetId(), 12, "the leader was killed")
-	if d := maxRelDiff(checkpointIn(t, dataDir, j.GetId()).Params, want.Params); d > 1e-4 {
-		t.Errorf("the job's parameters differ from the undisturbed run's by %g (relative)", d)
-	}
+	last := untilSucceeded(ctx, t, jobs, j.GetId(), 12, "the leader was killed")
+	want.differs(t, outcomeIn(t, dataDir, last), 1e-4)
 }

@@ -72,8 +72,12 @@ func Score(val *nn.Metrics) float64 {
 	if val == nil {
 		return 0
 	}
-	if val.Confusion != nil {
-		return val.Accuracy
+	return validationScore(val.Loss, val.Accuracy, val.Confusion != nil)
+}
+
+func validationScore(loss, accuracy float64, classifies bool) float64 {
+	if classifies {
+		return accuracy
 	}
-	return -val.Loss
+	return -loss
 }

@@ -72,6 +72,15 @@ func Scores(m *nn.Metrics) *SetScores {
 	return &SetScores{Loss: m.Loss, Accuracy: m.Accuracy, RMSE: m.RMSE, MAE: m.MAE, R2: m.R2}
 }
 
+// metrics returns s as Metrics (without the confusion matrix and label
+// accuracies a history does not keep), nil for nil.
+func (s *SetScores) metrics() *nn.Metrics {
+	if s == nil {
+		return nil
+	}
+	return &nn.Metrics{Loss: s.Loss, Accuracy: s.Accuracy, RMSE: s.RMSE, MAE: s.MAE, R2: s.R2}
+}
+
 // Row returns er's row of a history.
 func Row(er *EpochReport) HistoryRow {
 	return HistoryRow{Epoch: er.Epoch, ElapsedSeconds: er.Elapsed.Seconds(), TrainLoss: er.TrainLoss, Val: Scores(er.Val), Test: Scores(er.Test),
