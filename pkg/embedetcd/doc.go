@@ -1,6 +1,9 @@
 /*
-Package embedetcd runs a single-node etcd inside the process: the
-coordinator's one-machine default, and the etcd of every test.
+Package embedetcd runs an etcd server inside the process: a single-node
+etcd, the coordinator's one-machine default and the etcd of every test,
+or, given Config.Name and Config.Cluster, one member of a cluster (the
+fault tests run three, as processes, and kill one). It does not manage a
+cluster's membership: members are fixed when the cluster is first started.
 
 Start one in a data directory and connect to it:
 
@@ -49,7 +52,7 @@ metrics etcd registers on Prometheus' default registry allow several servers
 in one process, as tests start; ringtrain registers its own metrics on its
 own registry.
 
-Tests start one with StartForTest: a Fast server on a free port in the
-test's temporary directory, stopped when the test ends.
+Tests start one with internal/etcdtest.Start: a Fast server on a free
+port in the test's temporary directory, stopped when the test ends.
 */
 package embedetcd

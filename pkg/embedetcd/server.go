@@ -34,7 +34,8 @@ const (
 // otherwise write into the working directory.
 var ErrNoDir = errors.New("embedetcd: Config.Dir is required")
 
-// Config says where a single-node etcd keeps its data and listens.
+// Config says where an etcd member keeps its data and listens: a
+// single-node etcd by default.
 type Config struct {
 	// Dir is the data directory. Starting again on the same Dir keeps the
 	// keys written before.
@@ -44,6 +45,12 @@ type Config struct {
 	ClientURL string
 	// PeerURL is the raft peer address, DefaultPeerURL when empty.
 	PeerURL string
+	// Name and Cluster make this server one member of a cluster: Name is
+	// its member name ("ringtrain" when empty) and Cluster etcd's initial
+	// cluster, "name=peer-url,..." with this member among them (a fixed
+	// PeerURL, not port 0). Empty Cluster: a cluster of this one member.
+	// A member started again on its Dir rejoins from its data.
+	Name, Cluster string
 	// Fast trades durability and robustness for speed, for tests: 10 ms
 	// heartbeats, a 100 ms election timeout and no fsync.
 	Fast bool
@@ -172,13 +179,17 @@ func (cfg Config) embedConfig(logger *zap.Logger) (*embed.Config, error) {
 		return nil, err
 	}
 	if peerURL.Scheme != "http" {
-		// One member: its peer port has no one to talk to.
+		// Peers speak plain HTTP: a cluster's members share a trusted
+		// network (docs/deploy.md).
 		return nil, fmt.Errorf("embedetcd: peer URL %s: want http://host:port", peerURL)
 	}
 
 	ec := embed.NewConfig()
 	ec.Dir = cfg.Dir
-	ec.Name = "ringtrain"
+	ec.Name = cfg.Name
+	if ec.Name == "" {
+		ec.Name = "ringtrain"
+	}
 	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(logger)
 	if cfg.TLS != nil {
 		ec.ClientTLSInfo = cfg.TLS.info()
@@ -188,6 +199,12 @@ func (cfg Config) embedConfig(logger *zap.Logger) (*embed.Config, error) {
 	ec.ListenPeerUrls = []url.URL{*peerURL}
 	ec.AdvertisePeerUrls = []url.URL{*peerURL}
 	ec.InitialCluster = ec.InitialClusterFromName(ec.Name)
+	if cfg.Cluster != "" {
+		if peerURL.Port() == "0" {
+			return nil, fmt.Errorf("embedetcd: member %s of cluster %s: its peer URL needs a fixed port, not %s", ec.Name, cfg.Cluster, peerURL)
+		}
+		ec.InitialCluster = cfg.Cluster
+	}
 	// The HTTP/JSON gateway dials the configured client address, which is
 	// not dialable when it asks for port 0; ringtrain speaks gRPC only.
 	ec.EnableGRPCGateway = false

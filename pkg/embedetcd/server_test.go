@@ -107,6 +107,68 @@ func TestTwoServersInOneProcess(t *testing.T) {
 	}
 }
 
+// Three members form one cluster, each Start returning once the cluster
+// has a leader; with one stopped, the other two keep serving, and it
+// rejoins from its data.
+func TestCluster(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	names := []string{"a", "b", "c"}
+	var cluster []string
+	cfgs := make([]Config, len(names))
+	for i, name := range names {
+		cfgs[i] = Config{Name: name, Dir: filepath.Join(t.TempDir(), name), ClientURL: "http://" + freeAddr(t),
+			PeerURL: "http://" + freeAddr(t), Fast: true, Logger: testLogger()}
+		cluster = append(cluster, name+"="+cfgs[i].PeerURL)
+	}
+	members := make([]*Server, len(names))
+	errs := make(chan error, len(names))
+	for i := range cfgs {
+		cfgs[i].Cluster = strings.Join(cluster, ",")
+		go func() {
+			var err error
+			members[i], err = Start(ctx, cfgs[i])
+			errs <- err
+		}()
+	}
+	for range names {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer func() {
+		for _, m := range members {
+			m.Close()
+		}
+	}()
+	put(ctx, t, members[0], "k", "v")
+	if got := get(ctx, t, members[2], "k"); got != "v" {
+		t.Errorf("member c read %q, want what member a wrote, %q", got, "v")
+	}
+	members[0].Close()
+	put(ctx, t, members[1], "k", "w")
+	if got := get(ctx, t, members[2], "k"); got != "w" {
+		t.Errorf("with member a stopped, member c read %q, want %q", got, "w")
+	}
+	var err error
+	if members[0], err = Start(ctx, cfgs[0]); err != nil {
+		t.Fatalf("restarting member a: %v", err)
+	}
+	if got := get(ctx, t, members[0], "k"); got != "w" {
+		t.Errorf("member a, rejoined, read %q, want %q", got, "w")
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
 func TestFixedPort(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -144,6 +206,7 @@ func TestBadConfig(t *testing.T) {
 		{Config{Dir: dir, ClientURL: "https://127.0.0.1:2379"}, "https needs Config.TLS"},
 		{Config{Dir: dir, PeerURL: "https://127.0.0.1:2380"}, "peer URL"},
 		{Config{Dir: dir, PeerURL: "http://127.0.0.1"}, "want http://host:port"},
+		{Config{Dir: dir, Name: "a", Cluster: "a=http://127.0.0.1:0,b=http://127.0.0.1:2"}, "needs a fixed port"},
 	} {
 		if _, err := Start(ctx, test.cfg); err == nil || !strings.Contains(err.Error(), test.want) {
 			t.Errorf("test %d: got %v want %q", i, err, test.want)

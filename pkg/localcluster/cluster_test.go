@@ -32,6 +32,9 @@ func TestMain(m *testing.M) {
 	if args := os.Getenv(coordinatorProcessEnv); args != "" {
 		os.Exit(runCoordinatorProcess(args))
 	}
+	if args := os.Getenv(etcdProcessEnv); args != "" {
+		os.Exit(runEtcdProcess(args))
+	}
 	goleak.VerifyTestMain(m,
 		// The etcd client's and grpc's process-wide helpers outlive tests.
 		goleak.IgnoreTopFunction("google.golang.org/grpc/internal/grpcsync.(*CallbackSerializer).run"),

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -21,6 +23,8 @@ import (
 	"github.com/ringtrain/ringtrain/internal/etcdkeys"
 	"github.com/ringtrain/ringtrain/internal/membership"
 	"github.com/ringtrain/ringtrain/pkg/coordinator"
+	"github.com/ringtrain/ringtrain/pkg/embedetcd"
+	"github.com/ringtrain/ringtrain/pkg/etcdlog"
 	"github.com/ringtrain/ringtrain/pkg/worker"
 	ringtrainv1 "github.com/ringtrain/ringtrain/proto/ringtrain/v1"
 )
@@ -28,11 +32,62 @@ import (
 // workerProcessEnv, set to "COORDINATOR ETCD-ENDPOINTS ID TTL", makes the
 // test binary a worker process (see TestMain) that runs until it is killed;
 // coordinatorProcessEnv, set to "LISTEN ETCD-ENDPOINTS DATA-DIR", a
-// coordinator process.
+// coordinator process; etcdProcessEnv, set to "NAME DIR CLIENT-URL
+// PEER-URL CLUSTER", an etcd member.
 const (
 	workerProcessEnv      = "RINGTRAIN_LOCALCLUSTER_WORKER"
 	coordinatorProcessEnv = "RINGTRAIN_LOCALCLUSTER_COORDINATOR"
+	etcdProcessEnv        = "RINGTRAIN_LOCALCLUSTER_ETCD"
 )
+
+// runEtcdProcess is the body of an etcd member process.
+func runEtcdProcess(args string) int {
+	f := strings.Fields(args)
+	if len(f) != 5 {
+		fmt.Fprintf(os.Stderr, "%s=%q: want NAME DIR CLIENT-URL PEER-URL CLUSTER\n", etcdProcessEnv, args)
+		return 2
+	}
+	// Default raft timing, not Fast's: members share two busy cores with
+	// the job, and a 100 ms election timeout would elect leaders at random.
+	s, err := embedetcd.Start(context.Background(), embedetcd.Config{Name: f[0], Dir: f[1], ClientURL: f[2], PeerURL: f[3], Cluster: f[4],
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "etcd process:", err)
+		return 1
+	}
+	defer s.Close()
+	if err := <-s.Err(); err != nil {
+		fmt.Fprintln(os.Stderr, "etcd process:", err)
+		return 1
+	}
+	return 0
+}
+
+// etcdCluster is a cluster of etcd member processes.
+type etcdCluster struct {
+	envs      []string   // each member's process environment
+	members   []*process // nil while a member is down
+	endpoints []string
+}
+
+// startEtcdCluster starts a cluster of n etcd member processes, killed
+// when the test ends.
+func startEtcdCluster(t *testing.T, n int) *etcdCluster {
+	t.Helper()
+	c := &etcdCluster{members: make([]*process, n)}
+	var peers []string
+	for i := range n {
+		peers = append(peers, fmt.Sprintf("etcd-%d=http://%s", i, freeAddr(t)))
+		c.endpoints = append(c.endpoints, "http://"+freeAddr(t))
+	}
+	for i := range n {
+		name, peer, _ := strings.Cut(peers[i], "=")
+		c.envs = append(c.envs, fmt.Sprintf("%s=%s %s %s %s %s", etcdProcessEnv, name, filepath.Join(t.TempDir(), name),
+			c.endpoints[i], peer, strings.Join(peers, ",")))
+		c.members[i] = startProcess(t, c.envs[i])
+	}
+	return c
+}
 
 // runCoordinatorProcess is the body of a coordinator process.
 func runCoordinatorProcess(args string) int {
@@ -42,7 +97,7 @@ func runCoordinatorProcess(args string) int {
 		return 2
 	}
 	err := func() error {
-		cli, err := clientv3.New(clientv3.Config{Endpoints: strings.Split(f[1], ","), DialTimeout: 5 * time.Second})
+		cli, err := clientv3.New(clientv3.Config{Endpoints: strings.Split(f[1], ","), DialTimeout: 5 * time.Second, Logger: etcdlog.New(quiet())})
 		if err != nil {
 			return err
 		}
@@ -74,7 +129,7 @@ func runWorkerProcess(args string) int {
 		return 2
 	}
 	err = func() error {
-		cli, err := clientv3.New(clientv3.Config{Endpoints: strings.Split(f[1], ","), DialTimeout: 5 * time.Second})
+		cli, err := clientv3.New(clientv3.Config{Endpoints: strings.Split(f[1], ","), DialTimeout: 5 * time.Second, Logger: etcdlog.New(quiet())})
 		if err != nil {
 			return err
 		}
