@@ -74,7 +74,7 @@ func newRunCmd() *cobra.Command {
 }
 
 func runLocal[T nn.Float](cmd *cobra.Command, spec *jobspec.Spec, sets *train.Datasets, p *progress.Printer) (*train.Result, error) {
-	arch := train.Architecture(spec, sets.Train.Features)
+	arch := spec.Model.Architecture(sets.Train.Features)
 	val := 0
 	if sets.Val != nil {
 		val = sets.Val.Len()

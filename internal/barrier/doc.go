@@ -24,15 +24,17 @@ counted (a worker that joins late cannot stand in for a dead one), waits take
 a context, and a member that dies fails the barrier promptly (within its
 lease TTL) instead of hanging it.
 
-A worker, with the registration from membership.Register and the plan of the
-epoch:
+A worker, with the registration from membership.Register and the
+epoch.Plan of the epoch:
 
-	b := barrier.New(cli, etcdkeys.Barrier(job, epoch, plan.Generation), plan.Members)
-	sums, err := b.Enter(ctx, reg, checksum(params))
+	b := barrier.New(cli, etcdkeys.Barrier(plan.Job, plan.Epoch, plan.Generation), plan.IDs())
+	sums, err := b.Enter(ctx, reg, checksum)
 	// ... check every sum is the same, run the epoch ...
-	sums, err = b.Leave(ctx, reg, checksum(params))
+	sums, err = b.Leave(ctx, reg, newChecksum)
 
-The coordinator, which is no member, watches the epoch end:
+An observer that is no member (the package's tests; the coordinator learns
+of an epoch's end from the worker that uploads its checkpoint instead)
+waits for a phase without arriving:
 
 	sums, err := b.Wait(ctx, etcdkeys.PhaseLeave)
 

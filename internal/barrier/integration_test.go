@@ -96,7 +96,7 @@ func TestEpochs(t *testing.T) {
 // same, and leaves with its new ones, while the coordinator waits for the
 // leave. The worker named dead enters, then dies.
 func epoch(ctx context.Context, w *workers, job string, e, gen int, ring []string, dead string) error {
-	prefix := etcdkeys.Barrier(job, e, gen)
+	prefix := etcdkeys.Barrier(job, e, uint64(gen))
 	end := make(chan error, 1)
 	go func() {
 		sums, err := barrier.New(w.cli, prefix, ring).Wait(ctx, etcdkeys.PhaseLeave)

@@ -24,7 +24,7 @@ type Plan struct {
 	Job string `json:"job"`
 	// Epoch counts from 0; the plan trains epoch Epoch+1 of the job.
 	Epoch      int      `json:"epoch"`
-	Generation int64    `json:"generation"`
+	Generation uint64   `json:"generation"`
 	Members    []Member `json:"members"`
 	// Checksum is the start checkpoint's Checksum.
 	Checksum string `json:"checksum"`

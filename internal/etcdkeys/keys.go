@@ -126,7 +126,7 @@ func ParseCheckpointWanted(v string) (epochs int, sum string, ok bool) {
 
 // Barrier is the prefix of the barrier of one epoch of a job, for one
 // generation of its ring.
-func Barrier(job string, epoch, generation int) string {
+func Barrier(job string, epoch int, generation uint64) string {
 	return Job(job) + "barrier/" + number(epoch) + "/" + number(generation) + "/"
 }
 
@@ -160,7 +160,7 @@ const digits = 10
 
 // number formats an epoch or generation; a negative one is a programming
 // error.
-func number(n int) string {
+func number[N int | uint64](n N) string {
 	if n < 0 {
 		panic(fmt.Sprintf("etcdkeys: negative epoch or generation %d", n))
 	}

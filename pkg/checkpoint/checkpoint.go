@@ -93,17 +93,19 @@ func (m *Model[T]) parts() (map[string]string, []safetensors.Tensor, error) {
 		meta[sc.key] = string(b)
 	}
 	var tensors []safetensors.Tensor
-	off, in := 0, m.Arch.Inputs
-	for i, l := range m.Arch.Layers {
-		w := m.Params[off : off+l.Units*in]
-		b := m.Params[off+l.Units*in : off+l.Units*in+l.Units]
-		tensors = append(tensors,
-			tensor(fmt.Sprintf("layers.%d.weight", i), []int{l.Units, in}, w),
-			tensor(fmt.Sprintf("layers.%d.bias", i), []int{l.Units}, b))
-		off += l.Units*in + l.Units
-		in = l.Units
+	for _, b := range m.Arch.Blocks() {
+		tensors = append(tensors, tensor(tensorName(b), b.Shape, m.Params[b.Off:b.Off+b.Len]))
 	}
 	return meta, tensors, nil
+}
+
+// tensorName is the name of block b's tensor in a file: layers.I.weight or
+// layers.I.bias, as PyTorch names a Linear layer's.
+func tensorName(b nn.Block) string {
+	if b.Bias {
+		return fmt.Sprintf("layers.%d.bias", b.Layer)
+	}
+	return fmt.Sprintf("layers.%d.weight", b.Layer)
 }
 
 func tensor[T nn.Float](name string, shape []int, v []T) safetensors.Tensor {
@@ -199,26 +201,20 @@ func modelFrom[T nn.Float](f *safetensors.File) (*Model[T], error) {
 		return nil, err
 	}
 	m.Params = make([]T, 0, m.Arch.NumParams())
-	in := m.Arch.Inputs
-	for i, l := range m.Arch.Layers {
-		for _, part := range []struct {
-			name string
-			n    int
-		}{{fmt.Sprintf("layers.%d.weight", i), l.Units * in}, {fmt.Sprintf("layers.%d.bias", i), l.Units}} {
-			t, ok := f.Tensor(part.name)
-			if !ok {
-				return nil, fmt.Errorf("model has no tensor %s", part.name)
-			}
-			v, err := values[T](t)
-			if err != nil {
-				return nil, err
-			}
-			if len(v) != part.n {
-				return nil, fmt.Errorf("tensor %s has %d values, architecture needs %d", part.name, len(v), part.n)
-			}
-			m.Params = append(m.Params, v...)
+	for _, b := range m.Arch.Blocks() {
+		name := tensorName(b)
+		t, ok := f.Tensor(name)
+		if !ok {
+			return nil, fmt.Errorf("model has no tensor %s", name)
 		}
-		in = l.Units
+		v, err := values[T](t)
+		if err != nil {
+			return nil, err
+		}
+		if len(v) != b.Len {
+			return nil, fmt.Errorf("tensor %s has %d values, architecture needs %d", name, len(v), b.Len)
+		}
+		m.Params = append(m.Params, v...)
 	}
 	return m, nil
 }
@@ -306,9 +302,10 @@ func FilePrecision(path string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("load model %s: %w", path, err)
 	}
-	t, ok := f.Tensor("layers.0.weight")
+	name := tensorName(nn.Block{Layer: 0})
+	t, ok := f.Tensor(name)
 	if !ok {
-		return "", fmt.Errorf("load model %s: no tensor layers.0.weight", path)
+		return "", fmt.Errorf("load model %s: no tensor %s", path, name)
 	}
 	switch t.DType {
 	case safetensors.F32:
@@ -316,7 +313,7 @@ func FilePrecision(path string) (string, error) {
 	case safetensors.F64:
 		return precision.Float64, nil
 	}
-	return "", fmt.Errorf("load model %s: tensor layers.0.weight has dtype %s, want F32 or F64", path, t.DType)
+	return "", fmt.Errorf("load model %s: tensor %s has dtype %s, want F32 or F64", path, name, t.DType)
 }
 
 // LoadModel reads the model file at path.

@@ -49,7 +49,7 @@ type wantedCheckpoint struct {
 
 // report is a worker's word on one epoch attempt.
 type report struct {
-	generation int64
+	generation uint64
 	worker     string
 	result     *ringtrainv1.EpochResult // nil on failure
 	checkpoint []byte

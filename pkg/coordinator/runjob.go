@@ -152,7 +152,7 @@ func trainIn[T nn.Float](ctx context.Context, s *Server, j *job) (*train.Result,
 		return save(nil) // early stopping had ended the job
 	}
 	var prev []epoch.Member
-	sched := train.Schedule(spec, steps)
+	sched := spec.Training.LearningRates(steps)
 	for ep < spec.Training.Epochs {
 		var (
 			out      *report
@@ -338,10 +338,10 @@ func storeCheckpoint(j *job, b []byte, epochs int) error {
 
 // nextGeneration returns a ring generation larger than any handed out
 // before, also across coordinator restarts: it starts from the clock.
-func (s *Server) nextGeneration() int64 {
+func (s *Server) nextGeneration() uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.gen = max(s.gen+1, time.Now().UnixMilli())
+	s.gen = max(s.gen+1, uint64(time.Now().UnixMilli()))
 	return s.gen
 }
 

@@ -68,7 +68,7 @@ type Server struct {
 	mu    sync.Mutex
 	jobs  map[string]*job
 	queue chan *job
-	gen   int64 // the last ring generation handed out
+	gen   uint64 // the last ring generation handed out
 
 	ringtrainv1.UnimplementedJobServiceServer
 	ringtrainv1.UnimplementedWorkerServiceServer

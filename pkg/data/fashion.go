@@ -11,8 +11,11 @@ import (
 // installs the four IDX files.
 const DefaultFashionMNISTDir = "/usr/share/datasets/fashion-mnist"
 
-// fashionClasses is Fashion-MNIST's number of classes (T-shirt … ankle boot).
-const fashionClasses = 10
+// FashionMNISTLabels are Fashion-MNIST's class names, in label order.
+var FashionMNISTLabels = []string{"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"}
+
+// fashionClasses is Fashion-MNIST's number of classes.
+var fashionClasses = len(FashionMNISTLabels)
 
 // FashionMNIST loads the Fashion-MNIST training (60,000) and test (10,000)
 // sets from dir; dir "" means $RINGTRAIN_DATA, then DefaultFashionMNISTDir.

@@ -5,10 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/ringtrain/ringtrain/pkg/nn"
+	"github.com/ringtrain/ringtrain/pkg/optim"
 )
 
 // Spec is one training job.
@@ -127,6 +131,35 @@ type Augment struct {
 // Output says where results go.
 type Output struct {
 	Dir string `yaml:"dir"`
+}
+
+// Architecture is the network the model describes for inputs features
+// wide.
+func (m Model) Architecture(inputs int) nn.Architecture {
+	a := nn.Architecture{Inputs: inputs, Cost: nn.Cost(m.Cost), Init: nn.Init(m.Init)}
+	for _, l := range m.Layers {
+		a.Layers = append(a.Layers, nn.Layer{Units: l.Units, Activation: nn.Activation(l.Activation), Dropout: l.Dropout})
+	}
+	return a
+}
+
+// Config is the update rule the optimizer section asks for.
+func (o Optimizer) Config() optim.Config {
+	return optim.Config{Kind: o.Kind, Momentum: o.Momentum, Beta1: o.Beta1, Beta2: o.Beta2, Epsilon: o.Epsilon}
+}
+
+// LearningRates is the learning-rate schedule of training, for epochs of
+// stepsPerEpoch steps.
+func (t Training) LearningRates(stepsPerEpoch int) optim.Schedule {
+	return optim.Schedule{
+		Kind:        t.Schedule.Kind,
+		Base:        t.Optimizer.LearningRate,
+		WarmupSteps: int(math.Round(t.Schedule.WarmupEpochs * float64(stepsPerEpoch))),
+		StepEvery:   t.Schedule.StepEvery,
+		Gamma:       t.Schedule.Gamma,
+		TotalSteps:  t.Epochs * stepsPerEpoch,
+		Min:         t.Schedule.MinLR,
+	}
 }
 
 // Load reads and parses the job spec at path.

@@ -77,6 +77,11 @@ func TestParseRejects(t *testing.T) {
 		{"cost mismatch", func(s string) string {
 			return strings.Replace(s, "layers:", "cost: cross_entropy\n  layers:", 1)
 		}, "model.cost"},
+		{"momentum 1", func(s string) string { return strings.Replace(s, "kind: adam", "kind: momentum, momentum: 1", 1) }, "training.optimizer.momentum: must be in [0, 1)"},
+		{"unknown optimizer", func(s string) string { return strings.Replace(s, "kind: adam", "kind: adamw", 1) }, `training.optimizer.kind: unknown "adamw"`},
+		{"one-unit softmax", func(s string) string {
+			return strings.Replace(s, "units: 2, activation: softmax", "units: 1, activation: softmax", 1)
+		}, "model.layers[1].units"},
 		{"zero batch", func(s string) string { return strings.Replace(s, "batch_size: 8", "batch_size: -2", 1) }, "training.batch_size"},
 		{"unknown dataset", func(s string) string { return strings.Replace(s, "name: xor", "name: cifar", 1) }, "dataset.name"},
 		{"unknown normalization", func(s string) string { return strings.Replace(s, "name: xor", "name: xor, normalize: zscore", 1) }, `dataset.normalize: "zscore" is not one of none, standard, minmax`},
@@ -92,6 +97,18 @@ func TestParseRejects(t *testing.T) {
 		}
 		if !strings.Contains(err.Error(), tc.wantField) {
 			t.Errorf("%s: error %q does not name %q", tc.name, err, tc.wantField)
+		}
+	}
+}
+
+// Every problem is named at once, the model's and the optimiser's too,
+// each by its path in the spec.
+func TestParseNamesEveryProblem(t *testing.T) {
+	bad := strings.NewReplacer("tanh", "swish", "dropout: 0.1", "dropout: 2", "kind: adam", "kind: adam, beta1: 1", "batch_size: 8", "batch_size: -2").Replace(valid)
+	_, err := Parse([]byte(bad))
+	for _, field := range []string{"model.layers[0].activation", "model.layers[0].dropout", "training.optimizer.beta1", "training.batch_size"} {
+		if err == nil || !strings.Contains(err.Error(), field+":") {
+			t.Errorf("error %v does not name %s", err, field)
 		}
 	}
 }

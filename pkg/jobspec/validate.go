@@ -6,19 +6,17 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ringtrain/ringtrain/pkg/nn"
+	"github.com/ringtrain/ringtrain/pkg/optim"
 	"github.com/ringtrain/ringtrain/pkg/precision"
 )
 
-// The names a spec may use. Synthetic sets come from a seed and need no files.
+// The dataset names a spec may use; synthetic sets come from a seed and
+// need no files. The names of activations, costs, inits, optimisers and
+// schedules are pkg/nn's and pkg/optim's, and so are their rules.
 var (
 	datasetNames   = []string{"fashion-mnist", "idx", "csv", "xor", "spirals", "blobs", "curve"}
 	syntheticNames = []string{"xor", "spirals", "blobs", "curve"}
-	activations    = []string{"sigmoid", "tanh", "relu", "leaky_relu", "identity", "softmax"}
-	costs          = []string{"mse", "cross_entropy", "categorical_cross_entropy"}
-	inits          = []string{"gaussian", "he", "xavier"}
-	optimizers     = []string{"sgd", "momentum", "nesterov", "adam"}
-	schedules      = []string{"constant", "step", "cosine"}
-	precisions     = precision.Names
 	normalizations = []string{"none", "standard", "minmax"}
 )
 
@@ -39,42 +37,20 @@ func (s *Spec) applyDefaults() {
 	}
 	m := &s.Model
 	if m.Init == "" {
-		m.Init = "gaussian"
+		m.Init = string(nn.Gaussian)
 	}
 	if m.Cost == "" && len(m.Layers) > 0 {
-		switch m.Layers[len(m.Layers)-1].Activation {
-		case "softmax":
-			m.Cost = "categorical_cross_entropy"
-		case "sigmoid":
-			m.Cost = "cross_entropy"
-		default:
-			m.Cost = "mse"
-		}
+		m.Cost = string(nn.DefaultCost(nn.Activation(m.Layers[len(m.Layers)-1].Activation)))
 	}
 	t := &s.Training
 	o := &t.Optimizer
-	if o.Kind == "" {
-		o.Kind = "sgd"
-	}
-	if o.Momentum == 0 && (o.Kind == "momentum" || o.Kind == "nesterov") {
-		o.Momentum = 0.9
-	}
-	if o.Kind == "adam" {
-		if o.Beta1 == 0 {
-			o.Beta1 = 0.9
-		}
-		if o.Beta2 == 0 {
-			o.Beta2 = 0.999
-		}
-		if o.Epsilon == 0 {
-			o.Epsilon = 1e-8
-		}
-	}
+	c := o.Config().WithDefaults()
+	o.Kind, o.Momentum, o.Beta1, o.Beta2, o.Epsilon = c.Kind, c.Momentum, c.Beta1, c.Beta2, c.Epsilon
 	if t.Schedule.Kind == "" {
-		t.Schedule.Kind = "constant"
+		t.Schedule.Kind = optim.Constant
 	}
-	if t.Schedule.Kind == "step" && t.Schedule.Gamma == 0 {
-		t.Schedule.Gamma = 0.1
+	if t.Schedule.Kind == optim.StepDecay && t.Schedule.Gamma == 0 {
+		t.Schedule.Gamma = optim.DefaultGamma
 	}
 	if t.BatchSize == 0 {
 		t.BatchSize = 32
@@ -98,6 +74,21 @@ type problems []error
 
 func (p *problems) add(field, format string, args ...any) {
 	*p = append(*p, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+}
+
+// under adds err's problems, each named by its field below prefix: err
+// comes from a package that names fields as they are below prefix.
+func (p *problems) under(prefix string, err error) {
+	if err == nil {
+		return
+	}
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range joined.Unwrap() {
+			p.under(prefix, e)
+		}
+		return
+	}
+	*p = append(*p, fmt.Errorf("%s%w", prefix, err))
 }
 
 func (p *problems) oneOf(field, got string, allowed []string) {
@@ -154,59 +145,22 @@ func (s *Spec) validateDataset(p *problems) {
 }
 
 func (s *Spec) validateModel(p *problems) {
-	m := s.Model
-	if m.Inputs < 0 {
-		p.add("model.inputs", "%d, want > 0", m.Inputs)
+	inputs := s.Model.Inputs
+	if inputs == 0 {
+		inputs = 1 // the data decide (CheckData); check the rest
 	}
-	if len(m.Layers) == 0 {
-		p.add("model.layers", "a model needs at least the output layer")
-	}
-	for i, l := range m.Layers {
-		f := fmt.Sprintf("model.layers[%d]", i)
-		if l.Units <= 0 {
-			p.add(f+".units", "%d, want > 0", l.Units)
-		}
-		p.oneOf(f+".activation", l.Activation, activations)
-		last := i == len(m.Layers)-1
-		if l.Activation == "softmax" && !last {
-			p.add(f+".activation", "softmax is only for the output layer")
-		}
-		p.inRange(f+".dropout", l.Dropout, 0, 1, true)
-		if last && l.Dropout != 0 {
-			p.add(f+".dropout", "the output layer takes no dropout")
-		}
-	}
-	p.oneOf("model.cost", m.Cost, costs)
-	p.oneOf("model.init", m.Init, inits)
-	if len(m.Layers) == 0 {
-		return
-	}
-	out := m.Layers[len(m.Layers)-1].Activation
-	switch {
-	case m.Cost == "categorical_cross_entropy" && out != "softmax":
-		p.add("model.cost", "categorical_cross_entropy needs a softmax output layer, not %s", out)
-	case m.Cost == "cross_entropy" && out != "sigmoid":
-		p.add("model.cost", "cross_entropy needs a sigmoid output layer, not %s (use categorical_cross_entropy with softmax)", out)
-	case m.Cost == "mse" && out == "softmax":
-		p.add("model.cost", "a softmax output layer needs categorical_cross_entropy")
-	}
+	p.under("model.", s.Model.Architecture(inputs).Validate())
 }
 
 func (s *Spec) validateTraining(p *problems) {
 	t := s.Training
 	o := t.Optimizer
-	p.oneOf("training.optimizer.kind", o.Kind, optimizers)
+	p.under("training.", o.Config().Validate())
 	if o.LearningRate <= 0 {
 		p.add("training.optimizer.learning_rate", "%g, want > 0", o.LearningRate)
 	}
-	p.inRange("training.optimizer.momentum", o.Momentum, 0, 1, true)
-	p.inRange("training.optimizer.beta1", o.Beta1, 0, 1, true)
-	p.inRange("training.optimizer.beta2", o.Beta2, 0, 1, true)
-	if o.Epsilon < 0 {
-		p.add("training.optimizer.epsilon", "%g, want >= 0", o.Epsilon)
-	}
 	sc := t.Schedule
-	p.oneOf("training.schedule.kind", sc.Kind, schedules)
+	p.oneOf("training.schedule.kind", sc.Kind, optim.ScheduleKinds)
 	if sc.WarmupEpochs < 0 || sc.WarmupEpochs > float64(t.Epochs) {
 		p.add("training.schedule.warmup_epochs", "%g not in [0, epochs=%d]", sc.WarmupEpochs, t.Epochs)
 	}
@@ -239,7 +193,7 @@ func (s *Spec) validateTraining(p *problems) {
 		p.add("training.augment.shift", "%d not in [0, 8] pixels", t.Augment.Shift)
 	}
 	p.inRange("training.augment.rotate", t.Augment.Rotate, 0, 45, false)
-	p.oneOf("training.precision", t.Precision, precisions)
+	p.oneOf("training.precision", t.Precision, precision.Names)
 	p.inRange("training.target_accuracy", t.TargetAccuracy, 0, 1, false)
 }
 

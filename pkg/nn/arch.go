@@ -1,8 +1,11 @@
 package nn
 
 import (
+	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 
 	"github.com/ringtrain/ringtrain/pkg/precision"
 )
@@ -23,6 +26,27 @@ const (
 	Identity  Activation = "identity"
 	Softmax   Activation = "softmax"
 )
+
+// Activations lists every Activation, Costs every Cost and Inits every
+// Init: the names a job spec may use, read by its validation.
+var (
+	Activations = []Activation{Sigmoid, Tanh, ReLU, LeakyReLU, Identity, Softmax}
+	Costs       = []Cost{MSE, CrossEntropy, CategoricalCrossEntropy}
+	Inits       = []Init{Gaussian, He, Xavier}
+)
+
+// DefaultCost is the cost that suits an output layer of activation out:
+// categorical cross-entropy for softmax, cross-entropy for sigmoid, MSE
+// otherwise.
+func DefaultCost(out Activation) Cost {
+	switch out {
+	case Softmax:
+		return CategoricalCrossEntropy
+	case Sigmoid:
+		return CrossEntropy
+	}
+	return MSE
+}
 
 // Cost names the cost function C minimised by training.
 type Cost string
@@ -78,58 +102,63 @@ type Architecture struct {
 	Init   Init
 }
 
-// Validate reports the first thing wrong with a, naming the field.
+// Validate reports everything wrong with a (errors.Join of one error a
+// problem), each error starting with the field's name: "layers[1].units:
+// ...".
 func (a Architecture) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+	}
 	if a.Inputs < 1 {
-		return fmt.Errorf("inputs: %d must be at least 1", a.Inputs)
+		bad("inputs", "%d must be at least 1", a.Inputs)
 	}
 	if len(a.Layers) == 0 {
-		return fmt.Errorf("layers: none given; the last layer is the output layer")
+		bad("layers", "none given; the last layer is the output layer")
 	}
 	last := len(a.Layers) - 1
 	for i, l := range a.Layers {
+		f := fmt.Sprintf("layers[%d]", i)
 		if l.Units < 1 {
-			return fmt.Errorf("layers[%d].units: %d must be at least 1", i, l.Units)
+			bad(f+".units", "%d must be at least 1", l.Units)
 		}
-		switch l.Activation {
-		case Sigmoid, Tanh, ReLU, LeakyReLU, Identity:
-		case Softmax:
-			if i != last {
-				return fmt.Errorf("layers[%d].activation: softmax is for the output layer only", i)
-			}
-			if l.Units < 2 {
-				return fmt.Errorf("layers[%d].units: softmax needs at least 2 units, got %d", i, l.Units)
-			}
-		default:
-			return fmt.Errorf("layers[%d].activation: %q unknown (want sigmoid, tanh, relu, leaky_relu, identity or softmax)", i, l.Activation)
+		switch {
+		case !slices.Contains(Activations, l.Activation):
+			bad(f+".activation", "%q unknown (want %s)", l.Activation, names(Activations))
+		case l.Activation == Softmax && i != last:
+			bad(f+".activation", "softmax is for the output layer only")
+		case l.Activation == Softmax && l.Units < 2:
+			bad(f+".units", "softmax needs at least 2 units, got %d", l.Units)
 		}
 		if !(l.Dropout >= 0 && l.Dropout < 1) { // also rejects NaN
-			return fmt.Errorf("layers[%d].dropout: %v not in [0,1)", i, l.Dropout)
+			bad(f+".dropout", "%v not in [0,1)", l.Dropout)
 		}
 		if i == last && l.Dropout != 0 {
-			return fmt.Errorf("layers[%d].dropout: %v on the output layer; dropout is for hidden layers", i, l.Dropout)
+			bad(f+".dropout", "%v on the output layer; dropout is for hidden layers", l.Dropout)
 		}
 	}
-	out := a.Layers[last].Activation
-	switch a.Cost {
-	case MSE:
-	case CrossEntropy:
-		if out != Sigmoid {
-			return fmt.Errorf("cost: cross_entropy needs a sigmoid output layer, got %s", out)
-		}
-	case CategoricalCrossEntropy:
-		if out != Softmax {
-			return fmt.Errorf("cost: categorical_cross_entropy needs a softmax output layer, got %s", out)
-		}
-	default:
-		return fmt.Errorf("cost: %q unknown (want mse, cross_entropy or categorical_cross_entropy)", a.Cost)
+	switch {
+	case !slices.Contains(Costs, a.Cost):
+		bad("cost", "%q unknown (want %s)", a.Cost, names(Costs))
+	case last < 0:
+	case a.Cost == CrossEntropy && a.Layers[last].Activation != Sigmoid:
+		bad("cost", "cross_entropy needs a sigmoid output layer, got %s (use categorical_cross_entropy with softmax)", a.Layers[last].Activation)
+	case a.Cost == CategoricalCrossEntropy && a.Layers[last].Activation != Softmax:
+		bad("cost", "categorical_cross_entropy needs a softmax output layer, got %s", a.Layers[last].Activation)
 	}
-	switch a.Init {
-	case "", Gaussian, He, Xavier:
-	default:
-		return fmt.Errorf("init: %q unknown (want gaussian, he or xavier)", a.Init)
+	if a.Init != "" && !slices.Contains(Inits, a.Init) {
+		bad("init", "%q unknown (want %s)", a.Init, names(Inits))
 	}
-	return nil
+	return errors.Join(errs...)
+}
+
+// names lists values for an error message: "a, b or c".
+func names[S ~string](values []S) string {
+	s := make([]string, len(values))
+	for i, v := range values {
+		s[i] = string(v)
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
 }
 
 // Outputs returns the width of the output layer, 0 if there is none.
@@ -140,14 +169,37 @@ func (a Architecture) Outputs() int {
 	return a.Layers[len(a.Layers)-1].Units
 }
 
-// NumParams returns the number of weights and biases.
-func (a Architecture) NumParams() int {
-	n, in := 0, a.Inputs
-	for _, l := range a.Layers {
-		n += l.Units * (in + 1)
+// Block is where one layer's weights, or its biases, lie in a network's
+// Params (and in a gradient of the same layout).
+type Block struct {
+	Layer int
+	// Bias is false for the weights, a Units×inputs matrix stored row by
+	// row, and true for the Units biases.
+	Bias bool
+	// Shape is [units, inputs] for weights, [units] for biases.
+	Shape    []int
+	Off, Len int
+}
+
+// Blocks returns the layout of a network's Params: each layer's weights,
+// then its biases, layer after layer.
+func (a Architecture) Blocks() []Block {
+	blocks := make([]Block, 0, 2*len(a.Layers))
+	off, in := 0, a.Inputs
+	for i, l := range a.Layers {
+		blocks = append(blocks,
+			Block{Layer: i, Shape: []int{l.Units, in}, Off: off, Len: l.Units * in},
+			Block{Layer: i, Bias: true, Shape: []int{l.Units}, Off: off + l.Units*in, Len: l.Units})
+		off += l.Units * (in + 1)
 		in = l.Units
 	}
-	return n
+	return blocks
+}
+
+// NumParams returns the number of weights and biases.
+func (a Architecture) NumParams() int {
+	off := a.ParamOffsets()
+	return off[len(off)-1]
 }
 
 // ParamOffsets returns where each layer's weights and biases start in a
@@ -155,13 +207,14 @@ func (a Architecture) NumParams() int {
 // NumParams: layer i holds [off[i], off[i+1]).
 func (a Architecture) ParamOffsets() []int {
 	off := make([]int, 0, len(a.Layers)+1)
-	n, in := 0, a.Inputs
-	for _, l := range a.Layers {
-		off = append(off, n)
-		n += l.Units * (in + 1)
-		in = l.Units
+	end := 0
+	for _, b := range a.Blocks() {
+		if !b.Bias {
+			off = append(off, b.Off)
+		}
+		end = b.Off + b.Len
 	}
-	return append(off, n)
+	return append(off, end)
 }
 
 // Classifies reports whether the output layer predicts classes, which is

@@ -53,6 +53,12 @@ func TestValidate(t *testing.T) {
 			t.Errorf("%s: New's error %v disagrees with Validate's %v", tc.name, nerr, err)
 		}
 	}
+	// Every problem is reported, so that a job spec is fixed in one pass.
+	a := ok()
+	a.Inputs, a.Cost = 0, "hinge"
+	if err := a.Validate(); err == nil || !strings.Contains(err.Error(), "inputs: 0") || !strings.Contains(err.Error(), `cost: "hinge"`) {
+		t.Errorf("two problems: got %v, want both named", err)
+	}
 }
 
 func TestSizes(t *testing.T) {

@@ -33,15 +33,14 @@ func New[T Float](a Architecture) (*Network[T], error) {
 	}
 	a.Layers = slices.Clone(a.Layers) // the caller's slice may change later
 	n := &Network[T]{arch: a, params: make([]T, a.NumParams())}
-	off, in := 0, a.Inputs
-	for _, l := range a.Layers {
+	blocks := a.Blocks()
+	for i, l := range a.Layers {
+		w, b := blocks[2*i], blocks[2*i+1]
 		n.layers = append(n.layers, layer{
-			in: in, out: l.Units,
-			w: off, b: off + l.Units*in,
+			in: w.Shape[1], out: l.Units,
+			w: w.Off, b: b.Off,
 			act: l.Activation, dropout: l.Dropout,
 		})
-		off += l.Units * (in + 1)
-		in = l.Units
 		n.dropout = n.dropout || l.Dropout > 0
 	}
 	return n, nil

@@ -1,8 +1,10 @@
 package optim
 
 import (
+	"errors"
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/ringtrain/ringtrain/pkg/precision"
 )
@@ -18,6 +20,13 @@ const (
 	Momentum = "momentum"
 	Nesterov = "nesterov"
 	Adam     = "adam"
+)
+
+// Kinds lists the optimiser kinds, ScheduleKinds the schedule kinds: the
+// names a job spec may use, read by its validation.
+var (
+	Kinds         = []string{SGD, Momentum, Nesterov, Adam}
+	ScheduleKinds = []string{Constant, StepDecay, Cosine}
 )
 
 // Defaults used where a Config field is zero.
@@ -39,49 +48,49 @@ type Config struct {
 	Epsilon  float64 // Adam's denominator guard
 }
 
-func (c Config) withDefaults() Config {
+// WithDefaults returns c with its zero fields set to their defaults: the
+// kind to SGD, and the fields the kind uses to the Default constants.
+func (c Config) WithDefaults() Config {
 	if c.Kind == "" {
 		c.Kind = SGD
 	}
-	if c.Momentum == 0 {
+	if c.Momentum == 0 && (c.Kind == Momentum || c.Kind == Nesterov) {
 		c.Momentum = DefaultMomentum
 	}
-	if c.Beta1 == 0 {
-		c.Beta1 = DefaultBeta1
-	}
-	if c.Beta2 == 0 {
-		c.Beta2 = DefaultBeta2
-	}
-	if c.Epsilon == 0 {
-		c.Epsilon = DefaultEpsilon
+	if c.Kind == Adam {
+		if c.Beta1 == 0 {
+			c.Beta1 = DefaultBeta1
+		}
+		if c.Beta2 == 0 {
+			c.Beta2 = DefaultBeta2
+		}
+		if c.Epsilon == 0 {
+			c.Epsilon = DefaultEpsilon
+		}
 	}
 	return c
 }
 
-// Validate reports the first invalid field, named as in the job spec
-// ("optimizer.momentum: ..."), after zero fields have taken their defaults.
+// Validate reports everything wrong with c once its zero fields have
+// taken their defaults (errors.Join of one error a problem), each error
+// starting with the field's name as a job spec names it below training:
+// "optimizer.momentum: ...".
 func (c Config) Validate() error {
-	c = c.withDefaults()
+	c = c.WithDefaults()
+	var errs []error
 	switch c.Kind {
 	case SGD:
 	case Momentum, Nesterov:
-		if err := unitInterval("optimizer.momentum", c.Momentum); err != nil {
-			return err
-		}
+		errs = append(errs, unitInterval("optimizer.momentum", c.Momentum))
 	case Adam:
-		if err := unitInterval("optimizer.beta1", c.Beta1); err != nil {
-			return err
-		}
-		if err := unitInterval("optimizer.beta2", c.Beta2); err != nil {
-			return err
-		}
+		errs = append(errs, unitInterval("optimizer.beta1", c.Beta1), unitInterval("optimizer.beta2", c.Beta2))
 		if !(c.Epsilon > 0) || math.IsInf(c.Epsilon, 0) {
-			return fmt.Errorf("optimizer.epsilon: must be positive and finite, got %v", c.Epsilon)
+			errs = append(errs, fmt.Errorf("optimizer.epsilon: must be positive and finite, got %v", c.Epsilon))
 		}
 	default:
-		return fmt.Errorf("optimizer.kind: unknown %q (want sgd, momentum, nesterov or adam)", c.Kind)
+		errs = append(errs, fmt.Errorf("optimizer.kind: unknown %q (want %s)", c.Kind, strings.Join(Kinds, ", ")))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 func unitInterval(field string, v float64) error {
@@ -108,7 +117,7 @@ func New[T Float](cfg Config, nParams int) (*Optimizer[T], error) {
 	if nParams < 0 {
 		return nil, fmt.Errorf("new optimizer: negative parameter count %d", nParams)
 	}
-	cfg = cfg.withDefaults()
+	cfg = cfg.WithDefaults()
 	o := &Optimizer[T]{cfg: cfg, n: nParams}
 	switch cfg.Kind {
 	case Momentum, Nesterov:

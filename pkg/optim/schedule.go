@@ -3,6 +3,7 @@ package optim
 import (
 	"fmt"
 	"math"
+	"strings"
 )
 
 // Schedule kinds.
@@ -11,6 +12,10 @@ const (
 	StepDecay = "step"
 	Cosine    = "cosine"
 )
+
+// DefaultGamma is the step schedule's decay factor where a job spec gives
+// none.
+const DefaultGamma = 0.1
 
 // Schedule gives the learning rate of each optimiser step. Every kind can
 // ramp up linearly over its first WarmupSteps steps, which keeps Adam and
@@ -53,7 +58,7 @@ func (s Schedule) Validate() error {
 			return fmt.Errorf("schedule.min: must be in [0, base=%v], got %v", s.Base, s.Min)
 		}
 	default:
-		return fmt.Errorf("schedule.kind: unknown %q (want constant, step or cosine)", s.Kind)
+		return fmt.Errorf("schedule.kind: unknown %q (want %s)", s.Kind, strings.Join(ScheduleKinds, ", "))
 	}
 	return nil
 }

@@ -32,9 +32,6 @@ func (s *Datasets) Units() *nn.Units {
 	return &nn.Units{Offset: s.TargetScaler.Offset, Scale: s.TargetScaler.Scale}
 }
 
-// fashionLabels are Fashion-MNIST's class names, in label order.
-var fashionLabels = []string{"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"}
-
 // LoadData loads, splits, checks and scales the data the spec names: the
 // sets training and its evaluation use.
 func LoadData(spec *jobspec.Spec) (*Datasets, error) {
@@ -98,7 +95,7 @@ func LoadRawData(spec *jobspec.Spec) (*Datasets, error) {
 	switch d.Name {
 	case "fashion-mnist":
 		sets.Train, sets.Test, err = data.FashionMNIST(d.Path)
-		sets.Labels = fashionLabels
+		sets.Labels = data.FashionMNISTLabels
 	case "idx":
 		sets.Train, err = data.LoadIDX(d.Train.Images, d.Train.Labels)
 		if err == nil && d.Test.Images != "" {

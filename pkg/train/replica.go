@@ -31,13 +31,13 @@ type Replica[T nn.Float] struct {
 // trainLen samples shaped like shape, with parameters initialised from the
 // job's seed. maxRows bounds the rows of any batch it will compute.
 func NewReplica[T nn.Float](spec *jobspec.Spec, shape Shape, trainLen, maxRows int) (*Replica[T], error) {
-	arch := Architecture(spec, shape.Features)
+	arch := spec.Model.Architecture(shape.Features)
 	net, err := nn.New[T](arch)
 	if err != nil {
 		return nil, fmt.Errorf("build network: %w", err)
 	}
 	net.Initialize(spec.Training.Seed)
-	opt, err := optim.New[T](OptimizerConfig(spec), net.NumParams())
+	opt, err := optim.New[T](spec.Training.Optimizer.Config(), net.NumParams())
 	if err != nil {
 		return nil, fmt.Errorf("build optimizer: %w", err)
 	}

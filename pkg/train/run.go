@@ -79,7 +79,7 @@ func Run[T nn.Float](ctx context.Context, spec *jobspec.Spec, sets *Datasets, ob
 		return nil, err
 	}
 	plan := shard.NewPlan(t.Seed, 0, sets.Train.Len(), t.BatchSize)
-	sched := Schedule(spec, plan.Steps())
+	sched := spec.Training.LearningRates(plan.Steps())
 	eval := NewEvaluator(rep.Net, sets)
 
 	var (

@@ -85,7 +85,7 @@ func (m *Metrics) recordStep(st *stepTimes, opt time.Duration, samples, bytes, m
 }
 
 // recordRing records the ring of an epoch attempt (size 0: none).
-func (m *Metrics) recordRing(size int, generation int64, epoch int) {
+func (m *Metrics) recordRing(size int, generation uint64, epoch int) {
 	m.ringSize.Set(float64(size))
 	m.ringGen.Set(float64(generation))
 	m.epoch.Set(float64(epoch))

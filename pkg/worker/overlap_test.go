@@ -20,7 +20,6 @@ import (
 	"github.com/ringtrain/ringtrain/pkg/data"
 	"github.com/ringtrain/ringtrain/pkg/jobspec"
 	"github.com/ringtrain/ringtrain/pkg/nn"
-	"github.com/ringtrain/ringtrain/pkg/train"
 )
 
 func TestPlanBuckets(t *testing.T) {
@@ -375,7 +374,7 @@ func trainOnRing[T nn.Float](t *testing.T, bucketBytes int) []T {
 			red := rep.newReducer(ctx, ring, bucketBytes)
 			defer red.close()
 			plan := shard.NewPlan(spec.Training.Seed, 0, ds.Len(), spec.Training.BatchSize)
-			sched := train.Schedule(spec, plan.Steps())
+			sched := spec.Training.LearningRates(plan.Steps())
 			for k := range 4 {
 				if _, err := red.reduce(ds, shard.Split(plan.Batch(k), len(addrs), rank), 0, &stepTimes{}); err != nil {
 					t.Error(err)

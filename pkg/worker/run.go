@@ -59,7 +59,7 @@ func (w *Worker) load(ctx context.Context, id string) (*jobState, error) {
 		return nil, err
 	}
 	js := &jobState{id: id, spec: spec, ds: ds, rep: rep, plan: shard.NewPlan(spec.Training.Seed, 0, ds.Len(), spec.Training.BatchSize)}
-	js.sched = train.Schedule(spec, js.plan.Steps())
+	js.sched = spec.Training.LearningRates(js.plan.Steps())
 	w.job = js
 	w.log.Info("loaded job", "job", id, "samples", ds.Len(), "params", rep.numParams(), "precision", spec.Training.Precision)
 	return js, nil
@@ -209,11 +209,11 @@ func (w *Worker) runEpoch(ctx context.Context, reg *membership.Registration, p *
 		opts = append(opts, allreduce.WithTimeout(w.cfg.RingTimeout))
 	}
 	ring, err := allreduce.NewRing(ctx, w.cfg.Transport, allreduce.Membership{
-		Job: p.Job, Generation: uint64(p.Generation), Rank: rank, Addrs: p.Addrs(), IDs: p.IDs()}, opts...)
+		Job: p.Job, Generation: p.Generation, Rank: rank, Addrs: p.Addrs(), IDs: p.IDs()}, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("form ring: %w", err)
 	}
-	bar := barrier.New(w.cfg.Etcd, etcdkeys.Barrier(p.Job, p.Epoch, int(p.Generation)), p.IDs())
+	bar := barrier.New(w.cfg.Etcd, etcdkeys.Barrier(p.Job, p.Epoch, p.Generation), p.IDs())
 	sums, err := bar.Enter(ctx, reg, js.sum)
 	if err != nil {
 		return ring, fmt.Errorf("enter barrier: %w", err)

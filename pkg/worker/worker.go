@@ -213,7 +213,7 @@ func (w *Worker) register(ctx context.Context) (*membership.Registration, error)
 // task is a plan being run.
 type task struct {
 	key    string
-	gen    int64
+	gen    uint64
 	cancel context.CancelFunc
 	done   chan struct{}
 }

@@ -227,7 +227,7 @@ type Job struct {
 	Epoch      int32  `protobuf:"varint,4,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	Epochs     int32  `protobuf:"varint,5,opt,name=epochs,proto3" json:"epochs,omitempty"`
 	Workers    int32  `protobuf:"varint,6,opt,name=workers,proto3" json:"workers,omitempty"`
-	Generation int64  `protobuf:"varint,7,opt,name=generation,proto3" json:"generation,omitempty"`
+	Generation uint64 `protobuf:"varint,7,opt,name=generation,proto3" json:"generation,omitempty"`
 	Error      string `protobuf:"bytes,8,opt,name=error,proto3" json:"error,omitempty"`
 	// Why the job stopped: completed, early stopping, cancelled.
 	Stopped           string  `protobuf:"bytes,9,opt,name=stopped,proto3" json:"stopped,omitempty"`
@@ -325,7 +325,7 @@ func (x *Job) GetWorkers() int32 {
 	return 0
 }
 
-func (x *Job) GetGeneration() int64 {
+func (x *Job) GetGeneration() uint64 {
 	if x != nil {
 		return x.Generation
 	}
@@ -537,7 +537,7 @@ type EpochSummary struct {
 	ElapsedSeconds float64                `protobuf:"fixed64,10,opt,name=elapsed_seconds,json=elapsedSeconds,proto3" json:"elapsed_seconds,omitempty"`
 	Best           bool                   `protobuf:"varint,11,opt,name=best,proto3" json:"best,omitempty"`
 	Workers        int32                  `protobuf:"varint,12,opt,name=workers,proto3" json:"workers,omitempty"`
-	Generation     int64                  `protobuf:"varint,13,opt,name=generation,proto3" json:"generation,omitempty"`
+	Generation     uint64                 `protobuf:"varint,13,opt,name=generation,proto3" json:"generation,omitempty"`
 	Attempts       int32                  `protobuf:"varint,14,opt,name=attempts,proto3" json:"attempts,omitempty"`
 	// Regression jobs: root mean squared error, mean absolute error and R²
 	// of each set, in the targets' units (nn.Metrics).
@@ -665,7 +665,7 @@ func (x *EpochSummary) GetWorkers() int32 {
 	return 0
 }
 
-func (x *EpochSummary) GetGeneration() int64 {
+func (x *EpochSummary) GetGeneration() uint64 {
 	if x != nil {
 		return x.Generation
 	}
@@ -1616,7 +1616,7 @@ func (x *GetCheckpointRequest) GetEpoch() int32 {
 type ReportProgressRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
-	Generation    int64                  `protobuf:"varint,2,opt,name=generation,proto3" json:"generation,omitempty"`
+	Generation    uint64                 `protobuf:"varint,2,opt,name=generation,proto3" json:"generation,omitempty"`
 	Progress      *StepProgress          `protobuf:"bytes,3,opt,name=progress,proto3" json:"progress,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1659,7 +1659,7 @@ func (x *ReportProgressRequest) GetJobId() string {
 	return ""
 }
 
-func (x *ReportProgressRequest) GetGeneration() int64 {
+func (x *ReportProgressRequest) GetGeneration() uint64 {
 	if x != nil {
 		return x.Generation
 	}
@@ -1713,7 +1713,7 @@ type EpochResult struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	JobId      string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
 	Epoch      int32                  `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
-	Generation int64                  `protobuf:"varint,3,opt,name=generation,proto3" json:"generation,omitempty"`
+	Generation uint64                 `protobuf:"varint,3,opt,name=generation,proto3" json:"generation,omitempty"`
 	WorkerId   string                 `protobuf:"bytes,4,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
 	TrainLoss  float64                `protobuf:"fixed64,5,opt,name=train_loss,json=trainLoss,proto3" json:"train_loss,omitempty"`
 	Samples    int64                  `protobuf:"varint,6,opt,name=samples,proto3" json:"samples,omitempty"`
@@ -1769,7 +1769,7 @@ func (x *EpochResult) GetEpoch() int32 {
 	return 0
 }
 
-func (x *EpochResult) GetGeneration() int64 {
+func (x *EpochResult) GetGeneration() uint64 {
 	if x != nil {
 		return x.Generation
 	}
@@ -1903,7 +1903,7 @@ type ReportFailureRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	JobId      string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
 	Epoch      int32                  `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
-	Generation int64                  `protobuf:"varint,3,opt,name=generation,proto3" json:"generation,omitempty"`
+	Generation uint64                 `protobuf:"varint,3,opt,name=generation,proto3" json:"generation,omitempty"`
 	WorkerId   string                 `protobuf:"bytes,4,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
 	Error      string                 `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
 	// The member the failure names as its cause, when it names one: a ring
@@ -1960,7 +1960,7 @@ func (x *ReportFailureRequest) GetEpoch() int32 {
 	return 0
 }
 
-func (x *ReportFailureRequest) GetGeneration() int64 {
+func (x *ReportFailureRequest) GetGeneration() uint64 {
 	if x != nil {
 		return x.Generation
 	}
@@ -2048,7 +2048,7 @@ const file_ringtrain_v1_coordinator_proto_rawDesc = "" +
 	"\x06epochs\x18\x05 \x01(\x05R\x06epochs\x12\x18\n" +
 	"\aworkers\x18\x06 \x01(\x05R\aworkers\x12\x1e\n" +
 	"\n" +
-	"generation\x18\a \x01(\x03R\n" +
+	"generation\x18\a \x01(\x04R\n" +
 	"generation\x12\x14\n" +
 	"\x05error\x18\b \x01(\tR\x05error\x12\x18\n" +
 	"\astopped\x18\t \x01(\tR\astopped\x12\x1f\n" +
@@ -2094,7 +2094,7 @@ const file_ringtrain_v1_coordinator_proto_rawDesc = "" +
 	"\x04best\x18\v \x01(\bR\x04best\x12\x18\n" +
 	"\aworkers\x18\f \x01(\x05R\aworkers\x12\x1e\n" +
 	"\n" +
-	"generation\x18\r \x01(\x03R\n" +
+	"generation\x18\r \x01(\x04R\n" +
 	"generation\x12\x1a\n" +
 	"\battempts\x18\x0e \x01(\x05R\battempts\x12\x19\n" +
 	"\bval_rmse\x18\x0f \x01(\x01R\avalRmse\x12\x17\n" +
@@ -2150,7 +2150,7 @@ const file_ringtrain_v1_coordinator_proto_rawDesc = "" +
 	"\x15ReportProgressRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1e\n" +
 	"\n" +
-	"generation\x18\x02 \x01(\x03R\n" +
+	"generation\x18\x02 \x01(\x04R\n" +
 	"generation\x126\n" +
 	"\bprogress\x18\x03 \x01(\v2\x1a.ringtrain.v1.StepProgressR\bprogress\"\x18\n" +
 	"\x16ReportProgressResponse\"\xe6\x01\n" +
@@ -2158,7 +2158,7 @@ const file_ringtrain_v1_coordinator_proto_rawDesc = "" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x05R\x05epoch\x12\x1e\n" +
 	"\n" +
-	"generation\x18\x03 \x01(\x03R\n" +
+	"generation\x18\x03 \x01(\x04R\n" +
 	"generation\x12\x1b\n" +
 	"\tworker_id\x18\x04 \x01(\tR\bworkerId\x12\x1d\n" +
 	"\n" +
@@ -2176,7 +2176,7 @@ const file_ringtrain_v1_coordinator_proto_rawDesc = "" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x05R\x05epoch\x12\x1e\n" +
 	"\n" +
-	"generation\x18\x03 \x01(\x03R\n" +
+	"generation\x18\x03 \x01(\x04R\n" +
 	"generation\x12\x1b\n" +
 	"\tworker_id\x18\x04 \x01(\tR\bworkerId\x12\x14\n" +
 	"\x05error\x18\x05 \x01(\tR\x05error\x12\x18\n" +
