@@ -20,9 +20,9 @@ type job struct {
 
 	mu      sync.Mutex
 	pb      *ringtrainv1.Job
-	dataset []byte // encoded training set, once loaded
-	dataSum string // hex SHA-256 of dataset
-	resume  []byte // the checkpoint a restarted coordinator found, to resume from
+	dataset [][]byte // encoded training set, in parts, once loaded
+	dataSum string   // hex SHA-256 of dataset
+	resume  []byte   // the checkpoint a restarted coordinator found, to resume from
 	// wanted is the checkpoint a restarted coordinator did not find: a
 	// worker that holds its state provides it (ProvideCheckpoint).
 	wanted   *wantedCheckpoint

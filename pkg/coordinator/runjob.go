@@ -104,7 +104,7 @@ func trainIn[T nn.Float](ctx context.Context, s *Server, j *job) (*train.Result,
 	if err != nil {
 		return nil, err
 	}
-	enc, err := sets.Train.Encode()
+	enc, err := sets.Train.EncodeParts()
 	if err != nil {
 		return nil, err
 	}
@@ -116,9 +116,12 @@ func trainIn[T nn.Float](ctx context.Context, s *Server, j *job) (*train.Result,
 	eval := train.NewEvaluator(rep.Net, sets)
 	track := train.NewTracker(rep.Net.Params(), sets.Val != nil, spec.Training.EarlyStopping.Patience)
 	steps := shard.NewPlan(spec.Training.Seed, 0, sets.Train.Len(), spec.Training.BatchSize).Steps()
-	digest := sha256.Sum256(enc)
+	digest := sha256.New()
+	for _, b := range enc {
+		digest.Write(b)
+	}
 	j.mu.Lock()
-	j.dataset, j.dataSum = enc, hex.EncodeToString(digest[:])
+	j.dataset, j.dataSum = enc, hex.EncodeToString(digest.Sum(nil))
 	j.history.Task = train.TaskOf(rep.Net.Arch())
 	resume := j.resume
 	j.resume = nil

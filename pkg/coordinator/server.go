@@ -291,20 +291,27 @@ func (s *Server) GetModel(req *ringtrainv1.GetModelRequest, stream ringtrainv1.J
 	if err != nil {
 		return status.Errorf(codes.Internal, "read model: %v", err)
 	}
-	return sendChunks(b, stream.Send)
+	return sendChunks(stream.Send, b)
 }
 
 // chunkBytes keeps every message well under gRPC's 4 MiB default limit.
 const chunkBytes = 1 << 20
 
-func sendChunks(b []byte, send func(*ringtrainv1.DataChunk) error) error {
-	total := int64(len(b))
-	for len(b) > 0 {
-		n := min(len(b), chunkBytes)
-		if err := send(&ringtrainv1.DataChunk{Data: b[:n], Total: total}); err != nil {
-			return err
+// sendChunks sends parts, one after the other, as a stream of chunks, the
+// first of which says the total.
+func sendChunks(send func(*ringtrainv1.DataChunk) error, parts ...[]byte) error {
+	var total int64
+	for _, b := range parts {
+		total += int64(len(b))
+	}
+	for _, b := range parts {
+		for len(b) > 0 {
+			n := min(len(b), chunkBytes)
+			if err := send(&ringtrainv1.DataChunk{Data: b[:n], Total: total}); err != nil {
+				return err
+			}
+			b, total = b[n:], 0
 		}
-		b, total = b[n:], 0
 	}
 	return nil
 }

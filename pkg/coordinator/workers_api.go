@@ -34,7 +34,7 @@ func (s *Server) GetDataset(req *ringtrainv1.GetDatasetRequest, stream ringtrain
 	if b == nil {
 		return status.Errorf(codes.FailedPrecondition, "job %s has not loaded its data", j.id)
 	}
-	return sendChunks(b, stream.Send)
+	return sendChunks(stream.Send, b...)
 }
 
 // GetCheckpoint streams the checkpoint an epoch starts from.
@@ -49,7 +49,7 @@ func (s *Server) GetCheckpoint(req *ringtrainv1.GetCheckpointRequest, stream rin
 	if b == nil || ep != int(req.GetEpoch()) {
 		return status.Errorf(codes.FailedPrecondition, "job %s: checkpoint after %d epochs is not available (have %d)", j.id, req.GetEpoch(), ep)
 	}
-	return sendChunks(b, stream.Send)
+	return sendChunks(stream.Send, b)
 }
 
 // ReportProgress forwards rank 0's step progress to watchers.

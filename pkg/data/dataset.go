@@ -11,7 +11,13 @@ import (
 // Labels and Classes; a regression set has Targets instead; a set for
 // prediction may have neither.
 type Dataset struct {
-	X        []float32 // N × Features, row-major
+	// X holds the inputs, N × Features, row-major, unless Pixels does.
+	X []float32
+	// Pixels, when not nil, holds the inputs in place of X (which is nil
+	// then), one byte each, the input being Pixels[i]/255: how images read
+	// from IDX files are kept, in a quarter of X's memory, and how they
+	// travel to workers. Inputs returns them as floats either way.
+	Pixels   []uint8
 	Labels   []int     // class of each row, in [0, Classes); nil for regression
 	Targets  []float32 // N × TargetWidth() for regression; nil for classes
 	Features int
@@ -25,7 +31,26 @@ func (d *Dataset) Len() int {
 	if d.Features == 0 {
 		return 0
 	}
-	return len(d.X) / d.Features
+	return (len(d.X) + len(d.Pixels)) / d.Features
+}
+
+// Inputs returns the inputs as floats: X, or a new slice made from Pixels.
+func (d *Dataset) Inputs() []float32 {
+	if d.Pixels == nil {
+		return d.X
+	}
+	x := make([]float32, len(d.Pixels))
+	for i, v := range d.Pixels {
+		x[i] = pixelScale[v]
+	}
+	return x
+}
+
+// toFloats makes X hold the inputs, for what changes them in place.
+func (d *Dataset) toFloats() {
+	if d.Pixels != nil {
+		d.X, d.Pixels = d.Inputs(), nil
+	}
 }
 
 // TargetWidth returns the width of a row of Gather's y: Classes for a
@@ -46,8 +71,17 @@ func (d *Dataset) TargetWidth() int {
 // too short or indices out of range panic.
 func (d *Dataset) Gather(idx []int, x, y []float32) {
 	f := d.Features
-	for r, i := range idx {
-		copy(x[r*f:(r+1)*f], d.X[i*f:(i+1)*f])
+	if d.Pixels != nil {
+		for r, i := range idx {
+			dst := x[r*f : (r+1)*f]
+			for j, v := range d.Pixels[i*f : (i+1)*f] {
+				dst[j] = pixelScale[v]
+			}
+		}
+	} else {
+		for r, i := range idx {
+			copy(x[r*f:(r+1)*f], d.X[i*f:(i+1)*f])
+		}
 	}
 	w := d.TargetWidth()
 	if w == 0 {
@@ -96,9 +130,16 @@ func (d *Dataset) Split(valFraction float64, seed uint64) (train, val *Dataset) 
 func (d *Dataset) subset(idx []int, name string) *Dataset {
 	s := &Dataset{Features: d.Features, Classes: d.Classes, Shape: d.Shape, Name: name}
 	f, w := d.Features, d.TargetWidth()
-	s.X = make([]float32, 0, len(idx)*f)
-	for _, i := range idx {
-		s.X = append(s.X, d.X[i*f:(i+1)*f]...)
+	if d.Pixels != nil {
+		s.Pixels = make([]uint8, 0, len(idx)*f)
+		for _, i := range idx {
+			s.Pixels = append(s.Pixels, d.Pixels[i*f:(i+1)*f]...)
+		}
+	} else {
+		s.X = make([]float32, 0, len(idx)*f)
+		for _, i := range idx {
+			s.X = append(s.X, d.X[i*f:(i+1)*f]...)
+		}
 	}
 	if d.Labels != nil {
 		s.Labels = make([]int, len(idx))

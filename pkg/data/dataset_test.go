@@ -2,6 +2,7 @@ package data
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 )
 
@@ -140,4 +141,50 @@ func BenchmarkGather(b *testing.B) {
 		d.Gather(idx, x, y)
 	}
 	b.ReportMetric(float64(b.N)*batch/b.Elapsed().Seconds(), "rows/s")
+}
+
+// TestPixels checks that a set held as byte pixels gathers, splits, scales
+// and reads as the same floats as the set held as X.
+func TestPixels(t *testing.T) {
+	const n, f = 40, 6
+	px := &Dataset{Features: f, Classes: 4, Name: "px"}
+	fl := &Dataset{Features: f, Classes: 4, Name: "px"}
+	for i := range n * f {
+		v := uint8(i * 53)
+		px.Pixels = append(px.Pixels, v)
+		fl.X = append(fl.X, pixelScale[v])
+	}
+	for i := range n {
+		px.Labels = append(px.Labels, i%4)
+		fl.Labels = append(fl.Labels, i%4)
+	}
+	if px.Len() != n || !slices.Equal(px.Inputs(), fl.X) {
+		t.Fatalf("Len %d, Inputs differ from the floats", px.Len())
+	}
+	idx := []int{39, 0, 7, 7}
+	xp, yp := make([]float32, len(idx)*f), make([]float32, len(idx)*4)
+	xf, yf := make([]float32, len(idx)*f), make([]float32, len(idx)*4)
+	px.Gather(idx, xp, yp)
+	fl.Gather(idx, xf, yf)
+	if !slices.Equal(xp, xf) || !slices.Equal(yp, yf) {
+		t.Error("Gather of pixels differs from Gather of floats")
+	}
+	pt, pv := px.Split(0.25, 9)
+	ft, fv := fl.Split(0.25, 9)
+	if pt.Pixels == nil || !slices.Equal(pt.Inputs(), ft.X) || !slices.Equal(pv.Inputs(), fv.X) || !slices.Equal(pv.Labels, fv.Labels) {
+		t.Error("Split of pixels differs from Split of floats")
+	}
+	s, err := FitScaler(ScaleStandard, px)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Apply(px); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Apply(fl); err != nil {
+		t.Fatal(err)
+	}
+	if px.Pixels != nil || !slices.Equal(px.X, fl.X) {
+		t.Error("scaling pixels did not give the scaled floats")
+	}
 }

@@ -124,8 +124,9 @@ func TestFashionMNISTReal(t *testing.T) {
 	}
 	// The scaling is by 1/255: the darkest pixel is 0 and the brightest 1.
 	// (The test set alone: scanning 47M floats is slow under -race.)
-	lo, hi := test.X[0], test.X[0]
-	for _, v := range test.X {
+	x := test.Inputs()
+	lo, hi := x[0], x[0]
+	for _, v := range x {
 		lo, hi = min(lo, v), max(hi, v)
 	}
 	if lo != 0 || hi != 1 {

@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 )
 
 // IDX magic numbers: two zero bytes, element type 0x08 (unsigned byte), and
@@ -43,7 +42,7 @@ func LoadIDX(imagesPath, labelsPath string) (*Dataset, error) {
 func loadIDX(imagesPath, labelsPath string, classes int) (*Dataset, error) {
 	d := &Dataset{Name: filepath.Base(imagesPath)}
 	err := withFile(imagesPath, func(r io.Reader, size int64) (err error) {
-		d.X, d.Shape, err = decodeImages(r, size)
+		d.Pixels, d.Shape, err = decodeImages(r, size)
 		return err
 	})
 	if err != nil {
@@ -108,8 +107,8 @@ var pixelScale = func() (t [256]float32) {
 }()
 
 // decodeImages reads an IDX image stream of size bytes on disk (-1 if
-// unknown) into pixels scaled to [0,1] and the images' [rows, cols].
-func decodeImages(r io.Reader, size int64) ([]float32, [2]int, error) {
+// unknown) into its pixels and the images' [rows, cols].
+func decodeImages(r io.Reader, size int64) ([]uint8, [2]int, error) {
 	s, gz, err := decompress(r)
 	if err != nil {
 		return nil, [2]int{}, err
@@ -131,14 +130,9 @@ func decodeImages(r io.Reader, size int64) ([]float32, [2]int, error) {
 		}
 		return nil, [2]int{}, fmt.Errorf("%d bytes after the last image: %s", size-16-total, declared)
 	}
-	x := make([]float32, 0, prealloc(total, size, gz))
+	x := make([]uint8, 0, prealloc(total, size, gz))
 	err = readRecords(s, 16, n, pixels, "image", func(b []byte) error {
-		x = slices.Grow(x, len(b))
-		dst := x[len(x) : len(x)+len(b)]
-		for i, v := range b {
-			dst[i] = pixelScale[v]
-		}
-		x = x[:len(x)+len(b)]
+		x = append(x, b...)
 		return nil
 	})
 	if err != nil {

@@ -26,11 +26,15 @@ func TestLoadIDX(t *testing.T) {
 			t.Errorf("%s: got Len %d Features %d Shape %v Classes %d, want 3 4 [2 2] 5",
 				tc.name, d.Len(), d.Features, d.Shape, d.Classes)
 		}
-		if want := []float32{0, 0.2, 1, 0.4}; !equal(d.X[:4], want) {
-			t.Errorf("%s: first image %v want %v", tc.name, d.X[:4], want)
+		x := d.Inputs()
+		if d.X != nil || len(d.Pixels) != 12 {
+			t.Errorf("%s: %d floats and %d pixels, want the 12 pixels as bytes", tc.name, len(d.X), len(d.Pixels))
 		}
-		if d.X[4] != 1.0/255 {
-			t.Errorf("%s: image 1 pixel 0 = %v want 1/255", tc.name, d.X[4])
+		if want := []float32{0, 0.2, 1, 0.4}; !equal(x[:4], want) {
+			t.Errorf("%s: first image %v want %v", tc.name, x[:4], want)
+		}
+		if x[4] != 1.0/255 {
+			t.Errorf("%s: image 1 pixel 0 = %v want 1/255", tc.name, x[4])
 		}
 		if want := []int{4, 0, 2}; !equal(d.Labels, want) {
 			t.Errorf("%s: labels %v want %v", tc.name, d.Labels, want)

@@ -26,7 +26,7 @@ type Scaler struct {
 // d's features. A feature that does not vary keeps its spread (scale 1):
 // it maps to 0.
 func FitScaler(kind string, d *Dataset) (*Scaler, error) {
-	return fit(kind, d.X, d.Features, d.Name)
+	return fit(kind, d.Inputs(), d.Features, d.Name)
 }
 
 // FitTargetScaler returns the standard scaler of d's regression targets.
@@ -92,6 +92,7 @@ func (s *Scaler) Apply(d *Dataset) error {
 	if d.Features != len(s.Scale) {
 		return fmt.Errorf("data: scaler of %d features applied to %s of %d", len(s.Scale), d.Name, d.Features)
 	}
+	d.toFloats()
 	s.ApplyRows(d.X)
 	return nil
 }

@@ -1,6 +1,7 @@
 package data
 
 import (
+	"bytes"
 	"fmt"
 	"strconv"
 
@@ -18,6 +19,17 @@ const pixelsKey, pixelsValue = "x_scale", "1/255"
 // files) travel as one byte each, and class labels as one byte where there
 // are at most 256 classes.
 func (d *Dataset) Encode() ([]byte, error) {
+	parts, err := d.EncodeParts()
+	if err != nil {
+		return nil, err
+	}
+	return bytes.Join(parts, nil), nil
+}
+
+// EncodeParts returns Encode's bytes as parts to be sent one after the
+// other, of which the inputs, where they are Pixels, are Pixels itself:
+// what a coordinator streams to workers without copying the set.
+func (d *Dataset) EncodeParts() ([][]byte, error) {
 	n := d.Len()
 	meta := map[string]string{
 		"format":   "ringtrain.dataset",
@@ -28,7 +40,9 @@ func (d *Dataset) Encode() ([]byte, error) {
 		"width":    strconv.Itoa(d.Shape[1]),
 	}
 	var x safetensors.Tensor
-	if px, ok := pixels(d.X); ok {
+	if d.Pixels != nil {
+		x, meta[pixelsKey] = safetensors.FromUint8("x", []int{n, d.Features}, d.Pixels), pixelsValue
+	} else if px, ok := pixels(d.X); ok {
 		x, meta[pixelsKey] = safetensors.FromUint8("x", []int{n, d.Features}, px), pixelsValue
 	} else {
 		x = safetensors.FromFloat32("x", []int{n, d.Features}, d.X)
@@ -51,14 +65,15 @@ func (d *Dataset) Encode() ([]byte, error) {
 	if d.Targets != nil {
 		tensors = append(tensors, safetensors.FromFloat32("targets", []int{n, d.TargetWidth()}, d.Targets))
 	}
-	b, err := safetensors.Marshal(meta, tensors)
+	parts, err := safetensors.MarshalParts(meta, tensors)
 	if err != nil {
 		return nil, fmt.Errorf("encode dataset %s: %w", d.Name, err)
 	}
-	return b, nil
+	return parts, nil
 }
 
 // Decode parses bytes written by Encode, checking that the parts agree.
+// The Dataset's Pixels, if any, are b's own bytes: b must not change after.
 func Decode(b []byte) (*Dataset, error) {
 	f, err := safetensors.Parse(b)
 	if err != nil {
@@ -80,11 +95,11 @@ func Decode(b []byte) (*Dataset, error) {
 	if !ok {
 		return nil, fmt.Errorf("decode dataset: no x tensor")
 	}
-	if d.X, err = decodeX(x, f.Metadata[pixelsKey]); err != nil {
+	if d.X, d.Pixels, err = decodeX(x, f.Metadata[pixelsKey]); err != nil {
 		return nil, fmt.Errorf("decode dataset: %w", err)
 	}
-	if d.Features == 0 || len(d.X)%d.Features != 0 {
-		return nil, fmt.Errorf("decode dataset: %d values do not make rows of %d features", len(d.X), d.Features)
+	if values := len(d.X) + len(d.Pixels); d.Features == 0 || values%d.Features != 0 {
+		return nil, fmt.Errorf("decode dataset: %d values do not make rows of %d features", values, d.Features)
 	}
 	n := d.Len()
 	if t, ok := f.Tensor("labels"); ok {
@@ -118,27 +133,21 @@ func pixels(x []float32) (px []byte, ok bool) {
 	return px, true
 }
 
-// decodeX returns the inputs of an x tensor: F32 values as they are, or U8
+// decodeX returns the inputs of an x tensor: F32 values as floats, or U8
 // pixels when scale says how to scale them (the only way there is: 1/255).
-func decodeX(t safetensors.Tensor, scale string) ([]float32, error) {
+func decodeX(t safetensors.Tensor, scale string) (x []float32, px []uint8, err error) {
 	if t.DType != safetensors.U8 {
 		if scale != "" {
-			return nil, fmt.Errorf("metadata %s=%q for a %s tensor", pixelsKey, scale, t.DType)
+			return nil, nil, fmt.Errorf("metadata %s=%q for a %s tensor", pixelsKey, scale, t.DType)
 		}
-		return t.Float32s()
+		x, err = t.Float32s()
+		return x, nil, err
 	}
 	if scale != pixelsValue {
-		return nil, fmt.Errorf("U8 inputs with metadata %s=%q, want %q", pixelsKey, scale, pixelsValue)
+		return nil, nil, fmt.Errorf("U8 inputs with metadata %s=%q, want %q", pixelsKey, scale, pixelsValue)
 	}
-	px, err := t.Uint8s()
-	if err != nil {
-		return nil, err
-	}
-	x := make([]float32, len(px))
-	for i, v := range px {
-		x[i] = pixelScale[v]
-	}
-	return x, nil
+	px, err = t.Uint8s()
+	return nil, px, err
 }
 
 // wireLabels returns the n labels of t, U8 or I64, each checked to be

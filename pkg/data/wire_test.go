@@ -27,7 +27,7 @@ func TestEncodeDecode(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", d.Name, err)
 		}
-		if !slices.Equal(got.X, d.X) || !slices.Equal(got.Labels, d.Labels) || !slices.Equal(got.Targets, d.Targets) ||
+		if !slices.Equal(got.Inputs(), d.Inputs()) || !slices.Equal(got.Labels, d.Labels) || !slices.Equal(got.Targets, d.Targets) ||
 			got.Features != d.Features || got.Classes != d.Classes || got.Shape != d.Shape || got.Name != d.Name {
 			t.Errorf("%s: round trip changed the dataset", d.Name)
 		}
@@ -56,6 +56,13 @@ func TestEncodeCompact(t *testing.T) {
 	almost := pixelSet(10, 8, 3)
 	almost.X[17] = 0.5 // no byte scales to it
 	big := pixelSet(600, 4, 300)
+	// A set read from IDX files holds its pixels as bytes (Pixels).
+	asBytes := pixelSet(100, 784, 10)
+	asBytes.Pixels = make([]uint8, len(asBytes.X))
+	for i, v := range asBytes.X {
+		asBytes.Pixels[i] = uint8(v*255 + 0.5)
+	}
+	asBytes.X = nil
 	for _, tc := range []struct {
 		name           string
 		d              *Dataset
@@ -63,6 +70,7 @@ func TestEncodeCompact(t *testing.T) {
 		maxBytesPerRow int
 	}{
 		{"pixels", pixelSet(100, 784, 10), safetensors.U8, safetensors.U8, 784 + 1},
+		{"pixels held as bytes", asBytes, safetensors.U8, safetensors.U8, 784 + 1},
 		{"one value not a pixel", almost, safetensors.F32, safetensors.U8, 4*8 + 1},
 		{"300 classes", big, safetensors.U8, safetensors.I64, 4 + 8},
 	} {
@@ -87,7 +95,7 @@ func TestEncodeCompact(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !slices.Equal(got.X, tc.d.X) || !slices.Equal(got.Labels, tc.d.Labels) {
+			if !slices.Equal(got.Inputs(), tc.d.Inputs()) || !slices.Equal(got.Labels, tc.d.Labels) {
 				t.Error("round trip changed the dataset")
 			}
 		})

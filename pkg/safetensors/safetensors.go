@@ -1,6 +1,7 @@
 package safetensors
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -89,6 +90,17 @@ func Write(w io.Writer, metadata map[string]string, tensors []Tensor) error {
 // Marshal returns the file Write writes, in one allocation of its size:
 // checkpoints of millions of parameters are encoded every epoch.
 func Marshal(metadata map[string]string, tensors []Tensor) ([]byte, error) {
+	parts, err := MarshalParts(metadata, tensors)
+	if err != nil {
+		return nil, err
+	}
+	return bytes.Join(parts, nil), nil
+}
+
+// MarshalParts returns Marshal's bytes as parts to be sent one after the
+// other: the header, then each tensor's Data itself, not a copy. Streaming
+// a large tensor so costs no copy of it.
+func MarshalParts(metadata map[string]string, tensors []Tensor) ([][]byte, error) {
 	header := make(map[string]any, len(tensors)+1)
 	if len(metadata) > 0 {
 		header["__metadata__"] = metadata
@@ -113,14 +125,15 @@ func Marshal(metadata map[string]string, tensors []Tensor) ([]byte, error) {
 	}
 	// The format pads the header with spaces so the data starts 8-aligned.
 	pad := (8 - len(js)%8) % 8
-	b := make([]byte, 8, 8+len(js)+pad+off)
-	binary.LittleEndian.PutUint64(b, uint64(len(js)+pad))
-	b = append(b, js...)
-	b = append(b, "       "[:pad]...)
+	head := make([]byte, 8, 8+len(js)+pad)
+	binary.LittleEndian.PutUint64(head, uint64(len(js)+pad))
+	head = append(head, js...)
+	head = append(head, "       "[:pad]...)
+	parts := [][]byte{head}
 	for _, t := range tensors {
-		b = append(b, t.Data...)
+		parts = append(parts, t.Data)
 	}
-	return b, nil
+	return parts, nil
 }
 
 // Read decodes a whole safetensors stream.

@@ -117,3 +117,24 @@ func TestReadRejectsCorrupt(t *testing.T) {
 		}
 	}
 }
+
+// MarshalParts gives Marshal's bytes without copying a tensor's data.
+func TestMarshalParts(t *testing.T) {
+	data := []byte{1, 2, 3, 4, 5, 6}
+	tensors := []Tensor{FromUint8("a", []int{2, 3}, data), FromFloat32("b", []int{2}, []float32{1.5, -2})}
+	meta := map[string]string{"k": "v"}
+	parts, err := MarshalParts(meta, tensors)
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole, err := Marshal(meta, tensors)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(bytes.Join(parts, nil), whole) {
+		t.Error("the parts joined are not Marshal's bytes")
+	}
+	if len(parts) != 3 || &parts[1][0] != &data[0] {
+		t.Errorf("%d parts; want the header and each tensor's own data", len(parts))
+	}
+}

@@ -96,7 +96,7 @@ func TestDatasetDigest(t *testing.T) {
 		if !errors.Is(err, step.err) {
 			t.Errorf("%s: error %v, want %v", step.name, err, step.err)
 		}
-		if err == nil && !slices.Equal(got.X, ds.X) {
+		if err == nil && !slices.Equal(got.Inputs(), ds.Inputs()) {
 			t.Errorf("%s: the dataset changed on the way", step.name)
 		}
 		if coord.fetches != step.fetches {
