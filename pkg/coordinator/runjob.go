@@ -220,9 +220,6 @@ func trainIn[T nn.Float](ctx context.Context, s *Server, j *job) (*train.Result,
 			LearningRate:  sched.At(int64((ep+1)*steps-1), ep), Workers: len(prev), Attempts: attempts}
 		evaluating = evaluate(ctx, s, j, eval, track, rep, er, began)
 		ep++
-		if err := train.CheckLoss(er.TrainLoss, ep-1, steps-1); err != nil {
-			return nil, err
-		}
 		if spec.Training.EarlyStopping.Patience > 0 && wait() {
 			break
 		}

@@ -1,8 +1,12 @@
 package train
 
 import (
+	"context"
 	"fmt"
+	"math"
+	"time"
 
+	"github.com/ringtrain/ringtrain/internal/shard"
 	"github.com/ringtrain/ringtrain/pkg/augment"
 	"github.com/ringtrain/ringtrain/pkg/data"
 	"github.com/ringtrain/ringtrain/pkg/jobspec"
@@ -121,5 +125,46 @@ func (r *Replica[T]) batch(ds *data.Dataset, idx []int, epoch int) nn.Batch[T] {
 	return nn.Batch[T]{X: x, Y: y, Index: r.index[:rows]}
 }
 
-// Step applies r.Grads to the parameters at learning rate lr.
-func (r *Replica[T]) Step(lr float64) { r.Opt.Step(r.Net.Params(), r.Grads, lr) }
+// StepDone is what Steps reports after each step.
+type StepDone struct {
+	Step    int // within the epoch, from 0
+	Samples int // the batch's
+	Loss    float64
+	// Update is how long the optimiser's update of the parameters took.
+	Update time.Duration
+}
+
+// Steps runs the steps of one epoch (from 0) of plan, which the caller
+// has Reset for that epoch: the one step loop of a local run and of a
+// worker. For step k, gradient puts the gradient of batch into r.Grads
+// (averaged over the ring, in a cluster) and returns the batch's mean
+// loss; then the optimiser updates the parameters at sched's rate for its
+// step count. done, if not nil, hears of each step. Steps returns the
+// loss summed over the epoch's samples and their number. It stops at
+// gradient's first error, at a loss that is NaN or infinite (an error
+// wrapping ErrDiverged), or with ctx's error once ctx has ended, checked
+// before each step.
+func (r *Replica[T]) Steps(ctx context.Context, plan *shard.Plan, sched optim.Schedule, epoch int,
+	gradient func(k int, batch []int) (float64, error), done func(StepDone)) (lossSum float64, samples int, err error) {
+	for k := range plan.Steps() {
+		if err := ctx.Err(); err != nil {
+			return lossSum, samples, err
+		}
+		batch := plan.Batch(k)
+		loss, err := gradient(k, batch)
+		if err != nil {
+			return lossSum, samples, err
+		}
+		if math.IsNaN(loss) || math.IsInf(loss, 0) {
+			return lossSum, samples, fmt.Errorf("%w: loss is %v at epoch %d step %d (lower the learning rate?)", ErrDiverged, loss, epoch+1, k+1)
+		}
+		start := time.Now()
+		r.Opt.Step(r.Net.Params(), r.Grads, sched.At(r.Opt.Steps(), epoch))
+		lossSum += loss * float64(len(batch))
+		samples += len(batch)
+		if done != nil {
+			done(StepDone{Step: k, Samples: len(batch), Loss: loss, Update: time.Since(start)})
+		}
+	}
+	return lossSum, samples, nil
+}

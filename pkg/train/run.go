@@ -3,8 +3,6 @@ package train
 import (
 	"context"
 	"errors"
-	"fmt"
-	"math"
 	"path/filepath"
 	"time"
 
@@ -93,30 +91,24 @@ func Run[T nn.Float](ctx context.Context, spec *jobspec.Spec, sets *Datasets, ob
 	totalSteps := t.Epochs * plan.Steps()
 	for epoch := range t.Epochs {
 		plan.Reset(t.Seed, epoch)
-		epochStart, lossSum, seen := time.Now(), 0.0, 0
-		for k := range plan.Steps() {
-			if ctx.Err() != nil {
-				res.Stopped, res.Interrupted = "interrupted", true
-				break
-			}
-			idx := plan.Batch(k)
-			loss := rep.Gradients(sets.Train, idx, epoch)
-			if err := CheckLoss(loss, epoch, k); err != nil {
-				return nil, err
-			}
-			rep.Step(sched.At(step, epoch))
+		epochStart := time.Now()
+		lossSum, seen, err := rep.Steps(ctx, plan, sched, epoch, func(_ int, batch []int) (float64, error) {
+			return rep.Gradients(sets.Train, batch, epoch), nil
+		}, func(s StepDone) {
 			step++
-			lossSum += loss * float64(len(idx))
-			seen += len(idx)
 			rate := float64(int(step)*t.BatchSize) / time.Since(start).Seconds()
 			left := time.Duration(float64(totalSteps-int(step)) * float64(t.BatchSize) / rate * float64(time.Second))
-			obs.Step(StepProgress{Epoch: epoch + 1, Epochs: t.Epochs, Step: k + 1, Steps: plan.Steps(), Loss: loss, SamplesPerSec: rate, ETA: left})
-		}
-		if res.Stopped != "" {
+			obs.Step(StepProgress{Epoch: epoch + 1, Epochs: t.Epochs, Step: s.Step + 1, Steps: plan.Steps(), Loss: s.Loss, SamplesPerSec: rate, ETA: left})
+		})
+		if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			res.Stopped, res.Interrupted = "interrupted", true
 			break
 		}
+		if err != nil {
+			return nil, err
+		}
 		er := EpochReport{Epoch: epoch + 1, Epochs: t.Epochs, TrainLoss: lossSum / float64(max(seen, 1)),
-			SamplesPerSec: float64(seen) / time.Since(epochStart).Seconds(), LearningRate: sched.At(step-1, epoch), Attempts: 1}
+			SamplesPerSec: float64(seen) / time.Since(epochStart).Seconds(), LearningRate: sched.At(rep.Opt.Steps()-1, epoch), Attempts: 1}
 		eval.Evaluate(&er)
 		er.Elapsed = time.Since(start)
 		stop := track.Observe(&er, rep.Net.Params())
@@ -143,13 +135,4 @@ func Run[T nn.Float](ctx context.Context, spec *jobspec.Spec, sets *Datasets, ob
 		return res, err
 	}
 	return res, nil
-}
-
-// CheckLoss returns an ErrDiverged error when loss, of the given (0-based)
-// epoch and step, is NaN or infinite.
-func CheckLoss(loss float64, epoch, step int) error {
-	if math.IsNaN(loss) || math.IsInf(loss, 0) {
-		return fmt.Errorf("%w: loss is %v at epoch %d step %d (lower the learning rate?)", ErrDiverged, loss, epoch+1, step+1)
-	}
-	return nil
 }

@@ -380,7 +380,7 @@ func trainOnRing[T nn.Float](t *testing.T, bucketBytes int) []T {
 					t.Error(err)
 					return
 				}
-				rep.step(sched, 0)
+				rep.rep.Opt.Step(rep.rep.Net.Params(), rep.rep.Grads, sched.At(int64(k), 0))
 			}
 			params[rank] = slices.Clone(rep.rep.Net.Params())
 		})

@@ -6,6 +6,7 @@ import (
 	"unsafe"
 
 	"github.com/ringtrain/ringtrain/internal/epoch"
+	"github.com/ringtrain/ringtrain/internal/shard"
 	"github.com/ringtrain/ringtrain/pkg/checkpoint"
 	"github.com/ringtrain/ringtrain/pkg/data"
 	"github.com/ringtrain/ringtrain/pkg/jobspec"
@@ -23,8 +24,9 @@ type replica interface {
 	// in buckets of at least bucketBytes (see planBuckets), until its
 	// close. Its goroutine, if any, uses ctx for its ring calls.
 	newReducer(ctx context.Context, ring ringCaller, bucketBytes int) reducer
-	// step applies the averaged gradient at the schedule's learning rate.
-	step(sched optim.Schedule, epoch int)
+	// steps runs an epoch's steps (see train.Replica.Steps).
+	steps(ctx context.Context, plan *shard.Plan, sched optim.Schedule, epoch int,
+		gradient func(k int, batch []int) (float64, error), done func(train.StepDone)) (float64, int, error)
 	// checksum digests parameters, optimiser state and step count.
 	checksum() string
 	// restore loads an encoded checkpoint; encode makes one.
@@ -68,8 +70,9 @@ func (r *typedReplica[T]) newReducer(ctx context.Context, ring ringCaller, bucke
 	return newBucketReducer(ctx, ring, r.rep, r.buf, len(off)-1, plan)
 }
 
-func (r *typedReplica[T]) step(sched optim.Schedule, epoch int) {
-	r.rep.Step(sched.At(r.rep.Opt.Steps(), epoch))
+func (r *typedReplica[T]) steps(ctx context.Context, plan *shard.Plan, sched optim.Schedule, epoch int,
+	gradient func(k int, batch []int) (float64, error), done func(train.StepDone)) (float64, int, error) {
+	return r.rep.Steps(ctx, plan, sched, epoch, gradient, done)
 }
 
 func (r *typedReplica[T]) checksum() string {

@@ -270,36 +270,33 @@ func agree(sums map[string]string) error {
 // steps runs every step of the epoch and returns the loss summed over
 // samples and the number of samples.
 func (w *Worker) steps(ctx context.Context, js *jobState, ring *allreduce.Ring, p *epoch.Plan, rank int, start time.Time) (float64, int, error) {
-	t := js.spec.Training
-	js.plan.Reset(t.Seed, p.Epoch)
+	js.plan.Reset(js.spec.Training.Seed, p.Epoch)
 	members := len(p.Members)
-	lossSum, samples := 0.0, 0
-	lastReport := start
 	red := js.rep.newReducer(ctx, ring, w.cfg.BucketBytes)
 	defer red.close()
-	var st stepTimes
+	var (
+		st         stepTimes
+		rows       int // this member's share of the step's batch
+		samples    int
+		lastReport = start
+	)
 	bytes := js.rep.bufferBytes()
-	for k := range js.plan.Steps() {
-		batch := js.plan.Batch(k)
+	return js.rep.steps(ctx, js.plan, js.sched, p.Epoch, func(k int, batch []int) (float64, error) {
 		part := shard.Split(batch, members, rank)
+		rows = len(part)
 		loss, err := red.reduce(js.ds, part, p.Epoch, &st)
 		if err != nil {
-			return 0, 0, fmt.Errorf("all-reduce at step %d: %w", k+1, err)
+			return 0, fmt.Errorf("all-reduce at step %d: %w", k+1, err)
 		}
-		if err := train.CheckLoss(loss, p.Epoch, k); err != nil {
-			return 0, 0, err
-		}
-		t := time.Now()
-		js.rep.step(js.sched, p.Epoch)
-		w.metrics.recordStep(&st, time.Since(t), len(part), bytes, members, loss)
-		lossSum += loss * float64(len(batch))
-		samples += len(batch)
+		return loss, nil
+	}, func(s train.StepDone) {
+		w.metrics.recordStep(&st, s.Update, rows, bytes, members, s.Loss)
+		samples += s.Samples
 		if rank == 0 && time.Since(lastReport) > time.Second {
 			lastReport = time.Now()
-			w.progress(ctx, js, p, k+1, loss, samples, start)
+			w.progress(ctx, js, p, s.Step+1, s.Loss, samples, start)
 		}
-	}
-	return lossSum, samples, nil
+	})
 }
 
 // progress tells the coordinator how the epoch goes. It is best effort: a
