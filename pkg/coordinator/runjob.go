@@ -19,6 +19,7 @@ import (
 	"github.com/ringtrain/ringtrain/internal/shard"
 	"github.com/ringtrain/ringtrain/pkg/checkpoint"
 	"github.com/ringtrain/ringtrain/pkg/nn"
+	"github.com/ringtrain/ringtrain/pkg/optim"
 	"github.com/ringtrain/ringtrain/pkg/precision"
 	"github.com/ringtrain/ringtrain/pkg/train"
 	ringtrainv1 "github.com/ringtrain/ringtrain/proto/ringtrain/v1"
@@ -131,142 +132,121 @@ func trainIn[T nn.Float](ctx context.Context, s *Server, j *job) (*train.Result,
 		return nil, err
 	}
 	j.update(func(pb *ringtrainv1.Job) { pb.Classifies = sets.Train.Labels != nil }, nil)
-
-	began := time.Now()
-	// An epoch's evaluation runs while the ring trains the next epoch: the
-	// workers need only its checkpoint, and would otherwise wait for the
-	// evaluation (a second or more an epoch for the showcase). Early
-	// stopping needs its verdict before the next epoch starts, so with a
-	// patience set each evaluation is waited for.
-	var evaluating *epochEval
-	wait := func() (stop bool) {
-		if evaluating != nil {
-			<-evaluating.done
-			stop, evaluating = evaluating.stop, nil
-		}
-		return stop
-	}
-	defer wait()
-	save := func(cause error) (*train.Result, error) {
-		wait()
-		return saveModel(s, j, rep, track, sets, cause)
-	}
 	if ep > 0 && resumeTracker(s, j, track, rep, ep) {
-		return save(nil) // early stopping had ended the job
+		return saveModel(s, j, rep, track, sets, nil) // early stopping had ended the job
 	}
-	var prev []epoch.Member
-	sched := spec.Training.LearningRates(steps)
-	for ep < spec.Training.Epochs {
-		var (
-			out      *report
-			attempts int
-		)
-		for attempt := 1; out == nil; attempt++ {
-			attempts = attempt
-			if attempt > s.cfg.MaxAttempts {
-				return nil, fmt.Errorf("epoch %d failed %d times; giving up", ep+1, s.cfg.MaxAttempts)
-			}
-			members, err := s.waitWorkers(ctx, j)
-			if err != nil {
-				return save(err)
-			}
-			plan := &epoch.Plan{Job: j.id, Epoch: ep, Generation: s.nextGeneration(), Members: members, Checksum: sum}
-			if !slices.Equal(prev, members) {
-				msg := fmt.Sprintf("ring of %d workers (generation %d): %s", len(members), plan.Generation, strings.Join(plan.IDs(), ", "))
-				s.log.Info("ring changed", "job", j.id, "epoch", ep+1, "workers", len(members), "generation", plan.Generation)
-				j.update(nil, &ringtrainv1.JobEvent{Event: &ringtrainv1.JobEvent_Message{Message: msg}})
-				prev = members
-			}
-			j.update(func(pb *ringtrainv1.Job) { pb.Workers, pb.Generation = int32(len(members)), plan.Generation }, nil)
-			s.cfg.Metrics.workers.WithLabelValues(j.id).Set(float64(len(members)))
-			out, err = s.attempt(ctx, j, plan)
-			if err != nil {
-				if ctx.Err() != nil {
-					return save(errCanceled)
-				}
-				if errors.Is(err, errFatal) {
-					return nil, fmt.Errorf("epoch %d: %w", ep+1, err)
-				}
-				s.cfg.Metrics.retries.WithLabelValues(retryCause(err)).Inc()
-				msg := fmt.Sprintf("epoch %d attempt %d failed: %v; redoing it from the last checkpoint", ep+1, attempt, err)
-				s.log.Warn("epoch attempt failed", "job", j.id, "epoch", ep+1, "attempt", attempt, "error", err)
-				j.update(nil, &ringtrainv1.JobEvent{Event: &ringtrainv1.JobEvent_Message{Message: msg}})
-				prev = nil
-			}
+	r := &ringEpochs[T]{s: s, j: j, rep: rep, sum: sum, steps: steps, sched: spec.Training.LearningRates(steps)}
+	loop := &train.Loop[T]{Rep: rep, Eval: eval, Track: track, Epochs: spec.Training.Epochs, Began: time.Now(),
+		Train: r.train,
+		Evaluated: func(er *train.EpochReport) error {
+			recordEpoch(ctx, s, j, track, rep, er)
+			return nil
+		},
+	}
+	return saveModel(s, j, rep, track, sets, loop.Run(ctx, ep))
+}
+
+// ringEpochs trains a job's epochs on rings of workers.
+type ringEpochs[T nn.Float] struct {
+	s     *Server
+	j     *job
+	rep   *train.Replica[T]
+	sum   string         // the checksum of the state the next epoch starts from
+	prev  []epoch.Member // the last ring's members
+	steps int            // per epoch
+	sched optim.Schedule
+}
+
+// train has epoch ep run by the live workers, again from its checkpoint
+// when an attempt fails, up to MaxAttempts; then it verifies the checkpoint
+// the ring agreed on, keeps it, and loads it into the replica.
+func (r *ringEpochs[T]) train(ctx context.Context, ep int, settle func()) (train.EpochReport, error) {
+	s, j := r.s, r.j
+	var out *report
+	attempts := 0
+	for out == nil {
+		attempts++
+		if attempts > s.cfg.MaxAttempts {
+			return train.EpochReport{}, fmt.Errorf("epoch %d failed %d times; giving up", ep+1, s.cfg.MaxAttempts)
 		}
-		c, err := checkpoint.DecodeCheckpoint[T](out.checkpoint)
+		members, err := s.waitWorkers(ctx, j)
 		if err != nil {
-			return nil, fmt.Errorf("epoch %d: checkpoint from %s: %w", ep+1, out.worker, err)
+			return train.EpochReport{}, err
 		}
-		if got := epoch.Checksum(c.Params, c.OptimizerState, c.Steps); got != out.result.GetChecksum() || c.Epoch != ep+1 {
-			return nil, fmt.Errorf("epoch %d: checkpoint from %s has checksum %s for epoch %d, its members agreed on %s", ep+1, out.worker, got, c.Epoch, out.result.GetChecksum())
+		plan := &epoch.Plan{Job: j.id, Epoch: ep, Generation: s.nextGeneration(), Members: members, Checksum: r.sum}
+		if !slices.Equal(r.prev, members) {
+			msg := fmt.Sprintf("ring of %d workers (generation %d): %s", len(members), plan.Generation, strings.Join(plan.IDs(), ", "))
+			s.log.Info("ring changed", "job", j.id, "epoch", ep+1, "workers", len(members), "generation", plan.Generation)
+			j.update(nil, &ringtrainv1.JobEvent{Event: &ringtrainv1.JobEvent_Message{Message: msg}})
+			r.prev = members
 		}
-		wait() // the replica is the previous epoch's until its evaluation ends
-		copy(rep.Net.Params(), c.Params)
-		if err := rep.Opt.Restore(c.OptimizerState, c.Steps); err != nil {
-			return nil, fmt.Errorf("epoch %d: %w", ep+1, err)
-		}
-		// The checkpoint verified is the one to keep, as it came.
-		if err := storeCheckpoint(j, out.checkpoint, ep+1); err != nil {
-			return nil, err
-		}
-		j.update(func(pb *ringtrainv1.Job) {
-			pb.CheckpointEpoch, pb.CheckpointChecksum = int32(ep+1), out.result.GetChecksum()
-		}, nil)
-		s.putState(ctx, j)
-		sum = out.result.GetChecksum()
-		er := train.EpochReport{Epoch: ep + 1, Epochs: spec.Training.Epochs, TrainLoss: out.result.GetTrainLoss(),
-			SamplesPerSec: float64(out.result.GetSamples()) / out.result.GetSeconds(),
-			LearningRate:  sched.At(int64((ep+1)*steps-1), ep), Workers: len(prev), Attempts: attempts}
-		evaluating = evaluate(ctx, s, j, eval, track, rep, er, began)
-		ep++
-		if spec.Training.EarlyStopping.Patience > 0 && wait() {
-			break
+		j.update(func(pb *ringtrainv1.Job) { pb.Workers, pb.Generation = int32(len(members)), plan.Generation }, nil)
+		s.cfg.Metrics.workers.WithLabelValues(j.id).Set(float64(len(members)))
+		out, err = s.attempt(ctx, j, plan)
+		if err != nil {
+			if ctx.Err() != nil {
+				return train.EpochReport{}, errCanceled
+			}
+			if errors.Is(err, errFatal) {
+				return train.EpochReport{}, fmt.Errorf("epoch %d: %w", ep+1, err)
+			}
+			s.cfg.Metrics.retries.WithLabelValues(retryCause(err)).Inc()
+			msg := fmt.Sprintf("epoch %d attempt %d failed: %v; redoing it from the last checkpoint", ep+1, attempts, err)
+			s.log.Warn("epoch attempt failed", "job", j.id, "epoch", ep+1, "attempt", attempts, "error", err)
+			j.update(nil, &ringtrainv1.JobEvent{Event: &ringtrainv1.JobEvent_Message{Message: msg}})
+			r.prev = nil
 		}
 	}
-	return save(nil)
+	c, err := checkpoint.DecodeCheckpoint[T](out.checkpoint)
+	if err != nil {
+		return train.EpochReport{}, fmt.Errorf("epoch %d: checkpoint from %s: %w", ep+1, out.worker, err)
+	}
+	if got := epoch.Checksum(c.Params, c.OptimizerState, c.Steps); got != out.result.GetChecksum() || c.Epoch != ep+1 {
+		return train.EpochReport{}, fmt.Errorf("epoch %d: checkpoint from %s has checksum %s for epoch %d, its members agreed on %s", ep+1, out.worker, got, c.Epoch, out.result.GetChecksum())
+	}
+	settle()
+	copy(r.rep.Net.Params(), c.Params)
+	if err := r.rep.Opt.Restore(c.OptimizerState, c.Steps); err != nil {
+		return train.EpochReport{}, fmt.Errorf("epoch %d: %w", ep+1, err)
+	}
+	// The checkpoint verified is the one to keep, as it came.
+	if err := storeCheckpoint(j, out.checkpoint, ep+1); err != nil {
+		return train.EpochReport{}, err
+	}
+	j.update(func(pb *ringtrainv1.Job) {
+		pb.CheckpointEpoch, pb.CheckpointChecksum = int32(ep+1), out.result.GetChecksum()
+	}, nil)
+	s.putState(ctx, j)
+	r.sum = out.result.GetChecksum()
+	return train.EpochReport{Epoch: ep + 1, Epochs: j.spec.Training.Epochs, TrainLoss: out.result.GetTrainLoss(),
+		SamplesPerSec: float64(out.result.GetSamples()) / out.result.GetSeconds(),
+		LearningRate:  r.sched.At(int64((ep+1)*r.steps-1), ep), Workers: len(r.prev), Attempts: attempts}, nil
 }
 
-// epochEval is the evaluation of a completed epoch, under way.
-type epochEval struct {
-	done chan struct{} // closed when it has ended
-	stop bool          // early stopping's verdict; read after done
-}
-
-// evaluate starts evaluating the replica, which holds the parameters after
-// er's epoch, and then reports the epoch to the tracker and the job's
-// watchers. Nothing may change the replica or the tracker until it ends.
-func evaluate[T nn.Float](ctx context.Context, s *Server, j *job, eval *train.Evaluator[T], track *train.Tracker[T],
-	rep *train.Replica[T], er train.EpochReport, start time.Time) *epochEval {
-	e := &epochEval{done: make(chan struct{})}
-	go func() {
-		defer close(e.done)
-		eval.Evaluate(&er)
-		er.Elapsed = time.Since(start)
-		e.stop = track.Observe(&er, rep.Net.Params())
-		if er.Best && er.Val != nil {
-			// A coordinator that resumes the job needs the best epoch's
-			// parameters, which no checkpoint may hold any more.
-			if err := saveBest(j, rep, er.Epoch); err != nil {
-				s.log.Warn("save the best parameters", "job", j.id, "error", err)
-			}
+// recordEpoch keeps er, an evaluated epoch: the best parameters, the job's
+// metrics, history and record, and an event for its watchers.
+func recordEpoch[T nn.Float](ctx context.Context, s *Server, j *job, track *train.Tracker[T], rep *train.Replica[T], er *train.EpochReport) {
+	if er.Best && er.Val != nil {
+		// A coordinator that resumes the job needs the best epoch's
+		// parameters, which no checkpoint may hold any more.
+		if err := saveBest(j, rep, er.Epoch); err != nil {
+			s.log.Warn("save the best parameters", "job", j.id, "error", err)
 		}
-		s.cfg.Metrics.recordEpoch(j.id, &er)
-		if err := j.recordEpoch(&er); err != nil {
-			s.log.Warn("save history", "job", j.id, "error", err)
+	}
+	s.cfg.Metrics.recordEpoch(j.id, er)
+	if err := j.recordEpoch(er); err != nil {
+		s.log.Warn("save history", "job", j.id, "error", err)
+	}
+	res := track.Result()
+	j.update(func(pb *ringtrainv1.Job) {
+		pb.Epoch = int32(er.Epoch)
+		pb.SavedEpoch = int32(res.SavedEpoch)
+		if res.SavedTest != nil {
+			pb.SavedTestAccuracy = res.SavedTest.Accuracy
 		}
-		res := track.Result()
-		j.update(func(pb *ringtrainv1.Job) {
-			pb.Epoch = int32(er.Epoch)
-			pb.SavedEpoch = int32(res.SavedEpoch)
-			if res.SavedTest != nil {
-				pb.SavedTestAccuracy = res.SavedTest.Accuracy
-			}
-			pb.BestTestAccuracy, pb.BestTestEpoch = res.BestTestAccuracy, int32(res.BestTestEpoch)
-		}, &ringtrainv1.JobEvent{Event: &ringtrainv1.JobEvent_Epoch{Epoch: summary(&er)}})
-		s.putState(ctx, j)
-	}()
-	return e
+		pb.BestTestAccuracy, pb.BestTestEpoch = res.BestTestAccuracy, int32(res.BestTestEpoch)
+	}, &ringtrainv1.JobEvent{Event: &ringtrainv1.JobEvent_Epoch{Epoch: summary(er)}})
+	s.putState(ctx, j)
 }
 
 // saveModel returns the run's result with cause, the error that ended the

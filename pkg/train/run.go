@@ -40,7 +40,7 @@ type EpochReport struct {
 	Workers, Attempts int
 }
 
-// Observer receives progress. Calls come from the training goroutine and
+// Observer receives progress. Calls come one at a time, in order, and
 // should return quickly.
 type Observer interface {
 	Step(StepProgress)
@@ -80,46 +80,43 @@ func Run[T nn.Float](ctx context.Context, spec *jobspec.Spec, sets *Datasets, ob
 	sched := spec.Training.LearningRates(plan.Steps())
 	eval := NewEvaluator(rep.Net, sets)
 
-	var (
-		track = NewTracker(rep.Net.Params(), sets.Val != nil, t.EarlyStopping.Patience)
-		res   = track.Result()
-		step  int64
-		start = time.Now()
-	)
+	track := NewTracker(rep.Net.Params(), sets.Val != nil, t.EarlyStopping.Patience)
+	res := track.Result()
 	res.ModelPath = filepath.Join(spec.Output.Dir, "model.safetensors")
 	hist := &History{Name: spec.Name, Task: TaskOf(rep.Net.Arch())}
 	totalSteps := t.Epochs * plan.Steps()
-	for epoch := range t.Epochs {
-		plan.Reset(t.Seed, epoch)
-		epochStart := time.Now()
-		lossSum, seen, err := rep.Steps(ctx, plan, sched, epoch, func(_ int, batch []int) (float64, error) {
-			return rep.Gradients(sets.Train, batch, epoch), nil
-		}, func(s StepDone) {
-			step++
-			rate := float64(int(step)*t.BatchSize) / time.Since(start).Seconds()
-			left := time.Duration(float64(totalSteps-int(step)) * float64(t.BatchSize) / rate * float64(time.Second))
-			obs.Step(StepProgress{Epoch: epoch + 1, Epochs: t.Epochs, Step: s.Step + 1, Steps: plan.Steps(), Loss: s.Loss, SamplesPerSec: rate, ETA: left})
-		})
-		if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-			res.Stopped, res.Interrupted = "interrupted", true
-			break
-		}
-		if err != nil {
+	start := time.Now()
+	var step int
+	loop := &Loop[T]{Rep: rep, Eval: eval, Track: track, Epochs: t.Epochs, Began: start,
+		Train: func(ctx context.Context, epoch int, settle func()) (EpochReport, error) {
+			settle() // the steps change the replica an evaluation reads
+			plan.Reset(t.Seed, epoch)
+			epochStart := time.Now()
+			lossSum, seen, err := rep.Steps(ctx, plan, sched, epoch, func(_ int, batch []int) (float64, error) {
+				return rep.Gradients(sets.Train, batch, epoch), nil
+			}, func(s StepDone) {
+				step++
+				rate := float64(step*t.BatchSize) / time.Since(start).Seconds()
+				left := time.Duration(float64(totalSteps-step) * float64(t.BatchSize) / rate * float64(time.Second))
+				obs.Step(StepProgress{Epoch: epoch + 1, Epochs: t.Epochs, Step: s.Step + 1, Steps: plan.Steps(), Loss: s.Loss, SamplesPerSec: rate, ETA: left})
+			})
+			return EpochReport{Epoch: epoch + 1, Epochs: t.Epochs, TrainLoss: lossSum / float64(max(seen, 1)),
+				SamplesPerSec: float64(seen) / time.Since(epochStart).Seconds(), LearningRate: sched.At(rep.Opt.Steps()-1, epoch), Attempts: 1}, err
+		},
+		Evaluated: func(er *EpochReport) error {
+			hist.Epochs = append(hist.Epochs, Row(er))
+			if err := hist.Save(spec.Output.Dir); err != nil {
+				return err
+			}
+			obs.Epoch(*er)
+			return nil
+		},
+	}
+	if err := loop.Run(ctx, 0); err != nil {
+		if ctx.Err() == nil || !errors.Is(err, ctx.Err()) {
 			return nil, err
 		}
-		er := EpochReport{Epoch: epoch + 1, Epochs: t.Epochs, TrainLoss: lossSum / float64(max(seen, 1)),
-			SamplesPerSec: float64(seen) / time.Since(epochStart).Seconds(), LearningRate: sched.At(rep.Opt.Steps()-1, epoch), Attempts: 1}
-		eval.Evaluate(&er)
-		er.Elapsed = time.Since(start)
-		stop := track.Observe(&er, rep.Net.Params())
-		hist.Epochs = append(hist.Epochs, Row(&er))
-		if err := hist.Save(spec.Output.Dir); err != nil {
-			return nil, err
-		}
-		obs.Epoch(er)
-		if stop {
-			break
-		}
+		res.Stopped, res.Interrupted = "interrupted", true
 	}
 	if res.Stopped == "" {
 		res.Stopped = "completed"
