@@ -72,9 +72,10 @@ bench-scaling: build
 bench-tls: build
 	TABLE=tls BIN=$(BIN) bash scripts/scaling.sh $(or $(TLS_NS),1 2)
 
-# The long fault schedule of TestChaos (CI runs 3 faults): coordinators and
-# workers killed and stopped during one job; its counts go in
-# docs/benchmarks.md. CHAOS_SEED picks another schedule.
+# The long fault schedule of TestChaos (CI runs 4 faults, one of each
+# kind): coordinators, workers and etcd members killed, workers stopped,
+# during one job; its counts go in docs/benchmarks.md. CHAOS_SEED picks
+# another schedule.
 CHAOS_FAULTS ?= 24
 CHAOS_SEED ?= 1
 chaos: deps

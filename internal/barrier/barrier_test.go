@@ -58,7 +58,7 @@ func startWorkers(ctx context.Context, t *testing.T, ids ...string) *workers {
 func (w *workers) join(ctx context.Context, t *testing.T, id string) {
 	t.Helper()
 	w.clients[id] = etcdtest.Client(t, w.eps)
-	reg, err := membership.Register(ctx, w.clients[id], membership.Member{ID: id, Addr: id + ":1"}, ttl)
+	reg, err := membership.Register(ctx, w.clients[id], membership.Worker{ID: id, Addr: id + ":1"}, ttl)
 	if err != nil {
 		t.Fatalf("registering %s: %v", id, err)
 	}
@@ -291,7 +291,7 @@ func ExampleBarrier() {
 	}
 	defer cli.Close()
 
-	reg, err := membership.Register(ctx, cli, membership.Member{ID: "w0", Addr: "127.0.0.1:7000"}, 0)
+	reg, err := membership.Register(ctx, cli, membership.Worker{ID: "w0", Addr: "127.0.0.1:7000"}, 0)
 	if err != nil {
 		panic(err)
 	}

@@ -144,7 +144,7 @@ func same(sums map[string]string, want string) error {
 	return nil
 }
 
-func memberIDs(ms []membership.Member) []string {
+func memberIDs(ms []membership.Worker) []string {
 	out := make([]string, len(ms))
 	for i, m := range ms {
 		out[i] = m.ID

@@ -9,7 +9,7 @@
 //
 // A worker:
 //
-//	reg, err := membership.Register(ctx, cli, membership.Member{ID: id, Addr: advertise}, 0)
+//	reg, err := membership.Register(ctx, cli, membership.Worker{ID: id, Addr: advertise}, 0)
 //	if err != nil { ... }
 //	defer reg.Close() // a graceful leave: the key goes at once
 //	select {

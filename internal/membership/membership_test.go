@@ -22,7 +22,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // ttl is as short as Register allows, so that dead members vanish quickly.
 const ttl = membership.MinTTL
 
-func ids(ms []membership.Member) []string {
+func ids(ms []membership.Worker) []string {
 	out := make([]string, len(ms))
 	for i, m := range ms {
 		out[i] = m.ID
@@ -32,7 +32,7 @@ func ids(ms []membership.Member) []string {
 
 func register(ctx context.Context, t *testing.T, cli *clientv3.Client, id string) *membership.Registration {
 	t.Helper()
-	r, err := membership.Register(ctx, cli, membership.Member{ID: id, Addr: id + ":7000"}, ttl)
+	r, err := membership.Register(ctx, cli, membership.Worker{ID: id, Addr: id + ":7000"}, ttl)
 	if err != nil {
 		t.Fatalf("registering %s: %v", id, err)
 	}
@@ -60,8 +60,8 @@ func TestRegisterListLeave(t *testing.T) {
 	if got[0].Addr != "a:7000" || got[0].Started.IsZero() || rev == 0 {
 		t.Errorf("list: got member %+v at revision %d, want a at a:7000 with a start time", got[0], rev)
 	}
-	if a.ID() != "a" || a.Member().Addr != "a:7000" || a.Lease() == 0 {
-		t.Errorf("registration: got ID %q, member %+v, lease %x", a.ID(), a.Member(), a.Lease())
+	if a.ID() != "a" || a.Worker().Addr != "a:7000" || a.Lease() == 0 {
+		t.Errorf("registration: got ID %q, member %+v, lease %x", a.ID(), a.Worker(), a.Lease())
 	}
 
 	// A graceful leave removes the key at once and closes Done.
@@ -91,11 +91,11 @@ func TestDuplicateID(t *testing.T) {
 	defer cancel()
 	cli := etcdtest.Client(t, etcdtest.Start(t))
 
-	first, err := membership.Register(ctx, cli, membership.Member{ID: "w", Addr: "first:1"}, ttl)
+	first, err := membership.Register(ctx, cli, membership.Worker{ID: "w", Addr: "first:1"}, ttl)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = membership.Register(ctx, cli, membership.Member{ID: "w", Addr: "second:1"}, ttl)
+	_, err = membership.Register(ctx, cli, membership.Worker{ID: "w", Addr: "second:1"}, ttl)
 	if !errors.Is(err, membership.ErrDuplicateID) {
 		t.Fatalf("second registration: got %v want ErrDuplicateID", err)
 	}
@@ -110,7 +110,7 @@ func TestDuplicateID(t *testing.T) {
 	if err := first.Close(); err != nil {
 		t.Fatal(err)
 	}
-	second, err := membership.Register(ctx, cli, membership.Member{ID: "w", Addr: "second:1"}, ttl)
+	second, err := membership.Register(ctx, cli, membership.Worker{ID: "w", Addr: "second:1"}, ttl)
 	if err != nil {
 		t.Fatalf("registering after leave: %v", err)
 	}
@@ -125,13 +125,13 @@ func TestRegisterRefusesBadMember(t *testing.T) {
 	defer cancel()
 	cli := etcdtest.Client(t, etcdtest.Start(t))
 	for i, test := range []struct {
-		m    membership.Member
+		m    membership.Worker
 		want error
 	}{
-		{membership.Member{Addr: "x:1"}, etcdkeys.ErrInvalidID},
-		{membership.Member{ID: "a/b", Addr: "x:1"}, etcdkeys.ErrInvalidID},
-		{membership.Member{ID: "a b", Addr: "x:1"}, etcdkeys.ErrInvalidID},
-		{membership.Member{ID: "a"}, membership.ErrNoAddr},
+		{membership.Worker{Addr: "x:1"}, etcdkeys.ErrInvalidID},
+		{membership.Worker{ID: "a/b", Addr: "x:1"}, etcdkeys.ErrInvalidID},
+		{membership.Worker{ID: "a b", Addr: "x:1"}, etcdkeys.ErrInvalidID},
+		{membership.Worker{ID: "a"}, membership.ErrNoAddr},
 	} {
 		if _, err := membership.Register(ctx, cli, test.m, ttl); !errors.Is(err, test.want) {
 			t.Errorf("test %d: got %v want %v", i, err, test.want)
@@ -149,7 +149,7 @@ func TestKilledMemberExpires(t *testing.T) {
 	cli := etcdtest.Client(t, eps)
 	doomed := etcdtest.Client(t, eps)
 
-	r, err := membership.Register(ctx, doomed, membership.Member{ID: "doomed", Addr: "d:1"}, ttl)
+	r, err := membership.Register(ctx, doomed, membership.Worker{ID: "doomed", Addr: "d:1"}, ttl)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +187,7 @@ func TestLostLeaseClosesDone(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	cli := etcdtest.Client(t, etcdtest.Start(t))
-	r, err := membership.Register(ctx, cli, membership.Member{ID: "w", Addr: "w:1"}, ttl)
+	r, err := membership.Register(ctx, cli, membership.Worker{ID: "w", Addr: "w:1"}, ttl)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +212,7 @@ func TestWatchJoinsAndLeaves(t *testing.T) {
 	cli := etcdtest.Client(t, eps)
 	doomed := etcdtest.Client(t, eps)
 
-	early, err := membership.Register(ctx, cli, membership.Member{ID: "early", Addr: "e:1"}, ttl)
+	early, err := membership.Register(ctx, cli, membership.Worker{ID: "early", Addr: "e:1"}, ttl)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,12 +246,12 @@ func TestWatchJoinsAndLeaves(t *testing.T) {
 	}
 
 	expect("early")
-	a, err := membership.Register(ctx, cli, membership.Member{ID: "a", Addr: "a:1"}, ttl)
+	a, err := membership.Register(ctx, cli, membership.Worker{ID: "a", Addr: "a:1"}, ttl)
 	if err != nil {
 		t.Fatal(err)
 	}
 	expect("a", "early")
-	if _, err := membership.Register(ctx, doomed, membership.Member{ID: "z", Addr: "z:1"}, ttl); err != nil {
+	if _, err := membership.Register(ctx, doomed, membership.Worker{ID: "z", Addr: "z:1"}, ttl); err != nil {
 		t.Fatal(err)
 	}
 	expect("a", "early", "z")

@@ -35,14 +35,14 @@ var (
 // long as the session's lease.
 type Registration struct {
 	session *concurrency.Session
-	member  Member
+	member  Worker
 }
 
 // Register publishes m under a new lease of the given TTL (rounded up to
 // whole seconds; DefaultTTL when 0, MinTTL when less) and keeps the lease alive until Close
 // or until the lease is lost. A zero m.Started is set to now. ctx bounds
 // registering only, not the registration's life.
-func Register(ctx context.Context, cli *clientv3.Client, m Member, ttl time.Duration) (*Registration, error) {
+func Register(ctx context.Context, cli *clientv3.Client, m Worker, ttl time.Duration) (*Registration, error) {
 	if err := etcdkeys.ValidID(m.ID); err != nil {
 		return nil, fmt.Errorf("membership: registering: %w", err)
 	}
@@ -106,8 +106,8 @@ func holder(resp *clientv3.TxnResponse, id string) string {
 	return fmt.Sprintf("%s at %s since %s", id, other.Addr, other.Started.Format(time.RFC3339))
 }
 
-// Member returns the registered member.
-func (r *Registration) Member() Member { return r.member }
+// Worker returns the registered worker.
+func (r *Registration) Worker() Worker { return r.member }
 
 // ID returns the registered member's ID.
 func (r *Registration) ID() string { return r.member.ID }

@@ -23,7 +23,7 @@ func Watch(ctx context.Context, cli *clientv3.Client, fn func(Snapshot) error) e
 	if err != nil {
 		return err
 	}
-	set := make(map[string]Member, len(members))
+	set := make(map[string]Worker, len(members))
 	for _, m := range members {
 		set[m.ID] = m
 	}
@@ -65,7 +65,7 @@ func Watch(ctx context.Context, cli *clientv3.Client, fn func(Snapshot) error) e
 }
 
 // apply updates a membership set with one event.
-func apply(set map[string]Member, ev *clientv3.Event) error {
+func apply(set map[string]Worker, ev *clientv3.Event) error {
 	if ev.Type == mvccpb.DELETE {
 		if id, ok := etcdkeys.WorkerID(string(ev.Kv.Key)); ok {
 			delete(set, id)

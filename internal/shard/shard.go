@@ -2,44 +2,44 @@ package shard
 
 import "github.com/ringtrain/ringtrain/internal/rng"
 
-// Plan is the sample order of one epoch cut into global batches.
-type Plan struct {
+// Batches is the sample order of one epoch cut into global batches.
+type Batches struct {
 	order     []int
 	batchSize int
 }
 
-// NewPlan returns epoch's plan over n samples: a permutation drawn from
+// NewBatches returns epoch's batches over n samples: a permutation drawn from
 // (seed, epoch), cut into batches of batchSize (the last may be shorter).
 // It panics if batchSize < 1, a programmer error.
-func NewPlan(seed uint64, epoch, n, batchSize int) *Plan {
+func NewBatches(seed uint64, epoch, n, batchSize int) *Batches {
 	if batchSize < 1 {
 		panic("shard: batch size must be positive")
 	}
-	p := &Plan{order: make([]int, n), batchSize: batchSize}
-	p.Reset(seed, epoch)
-	return p
+	b := &Batches{order: make([]int, n), batchSize: batchSize}
+	b.Reset(seed, epoch)
+	return b
 }
 
-// Reset reuses the plan's storage for another epoch.
-func (p *Plan) Reset(seed uint64, epoch int) {
-	for i := range p.order {
-		p.order[i] = i
+// Reset reuses the storage for another epoch.
+func (b *Batches) Reset(seed uint64, epoch int) {
+	for i := range b.order {
+		b.order[i] = i
 	}
 	r := rng.NewSource(seed, rng.Shuffle, uint64(epoch)).Rand()
-	r.Shuffle(len(p.order), func(i, j int) { p.order[i], p.order[j] = p.order[j], p.order[i] })
+	r.Shuffle(len(b.order), func(i, j int) { b.order[i], b.order[j] = b.order[j], b.order[i] })
 }
 
 // Steps is the number of global batches in the epoch.
-func (p *Plan) Steps() int { return (len(p.order) + p.batchSize - 1) / p.batchSize }
+func (b *Batches) Steps() int { return (len(b.order) + b.batchSize - 1) / b.batchSize }
 
-// Batch returns the sample indices of step k, a view into the plan.
-func (p *Plan) Batch(k int) []int {
-	lo := k * p.batchSize
-	return p.order[lo:min(lo+p.batchSize, len(p.order))]
+// Batch returns the sample indices of step k, a view into b.
+func (b *Batches) Batch(k int) []int {
+	lo := k * b.batchSize
+	return b.order[lo:min(lo+b.batchSize, len(b.order))]
 }
 
-// Order is the whole epoch's permutation, a view into the plan.
-func (p *Plan) Order() []int { return p.order }
+// Order is the whole epoch's permutation, a view into b.
+func (b *Batches) Order() []int { return b.order }
 
 // Split returns the part of batch that member rank of members computes.
 // Parts are contiguous, cover the batch exactly once, and differ in size by at

@@ -5,9 +5,9 @@ import (
 	"testing"
 )
 
-func TestPlanIsAPermutationFixedBySeedAndEpoch(t *testing.T) {
-	a := NewPlan(7, 3, 1000, 128)
-	b := NewPlan(7, 3, 1000, 128)
+func TestBatchesArePermutationFixedBySeedAndEpoch(t *testing.T) {
+	a := NewBatches(7, 3, 1000, 128)
+	b := NewBatches(7, 3, 1000, 128)
 	if !slices.Equal(a.Order(), b.Order()) {
 		t.Fatal("same (seed, epoch) gave different orders")
 	}
@@ -18,14 +18,14 @@ func TestPlanIsAPermutationFixedBySeedAndEpoch(t *testing.T) {
 			t.Fatalf("order is not a permutation: position %d holds %d", i, v)
 		}
 	}
-	for _, other := range []*Plan{NewPlan(7, 4, 1000, 128), NewPlan(8, 3, 1000, 128)} {
+	for _, other := range []*Batches{NewBatches(7, 4, 1000, 128), NewBatches(8, 3, 1000, 128)} {
 		if slices.Equal(a.Order(), other.Order()) {
 			t.Error("another seed or epoch gave the same order")
 		}
 	}
 	b.Reset(7, 4)
-	if !slices.Equal(b.Order(), NewPlan(7, 4, 1000, 128).Order()) {
-		t.Error("Reset to epoch 4 differs from a fresh epoch-4 plan")
+	if !slices.Equal(b.Order(), NewBatches(7, 4, 1000, 128).Order()) {
+		t.Error("Reset to epoch 4 differs from a fresh epoch-4 order")
 	}
 }
 
@@ -34,7 +34,7 @@ func TestBatches(t *testing.T) {
 		{1000, 128, 8, 104}, {1024, 128, 8, 128}, {5, 10, 1, 5}, {0, 4, 0, 0},
 	}
 	for _, tc := range tests {
-		p := NewPlan(1, 0, tc.n, tc.b)
+		p := NewBatches(1, 0, tc.n, tc.b)
 		if p.Steps() != tc.steps {
 			t.Errorf("n=%d b=%d: got %d steps want %d", tc.n, tc.b, p.Steps(), tc.steps)
 			continue

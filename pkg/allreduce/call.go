@@ -100,7 +100,7 @@ func (r *Ring) allReduce(ctx context.Context, buf Values, prec Precision, weight
 // allocate.
 type exchange struct {
 	r        *Ring
-	plan     plan
+	sched    schedule
 	buf      Values
 	prec     Precision
 	call     uint64
@@ -123,7 +123,7 @@ func (x *exchange) init(r *Ring) {
 
 func (x *exchange) start(buf Values, prec Precision, weight float64, call uint64) {
 	m := x.r.m
-	x.plan = newPlan(buf.Len(), m.Size(), m.Rank, x.r.opts.chunkBytes/prec.Size())
+	x.sched = newSchedule(buf.Len(), m.Size(), m.Rank, x.r.opts.chunkBytes/prec.Size())
 	x.buf, x.prec = buf, prec
 	x.call = call
 	x.weights[m.Rank] = weight
@@ -141,7 +141,7 @@ func (x *exchange) finish() { x.buf = Values{} }
 // send sends every frame of the call to the successor, each as soon as the
 // frame it depends on has been received.
 func (x *exchange) send() error {
-	p, m := x.plan, x.r.m
+	p, m := x.sched, x.r.m
 	for k := range p.frames() {
 		t := k / p.chunks
 		if t > 0 {
@@ -214,7 +214,7 @@ func (x *exchange) sendFrame(f *Frame) error {
 // receive receives every frame of the call from the predecessor, adding or
 // copying its payload into place (see Place).
 func (x *exchange) receive() error {
-	p := x.plan
+	p := x.sched
 	for k := range p.frames() {
 		x.expect = k
 		if err := x.recvData(); err != nil {
@@ -286,7 +286,7 @@ func (x *exchange) Place(f *Frame, n int) (Values, Op, error) {
 	if err := x.checkHeader(f); err != nil {
 		return Values{}, Op{}, err
 	}
-	p := x.plan
+	p := x.sched
 	if f.Total != p.size {
 		return Values{}, Op{}, fmt.Errorf("%w: %d elements there, %d here", ErrMismatch, f.Total, p.size)
 	}

@@ -296,20 +296,20 @@ func TestAllReduceDelays(t *testing.T) {
 	}
 }
 
-func TestPlan(t *testing.T) {
+func TestSchedule(t *testing.T) {
 	for n := 1; n <= 8; n++ {
 		for _, size := range []int{0, 1, n - 1, n, 7*n + 3, 4097} {
 			for _, chunkElems := range []int{1, 3, 1024} {
 				name := fmt.Sprintf("N=%d size=%d chunk=%d", n, size, chunkElems)
-				plans := make([]plan, n)
-				for r := range plans {
-					plans[r] = newPlan(size, n, r, chunkElems)
+				scheds := make([]schedule, n)
+				for r := range scheds {
+					scheds[r] = newSchedule(size, n, r, chunkElems)
 				}
 				// What a member sends is what its successor expects.
-				for k := range plans[0].frames() {
-					for r, p := range plans {
+				for k := range scheds[0].frames() {
+					for r, p := range scheds {
 						slo, shi := p.sendRange(k)
-						rlo, rhi := plans[(r+1)%n].recvRange(k)
+						rlo, rhi := scheds[(r+1)%n].recvRange(k)
 						if slo != rlo || shi != rhi {
 							t.Fatalf("%s: frame %d: rank %d sends [%d,%d), rank %d expects [%d,%d)", name, k, r, slo, shi, (r+1)%n, rlo, rhi)
 						}
@@ -321,7 +321,7 @@ func TestPlan(t *testing.T) {
 				// Rank 0 receives, once each, every element but those of
 				// segment 0 in the reduce-scatter, and every element but
 				// those of the segment it owns, 1, in the all-gather.
-				p := plans[0]
+				p := scheds[0]
 				counts := make([][2]int, size)
 				for k := range p.frames() {
 					lo, hi := p.recvRange(k)

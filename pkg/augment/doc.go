@@ -1,6 +1,6 @@
 // Package augment makes randomly perturbed copies of image inputs — shifts
 // of a few pixels, horizontal flips and small rotations — to enlarge the
-// training set, as the ANN note suggests against over-fitting.
+// training set, a classic remedy for over-fitting.
 //
 // The perturbation of a sample is a pure function of (job seed, epoch,
 // sample index), drawn from internal/rng's Augment stream, so it is the same

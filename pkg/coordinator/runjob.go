@@ -116,7 +116,7 @@ func trainIn[T nn.Float](ctx context.Context, s *Server, j *job) (*train.Result,
 	}
 	eval := train.NewEvaluator(rep.Net, sets)
 	track := train.NewTracker(rep.Net.Params(), sets.Val != nil, spec.Training.EarlyStopping.Patience)
-	steps := shard.NewPlan(spec.Training.Seed, 0, sets.Train.Len(), spec.Training.BatchSize).Steps()
+	steps := shard.NewBatches(spec.Training.Seed, 0, sets.Train.Len(), spec.Training.BatchSize).Steps()
 	digest := sha256.New()
 	for _, b := range enc {
 		digest.Write(b)
@@ -379,7 +379,7 @@ func (s *Server) attempt(ctx context.Context, j *job, plan *epoch.Plan) (*report
 		defer close(watched)
 		err := membership.Watch(actx, s.cfg.Etcd, func(snap membership.Snapshot) error {
 			for _, id := range plan.IDs() {
-				if !slices.ContainsFunc(snap.Members, func(m membership.Member) bool { return m.ID == id }) {
+				if !slices.ContainsFunc(snap.Members, func(m membership.Worker) bool { return m.ID == id }) {
 					return fmt.Errorf("worker %s %w", id, errLeftCluster)
 				}
 			}

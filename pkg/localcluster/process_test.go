@@ -320,7 +320,7 @@ func TestWorkerProcessStopped(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	err = membership.Watch(ctx, c.Etcd(), func(snap membership.Snapshot) error {
-		if slices.ContainsFunc(snap.Members, func(m membership.Member) bool { return m.ID == "proc-1" }) {
+		if slices.ContainsFunc(snap.Members, func(m membership.Worker) bool { return m.ID == "proc-1" }) {
 			return errJoined
 		}
 		return nil

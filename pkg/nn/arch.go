@@ -53,10 +53,10 @@ type Cost string
 
 // Costs, each averaged over the rows of a batch.
 //
-// MSE is C = 1/(2n)·Σ‖a − y‖², the note's eq. 5 with the conventional ½ so
-// that the output error is exactly eq. 17: δ = (a − y)∘σ′(z).
+// MSE is the quadratic cost C = 1/(2n)·Σ‖a − y‖², with the conventional ½
+// so that the output error is exactly δ = (a − y)∘σ′(z).
 //
-// CrossEntropy is eq. 6, −1/n·Σ Σ_j y_j ln a_j + (1 − y_j) ln(1 − a_j), for
+// CrossEntropy is −1/n·Σ Σ_j y_j ln a_j + (1 − y_j) ln(1 − a_j), for
 // sigmoid outputs: binary and multi-label targets.
 //
 // CategoricalCrossEntropy is −1/n·Σ Σ_j y_j ln a_j for softmax outputs and
@@ -77,7 +77,7 @@ type Init string
 
 // Inits; "" means Gaussian.
 const (
-	Gaussian Init = "gaussian" // std 1/√n_in, the note's default
+	Gaussian Init = "gaussian" // std 1/√n_in: a unit's input starts with variance about 1
 	He       Init = "he"       // std √(2/n_in), for ReLU layers
 	Xavier   Init = "xavier"   // std √(2/(n_in+n_out)), Glorot's
 )

@@ -6,7 +6,7 @@ import (
 	"github.com/ringtrain/ringtrain/internal/blas"
 )
 
-// Regularization is the weight penalty of eqs. 7.1 and 7.2: λ₁/N·Σ|w| and
+// Regularization is the weight penalty of L1 and L2: λ₁/N·Σ|w| and
 // λ₂/(2N)·Σw², where N is the size of the whole training set, also when a
 // worker sees only a shard of it, so that every worker adds the same term.
 // Biases are not penalised.
@@ -95,7 +95,9 @@ func (n *Network[T]) forward(ws *Workspace[T], b Batch[T], rows int, train bool,
 }
 
 // backward turns the output error left in ws by forward into the gradients
-// of every layer (eqs. 15.4, 16.3 and 18.3, a whole batch per GEMM).
+// of every layer by backpropagation, a whole batch per GEMM: a layer's
+// error δ = (Wᵀδ_next)∘σ′(z) from the next layer's, and its gradients
+// ∂C/∂W = δ·aᵀ_in and ∂C/∂b = δ.
 func (n *Network[T]) backward(ws *Workspace[T], x []T, rows int, grads []T) {
 	for i := len(n.layers) - 1; i >= 0; i-- {
 		n.backwardLayer(ws, x, rows, grads, i)

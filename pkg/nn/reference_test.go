@@ -6,8 +6,9 @@ import (
 	"testing"
 )
 
-// refForward is the note's eq. 1.2 for one sample, written plainly: the
-// output activations of network parameters p on input x.
+// refForward is a' = σ(W a + b), layer after layer, for one sample,
+// written plainly: the output activations of network parameters p on
+// input x.
 func refForward(a Architecture, p, x []float64) []float64 {
 	act, off := x, 0
 	for _, l := range a.Layers {
@@ -22,7 +23,7 @@ func refForward(a Architecture, p, x []float64) []float64 {
 		off += l.Units * (in + 1)
 		act = make([]float64, l.Units)
 		switch l.Activation {
-		case Softmax: // eq. 3
+		case Softmax: // e^z_j / Σ e^z
 			var sum float64
 			for j := range z {
 				sum += math.Exp(z[j])
@@ -30,7 +31,7 @@ func refForward(a Architecture, p, x []float64) []float64 {
 			for j := range z {
 				act[j] = math.Exp(z[j]) / sum
 			}
-		case Sigmoid: // eq. 2
+		case Sigmoid: // 1 / (1 + e^−z)
 			for j := range z {
 				act[j] = math.Exp(z[j]) / (1 + math.Exp(z[j]))
 			}
@@ -56,8 +57,8 @@ func refForward(a Architecture, p, x []float64) []float64 {
 	return act
 }
 
-// refCost is the mean cost of eqs. 5 (with ½), 6 or categorical
-// cross-entropy over the rows, plus the penalties of eqs. 7.1 and 7.2.
+// refCost is the mean cost of MSE (with ½), binary or categorical
+// cross-entropy over the rows, plus the L1 and L2 penalties.
 func refCost(a Architecture, p []float64, b Batch[float64], reg Regularization) float64 {
 	in, out := a.Inputs, a.Outputs()
 	rows := len(b.X) / in

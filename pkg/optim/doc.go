@@ -1,5 +1,5 @@
-// Package optim applies gradients to a flat parameter slice (plain SGD as in
-// eq. 12 of the ANN note, momentum, Nesterov momentum and Adam) and computes
+// Package optim applies gradients to a flat parameter slice (plain gradient
+// descent w ← w − η∇C, momentum, Nesterov momentum and Adam) and computes
 // the learning rate of each step from a Schedule (constant, step or cosine,
 // each with linear warm-up).
 //

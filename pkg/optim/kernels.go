@@ -12,7 +12,7 @@ import (
 // faster than a plain range loop.
 const block = 8
 
-// sgd is eq. 12: w ← w − η∇C. For the plain float types it is a BLAS axpy,
+// sgd is plain gradient descent: w ← w − η∇C. For the plain float types it is a BLAS axpy,
 // which gonum vectorises (3× a scalar Go loop).
 func sgd[T Float](w, g []T, lr T) {
 	switch w := any(w).(type) {

@@ -134,7 +134,7 @@ type StepDone struct {
 	Update time.Duration
 }
 
-// Steps runs the steps of one epoch (from 0) of plan, which the caller
+// Steps runs the steps of one epoch (from 0) of batches, which the caller
 // has Reset for that epoch: the one step loop of a local run and of a
 // worker. For step k, gradient puts the gradient of batch into r.Grads
 // (averaged over the ring, in a cluster) and returns the batch's mean
@@ -144,13 +144,13 @@ type StepDone struct {
 // gradient's first error, at a loss that is NaN or infinite (an error
 // wrapping ErrDiverged), or with ctx's error once ctx has ended, checked
 // before each step.
-func (r *Replica[T]) Steps(ctx context.Context, plan *shard.Plan, sched optim.Schedule, epoch int,
+func (r *Replica[T]) Steps(ctx context.Context, batches *shard.Batches, sched optim.Schedule, epoch int,
 	gradient func(k int, batch []int) (float64, error), done func(StepDone)) (lossSum float64, samples int, err error) {
-	for k := range plan.Steps() {
+	for k := range batches.Steps() {
 		if err := ctx.Err(); err != nil {
 			return lossSum, samples, err
 		}
-		batch := plan.Batch(k)
+		batch := batches.Batch(k)
 		loss, err := gradient(k, batch)
 		if err != nil {
 			return lossSum, samples, err

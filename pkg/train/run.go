@@ -76,29 +76,29 @@ func Run[T nn.Float](ctx context.Context, spec *jobspec.Spec, sets *Datasets, ob
 	if err != nil {
 		return nil, err
 	}
-	plan := shard.NewPlan(t.Seed, 0, sets.Train.Len(), t.BatchSize)
-	sched := spec.Training.LearningRates(plan.Steps())
+	batches := shard.NewBatches(t.Seed, 0, sets.Train.Len(), t.BatchSize)
+	sched := spec.Training.LearningRates(batches.Steps())
 	eval := NewEvaluator(rep.Net, sets)
 
 	track := NewTracker(rep.Net.Params(), sets.Val != nil, t.EarlyStopping.Patience)
 	res := track.Result()
 	res.ModelPath = filepath.Join(spec.Output.Dir, "model.safetensors")
 	hist := &History{Name: spec.Name, Task: TaskOf(rep.Net.Arch())}
-	totalSteps := t.Epochs * plan.Steps()
+	totalSteps := t.Epochs * batches.Steps()
 	start := time.Now()
 	var step int
 	loop := &Loop[T]{Rep: rep, Eval: eval, Track: track, Epochs: t.Epochs, Began: start,
 		Train: func(ctx context.Context, epoch int, settle func()) (EpochReport, error) {
 			settle() // the steps change the replica an evaluation reads
-			plan.Reset(t.Seed, epoch)
+			batches.Reset(t.Seed, epoch)
 			epochStart := time.Now()
-			lossSum, seen, err := rep.Steps(ctx, plan, sched, epoch, func(_ int, batch []int) (float64, error) {
+			lossSum, seen, err := rep.Steps(ctx, batches, sched, epoch, func(_ int, batch []int) (float64, error) {
 				return rep.Gradients(sets.Train, batch, epoch), nil
 			}, func(s StepDone) {
 				step++
 				rate := float64(step*t.BatchSize) / time.Since(start).Seconds()
 				left := time.Duration(float64(totalSteps-step) * float64(t.BatchSize) / rate * float64(time.Second))
-				obs.Step(StepProgress{Epoch: epoch + 1, Epochs: t.Epochs, Step: s.Step + 1, Steps: plan.Steps(), Loss: s.Loss, SamplesPerSec: rate, ETA: left})
+				obs.Step(StepProgress{Epoch: epoch + 1, Epochs: t.Epochs, Step: s.Step + 1, Steps: batches.Steps(), Loss: s.Loss, SamplesPerSec: rate, ETA: left})
 			})
 			return EpochReport{Epoch: epoch + 1, Epochs: t.Epochs, TrainLoss: lossSum / float64(max(seen, 1)),
 				SamplesPerSec: float64(seen) / time.Since(epochStart).Seconds(), LearningRate: sched.At(rep.Opt.Steps()-1, epoch), Attempts: 1}, err

@@ -373,7 +373,7 @@ func trainOnRing[T nn.Float](t *testing.T, bucketBytes int) []T {
 			defer ring.Close()
 			red := rep.newReducer(ctx, ring, bucketBytes)
 			defer red.close()
-			plan := shard.NewPlan(spec.Training.Seed, 0, ds.Len(), spec.Training.BatchSize)
+			plan := shard.NewBatches(spec.Training.Seed, 0, ds.Len(), spec.Training.BatchSize)
 			sched := spec.Training.LearningRates(plan.Steps())
 			for k := range 4 {
 				if _, err := red.reduce(ds, shard.Split(plan.Batch(k), len(addrs), rank), 0, &stepTimes{}); err != nil {

@@ -25,7 +25,7 @@ type replica interface {
 	// close. Its goroutine, if any, uses ctx for its ring calls.
 	newReducer(ctx context.Context, ring ringCaller, bucketBytes int) reducer
 	// steps runs an epoch's steps (see train.Replica.Steps).
-	steps(ctx context.Context, plan *shard.Plan, sched optim.Schedule, epoch int,
+	steps(ctx context.Context, batches *shard.Batches, sched optim.Schedule, epoch int,
 		gradient func(k int, batch []int) (float64, error), done func(train.StepDone)) (float64, int, error)
 	// checksum digests parameters, optimiser state and step count.
 	checksum() string
@@ -70,9 +70,9 @@ func (r *typedReplica[T]) newReducer(ctx context.Context, ring ringCaller, bucke
 	return newBucketReducer(ctx, ring, r.rep, r.buf, len(off)-1, plan)
 }
 
-func (r *typedReplica[T]) steps(ctx context.Context, plan *shard.Plan, sched optim.Schedule, epoch int,
+func (r *typedReplica[T]) steps(ctx context.Context, batches *shard.Batches, sched optim.Schedule, epoch int,
 	gradient func(k int, batch []int) (float64, error), done func(train.StepDone)) (float64, int, error) {
-	return r.rep.Steps(ctx, plan, sched, epoch, gradient, done)
+	return r.rep.Steps(ctx, batches, sched, epoch, gradient, done)
 }
 
 func (r *typedReplica[T]) checksum() string {

@@ -24,12 +24,12 @@ import (
 
 // jobState is what a worker holds of a job between epochs.
 type jobState struct {
-	id    string
-	spec  *jobspec.Spec
-	ds    *data.Dataset
-	rep   replica
-	plan  *shard.Plan
-	sched optim.Schedule
+	id      string
+	spec    *jobspec.Spec
+	ds      *data.Dataset
+	rep     replica
+	batches *shard.Batches
+	sched   optim.Schedule
 	// sum is the checksum of rep's state, or "" when an epoch was cut
 	// short and the state is no longer a checkpoint's.
 	sum string
@@ -58,8 +58,8 @@ func (w *Worker) load(ctx context.Context, id string) (*jobState, error) {
 	if err != nil {
 		return nil, err
 	}
-	js := &jobState{id: id, spec: spec, ds: ds, rep: rep, plan: shard.NewPlan(spec.Training.Seed, 0, ds.Len(), spec.Training.BatchSize)}
-	js.sched = spec.Training.LearningRates(js.plan.Steps())
+	js := &jobState{id: id, spec: spec, ds: ds, rep: rep, batches: shard.NewBatches(spec.Training.Seed, 0, ds.Len(), spec.Training.BatchSize)}
+	js.sched = spec.Training.LearningRates(js.batches.Steps())
 	w.job = js
 	w.log.Info("loaded job", "job", id, "samples", ds.Len(), "params", rep.numParams(), "precision", spec.Training.Precision)
 	return js, nil
@@ -270,7 +270,7 @@ func agree(sums map[string]string) error {
 // steps runs every step of the epoch and returns the loss summed over
 // samples and the number of samples.
 func (w *Worker) steps(ctx context.Context, js *jobState, ring *allreduce.Ring, p *epoch.Plan, rank int, start time.Time) (float64, int, error) {
-	js.plan.Reset(js.spec.Training.Seed, p.Epoch)
+	js.batches.Reset(js.spec.Training.Seed, p.Epoch)
 	members := len(p.Members)
 	red := js.rep.newReducer(ctx, ring, w.cfg.BucketBytes)
 	defer red.close()
@@ -281,7 +281,7 @@ func (w *Worker) steps(ctx context.Context, js *jobState, ring *allreduce.Ring, 
 		lastReport = start
 	)
 	bytes := js.rep.bufferBytes()
-	return js.rep.steps(ctx, js.plan, js.sched, p.Epoch, func(k int, batch []int) (float64, error) {
+	return js.rep.steps(ctx, js.batches, js.sched, p.Epoch, func(k int, batch []int) (float64, error) {
 		part := shard.Split(batch, members, rank)
 		rows = len(part)
 		loss, err := red.reduce(js.ds, part, p.Epoch, &st)
@@ -308,7 +308,7 @@ func (w *Worker) progress(ctx context.Context, js *jobState, p *epoch.Plan, step
 	rctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	_, err := w.coord.ReportProgress(rctx, &ringtrainv1.ReportProgressRequest{JobId: p.Job, Generation: p.Generation,
-		Progress: &ringtrainv1.StepProgress{Epoch: int32(p.Epoch + 1), Epochs: int32(t.Epochs), Step: int32(step), Steps: int32(js.plan.Steps()),
+		Progress: &ringtrainv1.StepProgress{Epoch: int32(p.Epoch + 1), Epochs: int32(t.Epochs), Step: int32(step), Steps: int32(js.batches.Steps()),
 			Loss: loss, SamplesPerSec: rate, EtaSeconds: left, Workers: int32(len(p.Members))}})
 	if err != nil && ctx.Err() == nil {
 		w.log.Debug("report progress", "error", err)

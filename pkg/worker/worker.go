@@ -204,7 +204,7 @@ func (w *Worker) register(ctx context.Context) (*membership.Registration, error)
 	var reg *membership.Registration
 	err := w.backoff(ctx, "register in etcd at "+strings.Join(w.cfg.Etcd.Endpoints(), ","), func(octx context.Context) error {
 		var err error
-		reg, err = membership.Register(octx, w.cfg.Etcd, membership.Member{ID: w.cfg.ID, Addr: w.cfg.Advertise}, w.cfg.TTL)
+		reg, err = membership.Register(octx, w.cfg.Etcd, membership.Worker{ID: w.cfg.ID, Addr: w.cfg.Advertise}, w.cfg.TTL)
 		return err
 	})
 	return reg, err
