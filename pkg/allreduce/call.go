@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/ringtrain/ringtrain/pkg/precision"
 )
 
 // AllReduce replaces buf, on every member, with the element-wise mean of
@@ -21,27 +23,18 @@ import (
 // already breaking, finish copying one 16 KiB frame of it into that
 // connection as Close returns).
 func (r *Ring) AllReduce(ctx context.Context, buf []float32) error {
-	return r.AllReduceWeighted(ctx, buf, 1)
+	return AllReduceWeighted(ctx, r, buf, 1)
 }
 
-// AllReduceWeighted replaces buf, on every member, with the weighted mean
-// Σ wᵢ·bufᵢ / Σ wᵢ of all members' buffers, for instance with wᵢ the size of
-// member i's micro-batch. If every weight is zero the result is zero.
-// AllReduce is AllReduceWeighted with weight 1.
-func (r *Ring) AllReduceWeighted(ctx context.Context, buf []float32, weight float64) error {
-	return r.allReduce(ctx, Values{F32: buf}, Float32, weight)
-}
-
-// AllReduce64 is AllReduce for float64 buffers: twice the bytes on the
-// wire, for jobs that train in float64. Every member of a call must use
-// the same precision.
-func (r *Ring) AllReduce64(ctx context.Context, buf []float64) error {
-	return r.AllReduceWeighted64(ctx, buf, 1)
-}
-
-// AllReduceWeighted64 is AllReduceWeighted for float64 buffers.
-func (r *Ring) AllReduceWeighted64(ctx context.Context, buf []float64, weight float64) error {
-	return r.allReduce(ctx, Values{F64: buf}, Float64, weight)
+// AllReduceWeighted is AllReduce for a buffer of either precision, with a
+// weight: it replaces buf, on every member, with the weighted mean
+// Σ wᵢ·bufᵢ / Σ wᵢ of all members' buffers, for instance with wᵢ the size
+// of member i's micro-batch. If every weight is zero the result is zero.
+// float64 buffers put twice the bytes on the wire, for jobs that train in
+// float64; every member of a call must use the same precision.
+func AllReduceWeighted[T precision.Float](ctx context.Context, r *Ring, buf []T, weight float64) error {
+	v, prec := valuesOf(buf)
+	return r.allReduce(ctx, v, prec, weight)
 }
 
 func (r *Ring) allReduce(ctx context.Context, buf Values, prec Precision, weight float64) error {

@@ -34,7 +34,7 @@
 // with the result never drift apart. The sum of a segment is N−1 additions,
 // so the result is within γ_N·Σᵢ|wᵢxᵢ|/Σᵢwᵢ + u·|mean| of the exact
 // weighted mean, with γ_k = k·u/(1−k·u) and u = 2⁻²⁴ for float32 or 2⁻⁵³
-// for float64 (AllReduce64, AllReduceWeighted64: twice the bytes, for jobs
+// for float64 (AllReduceWeighted of a []float64: twice the bytes, for jobs
 // that train in float64), as the tests check.
 //
 // # Chunks and pipelining
@@ -132,7 +132,7 @@
 //		Job: job, Generation: gen, Rank: rank, Addrs: peerAddrs,
 //	}, allreduce.WithLogger(log))
 //	// For each step:
-//	err = ring.AllReduceWeighted(ctx, grads, float64(batchRows))
+//	err = allreduce.AllReduceWeighted(ctx, ring, grads, float64(batchRows))
 //	// On an error, or when the coordinator announces a new generation:
 //	ring.Close()
 //

@@ -374,7 +374,7 @@ func TestMismatchedPrecisions(t *testing.T) {
 	errs := make([]error, 2)
 	var wg sync.WaitGroup
 	wg.Go(func() { errs[0] = rings[0].AllReduce(context.Background(), make([]float32, 10)) })
-	wg.Go(func() { errs[1] = rings[1].AllReduce64(context.Background(), make([]float64, 10)) })
+	wg.Go(func() { errs[1] = AllReduceWeighted(context.Background(), rings[1], make([]float64, 10), 1) })
 	wg.Wait()
 	for i, err := range errs {
 		if !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "float") {

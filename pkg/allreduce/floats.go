@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"math"
 	"unsafe"
+
+	"github.com/ringtrain/ringtrain/pkg/precision"
 )
 
 // Precision is the type of the values a call reduces. Every member of a
@@ -32,10 +34,20 @@ func (p Precision) String() string {
 
 // Values is a run of float32 or float64 values, the payload of a data
 // frame: at most one of its slices is set, the one its frame's Precision
-// names.
+// names. It is the one place where the two precisions meet:
+// AllReduceWeighted makes one of a []T, once a call (valuesOf), and the
+// arithmetic and the transports' codecs take it from there.
 type Values struct {
 	F32 []float32
 	F64 []float64
+}
+
+// valuesOf returns buf as Values, and their precision.
+func valuesOf[T precision.Float](buf []T) (Values, Precision) {
+	if unsafe.Sizeof(T(0)) == 8 {
+		return Values{F64: unsafe.Slice((*float64)(unsafe.Pointer(unsafe.SliceData(buf))), len(buf))}, Float64
+	}
+	return Values{F32: unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(buf))), len(buf))}, Float32
 }
 
 // Len returns the number of values.
@@ -86,7 +98,7 @@ func (v Values) Apply(src Values, op Op) {
 // first is the fast case: integer weights, and means over 2, 4, 8...
 // members. Each case has a loop of its own: a branch inside the loop
 // doubles its time.
-func applyFloats[T float](dst, src []T, op Op) {
+func applyFloats[T precision.Float](dst, src []T, op Op) {
 	if !op.Add {
 		copy(dst, src)
 		return
@@ -128,14 +140,14 @@ func applyFloats[T float](dst, src []T, op Op) {
 }
 
 // asT returns k as a T, and whether that is exact.
-func asT[T float](k float64) (T, bool) {
+func asT[T precision.Float](k float64) (T, bool) {
 	kt := T(k)
 	return kt, float64(kt) == k
 }
 
 // weighInFloat64 is applyFloats' weighted add for weights that are not
 // values of T: fractional weights, which training does not use.
-func weighInFloat64[T float](dst, src []T, op Op) {
+func weighInFloat64[T precision.Float](dst, src []T, op Op) {
 	k := 1.0
 	if op.Scale {
 		k = op.K
@@ -151,15 +163,13 @@ func weighInFloat64[T float](dst, src []T, op Op) {
 // aligned loads instead of per-element conversion.
 var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
 
-type float interface{ float32 | float64 }
-
 // bytesOf returns the memory of s as bytes, for a little-endian host.
-func bytesOf[T float](s []T) []byte {
+func bytesOf[T precision.Float](s []T) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), int(unsafe.Sizeof(T(0)))*len(s))
 }
 
 // fromWire decodes one little-endian value from the start of b.
-func fromWire[T float](b []byte) T {
+func fromWire[T precision.Float](b []byte) T {
 	if unsafe.Sizeof(T(0)) == 8 {
 		return T(math.Float64frombits(binary.LittleEndian.Uint64(b)))
 	}
@@ -185,7 +195,7 @@ func appendValues(b []byte, v Values) []byte {
 	return appendFloats(b, v.F32)
 }
 
-func appendFloats[T float](b []byte, s []T) []byte {
+func appendFloats[T precision.Float](b []byte, s []T) []byte {
 	if littleEndian {
 		return append(b, bytesOf(s)...)
 	}
@@ -201,7 +211,7 @@ func appendFloats[T float](b []byte, s []T) []byte {
 
 // placeBytes applies op to dst with the wire values in b,
 // len(b) == size·len(dst).
-func placeBytes[T float](dst []T, b []byte, op Op) {
+func placeBytes[T precision.Float](dst []T, b []byte, op Op) {
 	if len(dst) == 0 {
 		return
 	}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/ringtrain/ringtrain/pkg/precision"
 )
 
 // This file holds helpers for the tests of this package and its external
@@ -38,10 +40,10 @@ func FormRings(ctx context.Context, transports []Transport, job string, generati
 	return rings, nil
 }
 
-// AllReduceAll calls AllReduceWeighted (or AllReduceWeighted64) on every
+// AllReduceAll calls AllReduceWeighted on every
 // ring at once, ring i reducing bufs[i] with weights[i] (1 if weights is
 // nil), and returns each member's error.
-func AllReduceAll[T float32 | float64](ctx context.Context, rings []*Ring, bufs [][]T, weights []float64) []error {
+func AllReduceAll[T precision.Float](ctx context.Context, rings []*Ring, bufs [][]T, weights []float64) []error {
 	errs := make([]error, len(rings))
 	var wg sync.WaitGroup
 	for i, r := range rings {
@@ -49,14 +51,7 @@ func AllReduceAll[T float32 | float64](ctx context.Context, rings []*Ring, bufs 
 		if weights != nil {
 			w = weights[i]
 		}
-		wg.Go(func() {
-			switch b := any(bufs[i]).(type) {
-			case []float32:
-				errs[i] = r.AllReduceWeighted(ctx, b, w)
-			case []float64:
-				errs[i] = r.AllReduceWeighted64(ctx, b, w)
-			}
-		})
+		wg.Go(func() { errs[i] = AllReduceWeighted(ctx, r, bufs[i], w) })
 	}
 	wg.Wait()
 	return errs

@@ -98,7 +98,7 @@ func runMember(kind string, in io.Reader, out io.Writer) int {
 			for i := range buf {
 				buf[i] = float32(i % 1000)
 			}
-			call := func() error { return ring.AllReduceWeighted(context.Background(), buf, weight) }
+			call := func() error { return AllReduceWeighted(context.Background(), ring, buf, weight) }
 			times, cpu, err := timeCalls(call, warmup, runs)
 			if err != nil {
 				reply(out, "err %v", err)

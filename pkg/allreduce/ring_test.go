@@ -10,10 +10,12 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/ringtrain/ringtrain/pkg/precision"
 )
 
 // unit returns the unit roundoff of T and its smallest subnormal.
-func unit[T float]() (u, tiny float64) {
+func unit[T precision.Float]() (u, tiny float64) {
 	if unsafe.Sizeof(T(0)) == 8 {
 		return 0x1p-53, 0x1p-1074
 	}
@@ -33,7 +35,7 @@ func gamma(k int, u float64) float64 { return float64(k) * u / (1 - float64(k)*u
 // the last term for results in T's subnormal range. The mean is summed
 // with Neumaier's compensation, so that for float64 its own error, which
 // the bound allows for with another 2u·|mean|, stays far below the ring's.
-func weightedMean[T float](bufs [][]T, weights []float64, i int) (mean, bound float64) {
+func weightedMean[T precision.Float](bufs [][]T, weights []float64, i int) (mean, bound float64) {
 	var sum, comp, abs, wsum float64
 	for k, b := range bufs {
 		w := 1.0
@@ -74,7 +76,7 @@ func hardValues(r *rand.Rand, b []float32) {
 
 // checkMean checks that every member holds the same bits and that they are
 // within the bound of the exact weighted mean of inputs.
-func checkMean[T float](t *testing.T, name string, inputs, got [][]T, weights []float64) {
+func checkMean[T precision.Float](t *testing.T, name string, inputs, got [][]T, weights []float64) {
 	t.Helper()
 	for k := 1; k < len(got); k++ {
 		if bytes.Equal(bytesOf(got[k]), bytesOf(got[0])) {
@@ -94,7 +96,7 @@ func checkMean[T float](t *testing.T, name string, inputs, got [][]T, weights []
 	}
 }
 
-func clone[T float](bufs [][]T) [][]T {
+func clone[T precision.Float](bufs [][]T) [][]T {
 	out := make([][]T, len(bufs))
 	for i, b := range bufs {
 		out[i] = append([]T(nil), b...)
@@ -264,7 +266,7 @@ func TestAllReduceZeroWeights(t *testing.T) {
 func TestAllReduceBadWeight(t *testing.T) {
 	rings := memRings(t, newNetwork(1), "bad", 1, 2)
 	for _, w := range []float64{-1, math.NaN(), math.Inf(1)} {
-		if err := rings[0].AllReduceWeighted(context.Background(), []float32{1}, w); !errors.Is(err, ErrWeight) {
+		if err := AllReduceWeighted(context.Background(), rings[0], []float32{1}, w); !errors.Is(err, ErrWeight) {
 			t.Errorf("weight %v: got %v want ErrWeight", w, err)
 		}
 	}

@@ -17,9 +17,12 @@ import (
 // Replica owns one copy of the model and the buffers of its training step.
 // It is not safe for concurrent use.
 type Replica[T nn.Float] struct {
-	Net   *nn.Network[T]
-	Opt   *optim.Optimizer[T]
-	Grads []T
+	Net *nn.Network[T]
+	Opt *optim.Optimizer[T]
+	// Grads is the gradient a step computes and applies: the first
+	// NumParams values of Reduced, whose last value is the batch's loss, so
+	// that a worker averages both in one all-reduce.
+	Grads, Reduced []T
 
 	ws   *nn.Workspace[T]
 	aug  *augment.Augmenter
@@ -45,16 +48,18 @@ func NewReplica[T nn.Float](spec *jobspec.Spec, shape Shape, trainLen, maxRows i
 	if err != nil {
 		return nil, fmt.Errorf("build optimizer: %w", err)
 	}
+	reduced := make([]T, net.NumParams()+1)
 	r := &Replica[T]{
-		Net:   net,
-		Opt:   opt,
-		Grads: make([]T, net.NumParams()),
-		ws:    nn.NewWorkspace[T](arch, maxRows),
-		reg:   nn.Regularization{L1: spec.Training.L1, L2: spec.Training.L2, N: trainLen},
-		seed:  spec.Training.Seed,
-		xs:    make([]float32, maxRows*shape.Features),
-		ys:    make([]float32, maxRows*shape.Outputs),
-		index: make([]int, maxRows),
+		Net:     net,
+		Opt:     opt,
+		Grads:   reduced[:net.NumParams()],
+		Reduced: reduced,
+		ws:      nn.NewWorkspace[T](arch, maxRows),
+		reg:     nn.Regularization{L1: spec.Training.L1, L2: spec.Training.L2, N: trainLen},
+		seed:    spec.Training.Seed,
+		xs:      make([]float32, maxRows*shape.Features),
+		ys:      make([]float32, maxRows*shape.Outputs),
+		index:   make([]int, maxRows),
 	}
 	if a := spec.Training.Augment; a.Shift != 0 || a.Flip || a.Rotate != 0 {
 		r.aug = augment.New(augment.Config{Shift: a.Shift, Flip: a.Flip, RotateDegrees: a.Rotate}, shape.Image[0], shape.Image[1])

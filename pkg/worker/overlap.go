@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"context"
 	"errors"
 	"time"
 
@@ -31,13 +30,6 @@ func BucketFlag(n int) int {
 		return -1
 	}
 	return n
-}
-
-// ringCaller is what a step needs of its ring; *allreduce.Ring has it, and
-// tests fake it. Calls on one ring are made one at a time, in order.
-type ringCaller interface {
-	AllReduceWeighted(ctx context.Context, buf []float32, weight float64) error
-	AllReduceWeighted64(ctx context.Context, buf []float64, weight float64) error
 }
 
 // span is the range [lo, hi) of a replica's all-reduce buffer.
@@ -109,10 +101,11 @@ type bucketReducer[T nn.Float] struct {
 }
 
 // newBucketReducer returns a reducer of buf, which rep fills with the
-// gradient of a network of the given number of layers, by plan's calls on
-// ring, and starts its goroutine when plan has more than one bucket.
-func newBucketReducer[T nn.Float](ctx context.Context, ring ringCaller, rep gradienter, buf []T, layers int, plan []span) *bucketReducer[T] {
-	r := &bucketReducer[T]{rep: rep, buf: buf, plan: plan, call: ringCall[T](ctx, ring)}
+// gradient of a network of the given number of layers, by plan's calls of
+// call (an all-reduce on the epoch's ring: calls are made one at a time,
+// in order), and starts its goroutine when plan has more than one bucket.
+func newBucketReducer[T nn.Float](call func(b []T, weight float64) error, rep gradienter, buf []T, layers int, plan []span) *bucketReducer[T] {
+	r := &bucketReducer[T]{rep: rep, buf: buf, plan: plan, call: call}
 	if len(plan) > 1 {
 		// A whole step's notifications fit, so backward never waits for
 		// the goroutine, even once a call has failed.
@@ -122,19 +115,6 @@ func newBucketReducer[T nn.Float](ctx context.Context, ring ringCaller, rep grad
 		go r.run()
 	}
 	return r
-}
-
-// ringCall returns a function that all-reduces a []T on ring.
-func ringCall[T nn.Float](ctx context.Context, ring ringCaller) func([]T, float64) error {
-	return func(b []T, weight float64) error {
-		switch b := any(b).(type) {
-		case []float32:
-			return ring.AllReduceWeighted(ctx, b, weight)
-		case []float64:
-			return ring.AllReduceWeighted64(ctx, b, weight)
-		}
-		panic("worker: gradients must be []float32 or []float64")
-	}
 }
 
 func (r *bucketReducer[T]) reduce(ds *data.Dataset, idx []int, epoch int, st *stepTimes) (float64, error) {

@@ -123,12 +123,9 @@ func (f *fakeRing) record(p unsafe.Pointer, n int, weight float64) error {
 	return nil
 }
 
-func (f *fakeRing) AllReduceWeighted(_ context.Context, b []float32, w float64) error {
-	return f.record(unsafe.Pointer(&b[0]), len(b), w)
-}
-
-func (f *fakeRing) AllReduceWeighted64(_ context.Context, b []float64, w float64) error {
-	return f.record(unsafe.Pointer(&b[0]), len(b), w)
+// callOn returns f's all-reduce of []T.
+func callOn[T nn.Float](f *fakeRing) func(b []T, weight float64) error {
+	return func(b []T, w float64) error { return f.record(unsafe.Pointer(unsafe.SliceData(b)), len(b), w) }
 }
 
 func (f *fakeRing) took() []call {
@@ -156,8 +153,8 @@ func TestBucketReducerCalls(t *testing.T) {
 func checkCalls[T nn.Float](t *testing.T, size int) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	rep, ds, _ := testReplica[T](t)
-	ring := newFakeRing(rep.buf)
-	red := rep.newReducer(context.Background(), ring, size)
+	ring := newFakeRing(rep.rep.Reduced)
+	red := rep.reducer(callOn[T](ring), size)
 	defer red.close()
 	plan := planBuckets(rep.rep.Net.Arch().ParamOffsets(), int(unsafe.Sizeof(T(0))), size)
 	for _, idx := range [][]int{{3, 1, 4, 1, 5, 9, 2, 6}, nil, {299}} {
@@ -167,7 +164,7 @@ func checkCalls[T nn.Float](t *testing.T, size int) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if loss != float64(T(wantLoss)) || !sameBits(rep.buf, want) {
+		if loss != float64(T(wantLoss)) || !sameBits(rep.rep.Reduced, want) {
 			t.Errorf("%d samples: buffer differs from the whole-buffer step's (loss %v want %v)", len(idx), loss, wantLoss)
 		}
 		var wantCalls []call
@@ -183,8 +180,8 @@ func checkCalls[T nn.Float](t *testing.T, size int) {
 // TestBucketReducerAllocs checks that an overlapped step allocates nothing.
 func TestBucketReducerAllocs(t *testing.T) {
 	rep, ds, _ := testReplica[float32](t)
-	ring := newFakeRing(rep.buf)
-	red := rep.newReducer(context.Background(), ring, 1)
+	ring := newFakeRing(rep.rep.Reduced)
+	red := rep.reducer(callOn[float32](ring), 1)
 	defer red.close()
 	idx := []int{3, 1, 4, 1, 5, 9, 2, 6}
 	var st stepTimes // one an epoch, as steps has it
@@ -197,7 +194,7 @@ func TestBucketReducerAllocs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m.recordStep(&st, time.Millisecond, len(idx), 4*len(rep.buf), 2, loss)
+		m.recordStep(&st, time.Millisecond, len(idx), 4*len(rep.rep.Reduced), 2, loss)
 	})
 	if allocs != 0 {
 		t.Errorf("%v allocations per step, want 0", allocs)
@@ -212,9 +209,9 @@ func TestBucketReducerFailure(t *testing.T) {
 		t.Run(fmt.Sprintf("call=%d", failAt), func(t *testing.T) {
 			defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 			rep, ds, _ := testReplica[float64](t)
-			ring := newFakeRing(rep.buf)
+			ring := newFakeRing(rep.rep.Reduced)
 			ring.failAt = failAt
-			red := rep.newReducer(context.Background(), ring, 1)
+			red := rep.reducer(callOn[float64](ring), 1)
 			defer red.close()
 			idx := []int{10, 20, 30}
 			if _, err := red.reduce(ds, idx, 0, &stepTimes{}); !errors.Is(err, errRing) {
@@ -228,7 +225,7 @@ func TestBucketReducerFailure(t *testing.T) {
 			if _, err := red.reduce(ds, idx, 1, &stepTimes{}); err != nil {
 				t.Fatalf("next step: %v", err)
 			}
-			if got := ring.took(); len(got) != 3 || !sameBits(rep.buf, want) {
+			if got := ring.took(); len(got) != 3 || !sameBits(rep.rep.Reduced, want) {
 				t.Errorf("next step: calls %v (want 3) or buffer wrong", got)
 			}
 		})
@@ -272,7 +269,7 @@ func TestBucketReducerOverlapsBackward(t *testing.T) {
 			t.Errorf("layer %d: the bucket above was not all-reduced during backward", layer)
 		}
 	}}
-	red := newBucketReducer(context.Background(), ring, g, buf, 3, planBuckets(off, 4, 1))
+	red := newBucketReducer(callOn[float32](ring), g, buf, 3, planBuckets(off, 4, 1))
 	defer red.close()
 	if _, err := red.reduce(nil, []int{1}, 0, &stepTimes{}); err != nil {
 		t.Fatal(err)
@@ -296,7 +293,7 @@ func TestBucketReducerCancel(t *testing.T) {
 		<-ring.started
 		cancel()
 	}}
-	red := newBucketReducer(ctx, ring, g, buf, 3, planBuckets(off, 8, 1))
+	red := newBucketReducer(func([]float64, float64) error { return ring.wait(ctx) }, g, buf, 3, planBuckets(off, 8, 1))
 	defer red.close()
 	done := make(chan error, 1)
 	go func() {
@@ -324,14 +321,6 @@ func (b *blockingRing) wait(ctx context.Context) error {
 	b.once.Do(func() { close(b.started) })
 	<-ctx.Done()
 	return ctx.Err()
-}
-
-func (b *blockingRing) AllReduceWeighted(ctx context.Context, _ []float32, _ float64) error {
-	return b.wait(ctx)
-}
-
-func (b *blockingRing) AllReduceWeighted64(ctx context.Context, _ []float64, _ float64) error {
-	return b.wait(ctx)
 }
 
 // TestBucketsOnARing trains two members on a real in-memory ring, with and

@@ -7,6 +7,7 @@ import (
 
 	"github.com/ringtrain/ringtrain/internal/epoch"
 	"github.com/ringtrain/ringtrain/internal/shard"
+	"github.com/ringtrain/ringtrain/pkg/allreduce"
 	"github.com/ringtrain/ringtrain/pkg/checkpoint"
 	"github.com/ringtrain/ringtrain/pkg/data"
 	"github.com/ringtrain/ringtrain/pkg/jobspec"
@@ -23,7 +24,7 @@ type replica interface {
 	// newReducer starts an epoch's steps of gradient and all-reduce on ring,
 	// in buckets of at least bucketBytes (see planBuckets), until its
 	// close. Its goroutine, if any, uses ctx for its ring calls.
-	newReducer(ctx context.Context, ring ringCaller, bucketBytes int) reducer
+	newReducer(ctx context.Context, ring *allreduce.Ring, bucketBytes int) reducer
 	// steps runs an epoch's steps (see train.Replica.Steps).
 	steps(ctx context.Context, batches *shard.Batches, sched optim.Schedule, epoch int,
 		gradient func(k int, batch []int) (float64, error), done func(train.StepDone)) (float64, int, error)
@@ -46,7 +47,6 @@ func newReplica(spec *jobspec.Spec, ds *data.Dataset) (replica, error) {
 
 type typedReplica[T nn.Float] struct {
 	rep *train.Replica[T]
-	buf []T // the gradient, then the loss: one all-reduce carries both
 }
 
 func newTypedReplica[T nn.Float](spec *jobspec.Spec, ds *data.Dataset) (*typedReplica[T], error) {
@@ -54,20 +54,22 @@ func newTypedReplica[T nn.Float](spec *jobspec.Spec, ds *data.Dataset) (*typedRe
 	if err != nil {
 		return nil, err
 	}
-	n := rep.Net.NumParams()
-	r := &typedReplica[T]{rep: rep, buf: make([]T, n+1)}
-	rep.Grads = r.buf[:n]
-	return r, nil
+	return &typedReplica[T]{rep: rep}, nil
 }
 
 func (r *typedReplica[T]) numParams() int { return r.rep.Net.NumParams() }
 
-func (r *typedReplica[T]) bufferBytes() int { return len(r.buf) * int(unsafe.Sizeof(T(0))) }
+func (r *typedReplica[T]) bufferBytes() int { return len(r.rep.Reduced) * int(unsafe.Sizeof(T(0))) }
 
-func (r *typedReplica[T]) newReducer(ctx context.Context, ring ringCaller, bucketBytes int) reducer {
+func (r *typedReplica[T]) newReducer(ctx context.Context, ring *allreduce.Ring, bucketBytes int) reducer {
+	return r.reducer(func(b []T, weight float64) error { return allreduce.AllReduceWeighted(ctx, ring, b, weight) }, bucketBytes)
+}
+
+// reducer is newReducer with call for the ring's all-reduce.
+func (r *typedReplica[T]) reducer(call func(b []T, weight float64) error, bucketBytes int) reducer {
 	off := r.rep.Net.Arch().ParamOffsets()
 	plan := planBuckets(off, int(unsafe.Sizeof(T(0))), bucketBytes)
-	return newBucketReducer(ctx, ring, r.rep, r.buf, len(off)-1, plan)
+	return newBucketReducer(call, r.rep, r.rep.Reduced, len(off)-1, plan)
 }
 
 func (r *typedReplica[T]) steps(ctx context.Context, batches *shard.Batches, sched optim.Schedule, epoch int,

@@ -48,7 +48,7 @@ func ExampleTransport() {
 				log.Fatal(err)
 			}
 			defer ring.Close()
-			if err := ring.AllReduceWeighted(context.Background(), bufs[rank], weights[rank]); err != nil {
+			if err := allreduce.AllReduceWeighted(context.Background(), ring, bufs[rank], weights[rank]); err != nil {
 				log.Fatal(err)
 			}
 		})
