@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 
 	"gonum.org/v1/gonum/blas/gonum"
+
+	"github.com/ringtrain/ringtrain/pkg/precision"
 )
 
 // Backend names the BLAS in use: "gonum" in this build.
@@ -113,10 +115,10 @@ func (g *tiles[T]) tile(t int) {
 	}
 	c := g.c[i*g.ldc+j:]
 	m, n, tA, tB := min(tileM, g.m-i), min(tileN, g.n-j), trans(g.tA), trans(g.tB)
-	if is32[T]() {
-		gonum.Implementation{}.Sgemm(tA, tB, m, n, g.k, float32(g.alpha), f32(a), g.lda, f32(b), g.ldb, float32(g.beta), f32(c), g.ldc)
+	if precision.Is32[T]() {
+		gonum.Implementation{}.Sgemm(tA, tB, m, n, g.k, float32(g.alpha), precision.AsFloat32(a), g.lda, precision.AsFloat32(b), g.ldb, float32(g.beta), precision.AsFloat32(c), g.ldc)
 	} else {
-		gonum.Implementation{}.Dgemm(tA, tB, m, n, g.k, float64(g.alpha), f64(a), g.lda, f64(b), g.ldb, float64(g.beta), f64(c), g.ldc)
+		gonum.Implementation{}.Dgemm(tA, tB, m, n, g.k, float64(g.alpha), precision.AsFloat64(a), g.lda, precision.AsFloat64(b), g.ldb, float64(g.beta), precision.AsFloat64(c), g.ldc)
 	}
 }
 

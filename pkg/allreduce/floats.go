@@ -44,10 +44,10 @@ type Values struct {
 
 // valuesOf returns buf as Values, and their precision.
 func valuesOf[T precision.Float](buf []T) (Values, Precision) {
-	if unsafe.Sizeof(T(0)) == 8 {
-		return Values{F64: unsafe.Slice((*float64)(unsafe.Pointer(unsafe.SliceData(buf))), len(buf))}, Float64
+	if precision.Is32[T]() {
+		return Values{F32: precision.AsFloat32(buf)}, Float32
 	}
-	return Values{F32: unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(buf))), len(buf))}, Float32
+	return Values{F64: precision.AsFloat64(buf)}, Float64
 }
 
 // Len returns the number of values.

@@ -79,7 +79,13 @@ func TestChaos(t *testing.T) {
 		addWorker()
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	// A job that does not end fails the test with what it last saw, before
+	// the test binary's own timeout would kill it without.
+	deadline := time.Now().Add(15 * time.Minute)
+	if d, ok := t.Deadline(); ok {
+		deadline = d.Add(-30 * time.Second)
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	conn, err := coordconn.Dial(both, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -179,6 +185,7 @@ func TestChaos(t *testing.T) {
 				}
 				counts[kinds[kind]]++
 				lastFault = kinds[kind]
+				t.Logf("epoch %d: %s", ep+1, kinds[kind])
 				injected++
 			}
 		}

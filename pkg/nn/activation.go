@@ -1,6 +1,10 @@
 package nn
 
-import "math"
+import (
+	"math"
+
+	"github.com/ringtrain/ringtrain/pkg/precision"
+)
 
 // leak is the slope of the leaky ReLU below zero.
 const leak = 0.01
@@ -56,10 +60,10 @@ func activate[T Float](act Activation, z, d, b []T) {
 // rather than by a branch: on random signs a branch is mispredicted half the
 // time, which once made ReLU an eighth of a training step.
 func relu[T Float](z, d, b []T) {
-	if is32[T]() {
-		relu32(f32(z), f32(d), f32(b))
+	if precision.Is32[T]() {
+		relu32(precision.AsFloat32(z), precision.AsFloat32(d), precision.AsFloat32(b))
 	} else {
-		relu64(f64(z), f64(d), f64(b))
+		relu64(precision.AsFloat64(z), precision.AsFloat64(d), precision.AsFloat64(b))
 	}
 }
 
@@ -100,10 +104,10 @@ func relu64(z, d, b []float64) {
 }
 
 func leakyReLU[T Float](z, d, b []T) {
-	if is32[T]() {
-		leakyReLU32(f32(z), f32(d), f32(b))
+	if precision.Is32[T]() {
+		leakyReLU32(precision.AsFloat32(z), precision.AsFloat32(d), precision.AsFloat32(b))
 	} else {
-		leakyReLU64(f64(z), f64(d), f64(b))
+		leakyReLU64(precision.AsFloat64(z), precision.AsFloat64(d), precision.AsFloat64(b))
 	}
 }
 
