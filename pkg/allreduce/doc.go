@@ -7,100 +7,32 @@
 // It knows nothing of neural networks: the worker hands it the flat
 // gradient once per training step, and gets the mean back in place.
 //
-// # The ring
+// # What a call guarantees
 //
-// N members, ranks 0 … N−1, each hold a buffer of S values. Member r sends
-// only to r+1 and receives only from r−1 (mod N), over one long-lived
-// stream each way, opened when the ring forms. The buffer is cut into N
-// segments, and a call runs 2(N−1) steps:
+// Ring.AllReduce (and AllReduceWeighted, for either precision and a
+// weight) replaces the buffer, on every member, with the (weighted) mean of
+// all members' buffers, by a bandwidth-optimal ring all-reduce: each member
+// sends and receives 2(N−1)/N of the buffer per call, whatever N. Every
+// member ends with the same bits, so replicas of a model updated with the
+// result never drift apart; each value is within γ_N·Σᵢ|wᵢxᵢ|/Σᵢwᵢ +
+// u·|mean| of the exact weighted mean (γ_k = k·u/(1−k·u), u = 2⁻²⁴ for
+// float32, 2⁻⁵³ for float64), as the tests check. Nothing is allocated per
+// call over TCP.
 //
-//   - Reduce-scatter, steps 0 … N−2: at step t member r sends segment r−t
-//     and adds the segment r−t−1 it receives into its own buffer. A
-//     segment's partial sum thus travels once round the ring, gaining one
-//     member's values per hop, and after N−1 steps member r holds the
-//     complete sum of segment r+1, which it divides by the total weight
-//     (N for a plain mean) in the same pass as the last add: the segment
-//     is final.
-//   - All-gather, steps N−1 … 2N−3: every member passes the final segment
-//     it owns, then the final segments it receives, round the ring, copying
-//     each into its buffer.
+// A ring is formed for one generation of one job's membership (Membership)
+// and fails as a whole: when a neighbour dies, disconnects, stalls past the
+// timeout (WithTimeout), leaves, or sends a frame of another job or
+// generation, every member's call returns within the timeout with an
+// error, a *PeerError naming the same culprit; cancelling a call's context
+// returns at once and breaks the ring. A failed ring stays failed: members
+// form a new Ring of a newer generation, and a ring of an older generation
+// than one formed before is refused (ErrGeneration), so a member that wakes
+// from a stall cannot corrupt a newer ring.
 //
-// Each member sends and receives 2(N−1)/N·S values per call, whatever N:
-// the per-member traffic, and so the time on a bandwidth-bound network,
-// hardly grows with the ring.
-//
-// Every segment is summed, and scaled, by one member only, in one order,
-// and then copied bit for bit to the others: replicas of a model updated
-// with the result never drift apart. The sum of a segment is N−1 additions,
-// so the result is within γ_N·Σᵢ|wᵢxᵢ|/Σᵢwᵢ + u·|mean| of the exact
-// weighted mean, with γ_k = k·u/(1−k·u) and u = 2⁻²⁴ for float32 or 2⁻⁵³
-// for float64 (AllReduceWeighted of a []float64: twice the bytes, for jobs
-// that train in float64), as the tests check.
-//
-// # Chunks and pipelining
-//
-// Segments are cut into chunks (WithChunkBytes, 256 KiB by default) and a
-// step is a stream of chunks, not one message. A member forwards chunk c of
-// step t+1 as soon as chunk c of step t has arrived and been added, so
-// sending, receiving and adding overlap across the ring, and a message
-// never comes near gRPC's 4 MiB limit. On the wire a chunk's payload is
-// its values as raw little-endian bytes, written straight from the
-// caller's buffer and added into it as received, without per-element
-// encoding (tcpnet's doc and codec.go say how each transport frames it). A
-// call that succeeds returns once the transport has finished reading the
-// buffer; after a failed call the gRPC transport may read it until Close
-// returns. A Ring allocates nothing per call in proportion to S.
-//
-// # Weights
-//
-// AllReduceWeighted computes Σᵢ wᵢ·bufᵢ / Σᵢ wᵢ, for members whose
-// micro-batches differ in size. The weights travel round the ring with
-// the reduce-scatter's chunks, so that every member learns all of them and
-// sums them in rank order: the divisor is the same bits everywhere. No
-// pass over the buffer is spent on them: a member multiplies its own
-// values by its weight as it adds to them, and, at the first step, the
-// predecessor's values, which arrive as they are, by the predecessor's.
-//
-// # Failures
-//
-// A ring is formed for one generation of one job's membership (Membership),
-// and fails as a whole. A member returns an error, rather than hang, when a
-// neighbour
-//
-//   - disconnects or dies: its stream breaks, at once;
-//   - stalls: nothing arrives from it within the timeout (WithTimeout, 5s by
-//     default), or it accepts nothing for that long;
-//   - leaves: its call is cancelled, or its ring closed during a call both
-//     take part in;
-//   - sends a chunk of another job or generation, or out of turn.
-//
-// The member that detects the failure sends an abort, naming the member at
-// fault, to both neighbours, which pass it on, so every member fails
-// promptly with a *PeerError naming the same culprit. While a member waits
-// for data from its predecessor it sends its successor heartbeats: a
-// member downstream of a stall hears that its predecessor is alive and
-// waiting, and only the stalled member's successor times out. Context
-// cancellation returns at once, and breaks the ring: its neighbours are
-// mid-call. The timeout also bounds how far apart members may enter a
-// call, since the first one waits for the last.
-//
-// Aborts say how many calls their sender had completed. A member still
-// inside one of those calls finishes it before it fails: everything it
-// needs from the sender was sent before the abort. So a member that closes
-// its ring as soon as its last call returns does not fail its neighbours'
-// last call; their next call fails, naming it.
-//
-// A failed ring stays failed. Members form a new Ring, of a new generation
-// and possibly new membership, in the same process; a ring cannot be formed
-// with an older generation than one formed before, and chunks of another
-// generation are refused before they touch the buffer, so a member that
-// wakes up from a stall cannot corrupt a newer ring.
-//
-// A failure during the last step fails only the members still waiting for
-// their last chunks; those that had everything have a correct result. No
-// protocol can make every member agree on the outcome of a call when
-// messages can be lost at any time, so a worker that sees an error lets
-// the coordinator decide what every member does next.
+// docs/allreduce.md tells the rest once: the algorithm step by step, chunks
+// and pipelining, how weights travel, the frames on the wire of each
+// transport, the failure protocol (aborts, heartbeats), and the cost
+// model.
 //
 // # Transports
 //
