@@ -51,10 +51,9 @@ func ServerOptions() []grpc.ServerOption {
 // neighbours reach it. A worker creates one, registers it on its gRPC
 // server, and forms one Ring per membership generation through it.
 type Node struct {
-	log         *slog.Logger
-	dialOpts    []grpc.DialOption
-	tls         *tls.Config
-	formTimeout time.Duration
+	log      *slog.Logger
+	dialOpts []grpc.DialOption
+	tls      *tls.Config
 
 	forming *forming.Table[*serverLink, struct{}]
 
@@ -73,10 +72,6 @@ func WithTLS(cfg *tls.Config) NodeOption { return func(n *Node) { n.tls = cfg } 
 // WithNodeLogger sets the node's logger (default slog.Default()).
 func WithNodeLogger(l *slog.Logger) NodeOption { return func(n *Node) { n.log = l } }
 
-// WithFormTimeout bounds how long a predecessor's link waits for this node
-// to form the same ring (default 30s).
-func WithFormTimeout(d time.Duration) NodeOption { return func(n *Node) { n.formTimeout = d } }
-
 // NewNode returns a node that serves no one until registered on a server.
 func NewNode(opts ...NodeOption) *Node {
 	n := &Node{
@@ -89,13 +84,14 @@ func NewNode(opts ...NodeOption) *Node {
 			grpc.WithReadBufferSize(readBuffer),
 			experimental.WithBufferPool(frames),
 		},
-		formTimeout: 30 * time.Second,
-		links:       map[*serverLink]struct{}{},
+		links: map[*serverLink]struct{}{},
 	}
 	for _, o := range opts {
 		o(n)
 	}
-	n.forming = forming.New[*serverLink, struct{}](n.formTimeout)
+	// A predecessor's link waits this long for this node to form the
+	// same ring.
+	n.forming = forming.New[*serverLink, struct{}](30 * time.Second)
 	return n
 }
 

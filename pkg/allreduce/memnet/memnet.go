@@ -62,7 +62,7 @@ func (n *Network) SetDrop(p float64) {
 }
 
 // Disconnect crashes the member at addr: its links fail at once at both
-// ends, frames in flight are lost, and it cannot connect until Reconnect.
+// ends, frames in flight are lost, and it cannot connect again.
 func (n *Network) Disconnect(addr string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -72,13 +72,6 @@ func (n *Network) Disconnect(addr string) {
 			e.cut()
 		}
 	}
-}
-
-// Reconnect lets the member at addr form rings again.
-func (n *Network) Reconnect(addr string) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	delete(n.down, addr)
 }
 
 // Pause freezes the member at addr as SIGSTOP would: its Send and Recv
