@@ -1,14 +1,15 @@
-// Package train runs a job spec's training: it turns the spec into a
-// network, an optimiser and a learning-rate schedule, loads the data, and
-// drives epochs of mini-batch steps with evaluation, early stopping and a
-// guard against a diverging loss.
+// Package train runs a job spec's training: it builds the network and
+// optimiser the spec describes (jobspec turns the spec into their types),
+// loads the data, and drives epochs of mini-batch steps with evaluation,
+// early stopping and a guard against a diverging loss.
 //
-// Replica is one model replica's step (gather the batch, augment it, compute
-// the mean gradient, apply the optimiser) with every buffer sized once, so a
-// step allocates nothing. The single-process Run drives one Replica over
-// whole batches; a cluster worker drives its own Replica over its part of
-// each batch and all-reduces the gradient between Gradients and Step, or
-// layer by layer as GradientsByLayer reports each layer done.
+// Replica is one model replica with every buffer sized once, so that a
+// step allocates nothing. Its Steps is the one step loop: the single
+// process makes each batch's gradient with Gradients; a cluster worker
+// makes its part of the batch's (or GradientsByLayer, layer by layer) and
+// all-reduces Reduced, the gradient and the loss, before the update.
+// Loop is the one epoch loop: Run gives it the steps; the coordinator
+// gives it rings of workers. Both track the model to save with Tracker.
 //
 // The package does not talk to the network, draw progress bars or parse
 // flags: progress goes to an Observer.
