@@ -39,6 +39,23 @@ func (e *LostError) Error() string {
 // Is makes errors.Is(err, ErrMemberLost) hold.
 func (e *LostError) Is(target error) bool { return target == ErrMemberLost }
 
+// StalledError is what a wait returns when its context ends before the
+// phase is passed: Missing are the listed members that had not arrived,
+// in ID order.
+type StalledError struct {
+	Barrier string
+	Phase   etcdkeys.Phase
+	Missing []string
+	Err     error // the context's
+}
+
+func (e *StalledError) Error() string {
+	return fmt.Sprintf("barrier: %s of %s: still waiting for %s: %v", e.Phase, e.Barrier, strings.Join(e.Missing, ", "), e.Err)
+}
+
+// Unwrap returns the context's error.
+func (e *StalledError) Unwrap() error { return e.Err }
+
 // Participant is a registered worker: *membership.Registration is one.
 type Participant interface {
 	ID() string
@@ -65,8 +82,8 @@ func New(cli *clientv3.Client, prefix string, members []string) *Barrier {
 
 // Enter arrives at the enter phase with payload and waits until every
 // member has entered. It returns every member's payload by ID; a
-// *LostError if a member is lost first; ctx's error, naming the members
-// still awaited, if ctx ends first.
+// *LostError if a member is lost first; a *StalledError, wrapping ctx's
+// error and naming the members still awaited, if ctx ends first.
 func (b *Barrier) Enter(ctx context.Context, self Participant, payload string) (map[string]string, error) {
 	return b.arrive(ctx, etcdkeys.PhaseEnter, self, payload)
 }

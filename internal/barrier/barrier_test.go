@@ -7,7 +7,6 @@ import (
 	"maps"
 	"os"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -151,7 +150,8 @@ func TestMemberNeverArrives(t *testing.T) {
 	short, cancelShort := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancelShort()
 	for _, o := range arriveAll(short, w, etcdkeys.PhaseEnter, members, "w0", "w1") {
-		if !errors.Is(o.err, context.DeadlineExceeded) || !strings.Contains(o.err.Error(), "[w2]") {
+		var stalled *barrier.StalledError
+		if !errors.Is(o.err, context.DeadlineExceeded) || !errors.As(o.err, &stalled) || !slices.Equal(stalled.Missing, []string{"w2"}) {
 			t.Errorf("%s: got %v want a deadline error naming w2", o.id, o.err)
 		}
 		if o.took < 400*time.Millisecond {

@@ -50,7 +50,7 @@ func (s *phaseState) watch(ctx context.Context, rev int64) (map[string]string, e
 	for {
 		resp, ok := <-wch
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("barrier: %s of %s: still waiting for %v: %w", phase, b.prefix, s.missing(), ctx.Err())
+			return nil, &StalledError{Barrier: b.prefix, Phase: phase, Missing: s.missing(), Err: ctx.Err()}
 		}
 		if !ok {
 			return nil, fmt.Errorf("%w: %s of %s", ErrWatchClosed, phase, b.prefix)

@@ -183,13 +183,23 @@ func cause(err error) ringtrainv1.FailureCause {
 }
 
 // culprit returns the ID of the member of p that err names as its cause,
-// or "" when it names none.
+// or "" when it names none: the peer a ring call blames, a member lost
+// before arriving at a barrier, or one a barrier waited for in vain.
 func culprit(p *epoch.Plan, err error) string {
-	var pe *allreduce.PeerError
-	if !errors.As(err, &pe) || pe.Rank < 0 || pe.Rank >= len(p.Members) {
-		return ""
+	var (
+		pe      *allreduce.PeerError
+		lost    *barrier.LostError
+		stalled *barrier.StalledError
+	)
+	switch {
+	case errors.As(err, &pe) && pe.Rank >= 0 && pe.Rank < len(p.Members):
+		return p.Members[pe.Rank].ID
+	case errors.As(err, &lost) && len(lost.Members) > 0:
+		return lost.Members[0]
+	case errors.As(err, &stalled) && errors.Is(stalled.Err, context.DeadlineExceeded) && len(stalled.Missing) > 0:
+		return stalled.Missing[0]
 	}
-	return p.Members[pe.Rank].ID
+	return ""
 }
 
 // runEpoch runs plan p and returns the ring it formed, if it got that far,
@@ -214,7 +224,7 @@ func (w *Worker) runEpoch(ctx context.Context, reg *membership.Registration, p *
 		return nil, fmt.Errorf("form ring: %w", err)
 	}
 	bar := barrier.New(w.cfg.Etcd, etcdkeys.Barrier(p.Job, p.Epoch, p.Generation), p.IDs())
-	sums, err := bar.Enter(ctx, reg, js.sum)
+	sums, err := w.atBarrier(ctx, ring, func(ctx context.Context) (map[string]string, error) { return bar.Enter(ctx, reg, js.sum) })
 	if err != nil {
 		return ring, fmt.Errorf("enter barrier: %w", err)
 	}
@@ -230,7 +240,7 @@ func (w *Worker) runEpoch(ctx context.Context, reg *membership.Registration, p *
 	}
 	seconds := time.Since(start).Seconds()
 	sum := js.rep.checksum()
-	if sums, err = bar.Leave(ctx, reg, sum); err != nil {
+	if sums, err = w.atBarrier(ctx, ring, func(ctx context.Context) (map[string]string, error) { return bar.Leave(ctx, reg, sum) }); err != nil {
 		return ring, fmt.Errorf("leave barrier: %w", err)
 	}
 	if err := agree(sums); err != nil {
@@ -250,6 +260,37 @@ func (w *Worker) runEpoch(ctx context.Context, reg *membership.Registration, p *
 	res := &ringtrainv1.EpochResult{JobId: p.Job, Epoch: int32(p.Epoch), Generation: p.Generation, WorkerId: w.cfg.ID,
 		TrainLoss: lossSum / float64(samples), Samples: int64(samples), Checksum: sum, Seconds: seconds}
 	return ring, w.upload(ctx, res, b)
+}
+
+// atBarrier arrives at a barrier with arrive and waits there no longer
+// than the ring timeout: the members arrive within moments of each other
+// (the ring has formed; the last step's all-reduce ended together), so a
+// member still awaited after that is stalled, and the error names it
+// (*barrier.StalledError). A member that dies meanwhile ends the wait at
+// once, with the ring's error naming it, rather than when its lease
+// lapses. A neighbour that left the ring after passing the barrier is no
+// failure: the wait's verdict is the same for every member.
+func (w *Worker) atBarrier(ctx context.Context, ring *allreduce.Ring, arrive func(context.Context) (map[string]string, error)) (map[string]string, error) {
+	timeout := w.cfg.RingTimeout
+	if timeout <= 0 {
+		timeout = allreduce.DefaultTimeout
+	}
+	bctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-ring.Done():
+			if !errors.Is(ring.Err(), allreduce.ErrLeft) {
+				cancel()
+			}
+		case <-bctx.Done():
+		}
+	}()
+	sums, err := arrive(bctx)
+	if rerr := ring.Err(); err != nil && ctx.Err() == nil && rerr != nil && !errors.Is(rerr, allreduce.ErrLeft) {
+		return nil, rerr
+	}
+	return sums, err
 }
 
 // agree checks that every member reported the same checksum.

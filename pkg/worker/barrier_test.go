@@ -1,0 +1,94 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/ringtrain/ringtrain/internal/barrier"
+	"github.com/ringtrain/ringtrain/internal/epoch"
+	"github.com/ringtrain/ringtrain/pkg/allreduce"
+	"github.com/ringtrain/ringtrain/pkg/allreduce/memnet"
+)
+
+// TestAtBarrier checks how a worker's wait at an epoch barrier ends when a
+// member does not come: a member whose process dies ends it at once with
+// the ring's error naming it; a member that stalls (no arrival, its links
+// up) ends it after the ring timeout, named as the one awaited; a member
+// that leaves the ring after passing the barrier does not end it.
+func TestAtBarrier(t *testing.T) {
+	const timeout = 200 * time.Millisecond
+	plan := &epoch.Plan{Members: []epoch.Member{{ID: "w0", Addr: "a"}, {ID: "w1", Addr: "b"}, {ID: "w2", Addr: "c"}}}
+	tests := []struct {
+		name    string
+		other   func(net *memnet.Network, rings []*allreduce.Ring) // what w1 does while w0 waits
+		arrives bool                                               // the barrier passes, late
+		culprit string
+		within  time.Duration
+	}{
+		{"member dies", func(net *memnet.Network, _ []*allreduce.Ring) { net.Disconnect("b") }, false, "w1", timeout / 2},
+		{"member stalls", func(*memnet.Network, []*allreduce.Ring) {}, false, "w1", 10 * timeout},
+		{"member leaves after passing", func(_ *memnet.Network, rings []*allreduce.Ring) { rings[1].Close() }, true, "", 10 * timeout},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+			net := memnet.NewNetwork(1)
+			rings := formRings(t, net, plan)
+			defer func() {
+				for _, r := range rings {
+					r.Close()
+				}
+			}()
+			w := &Worker{cfg: Config{RingTimeout: timeout}}
+			start := time.Now()
+			// w0 waits for w1, whose arrival comes (if it does) only after
+			// what the case does to it.
+			sums, err := w.atBarrier(context.Background(), rings[0], func(ctx context.Context) (map[string]string, error) {
+				tc.other(net, rings)
+				if tc.arrives {
+					select {
+					case <-time.After(timeout / 2):
+						return map[string]string{"w0": "s", "w1": "s", "w2": "s"}, nil
+					case <-ctx.Done():
+					}
+				}
+				<-ctx.Done()
+				return nil, &barrier.StalledError{Missing: []string{"w1"}, Err: ctx.Err()}
+			})
+			took := time.Since(start)
+			if tc.arrives {
+				if err != nil || len(sums) != 3 {
+					t.Fatalf("got %v, %v; want the barrier passed", sums, err)
+				}
+				return
+			}
+			if got := culprit(plan, err); got != tc.culprit || took > tc.within {
+				t.Errorf("after %v: error %v names %q, want %q within %v", took, err, got, tc.culprit, tc.within)
+			}
+		})
+	}
+}
+
+// formRings forms plan's ring on net, one member per address.
+func formRings(t *testing.T, net *memnet.Network, plan *epoch.Plan) []*allreduce.Ring {
+	t.Helper()
+	rings := make([]*allreduce.Ring, len(plan.Members))
+	errs := make([]error, len(plan.Members))
+	var wg sync.WaitGroup
+	for rank := range plan.Members {
+		wg.Go(func() {
+			rings[rank], errs[rank] = allreduce.NewRing(context.Background(), net,
+				allreduce.Membership{Job: "j", Generation: 1, Rank: rank, Addrs: plan.Addrs()}, allreduce.WithTimeout(time.Minute))
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	return rings
+}
