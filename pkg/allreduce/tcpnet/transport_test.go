@@ -12,7 +12,11 @@ import (
 
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 
 	"github.com/ringtrain/ringtrain/pkg/allreduce"
 	"github.com/ringtrain/ringtrain/pkg/allreduce/grpcnet"
@@ -219,31 +223,69 @@ func TestHeaderRoundTrip(t *testing.T) {
 	}
 }
 
-// TestStoppedSuccessor: a successor whose process is stopped (its kernel
-// accepts the connection; nothing answers) is named within the peer
-// timeout, not the form timeout.
+// TestStoppedSuccessor: a successor whose process is stopped is named
+// within about the peer timeout, not the form timeout: whether it stopped
+// before its server could answer the connection (its kernel accepts it;
+// nothing reads it), or after, while the rendezvous call waited for it to
+// form the ring (nothing answers a call any more, a health probe neither).
 func TestStoppedSuccessor(t *testing.T) {
-	hole, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hole.Close() // the backlog holds the connection; nothing reads it
-	data, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := New(data, "", WithLogger(quiet), WithPeerTimeout(300*time.Millisecond))
-	defer tr.Close()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	start := time.Now()
-	_, _, err = tr.Connect(ctx, allreduce.Membership{Job: "j", Generation: 1, Rank: 0, Addrs: []string{"127.0.0.1:1", hole.Addr().String()}})
-	took := time.Since(start)
-	var pe *allreduce.PeerError
-	if !errors.As(err, &pe) || pe.Rank != 1 {
-		t.Fatalf("got %v, want a PeerError naming rank 1", err)
-	}
-	if took > 3*time.Second {
-		t.Errorf("named the stopped successor after %v, want about the peer timeout (300ms)", took)
+	for _, tc := range []struct {
+		name      string
+		successor func(t *testing.T) string // its address
+	}{
+		{"before its handshake", func(t *testing.T) string {
+			hole, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { hole.Close() }) // the backlog holds the connection
+			return hole.Addr().String()
+		}},
+		{"after its handshake", func(t *testing.T) string {
+			lis, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			stopped := make(chan struct{})
+			srv := grpc.NewServer(grpc.UnaryInterceptor(func(ctx context.Context, _ any, _ *grpc.UnaryServerInfo, _ grpc.UnaryHandler) (any, error) {
+				select { // every call hangs, as in a stopped process
+				case <-stopped:
+				case <-ctx.Done():
+				}
+				return nil, status.Error(codes.Unavailable, "stopped")
+			}))
+			healthpb.RegisterHealthServer(srv, health.NewServer())
+			data, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			succ := New(data, "", WithLogger(quiet))
+			succ.Register(srv)
+			go srv.Serve(lis)
+			t.Cleanup(func() { close(stopped); srv.Stop(); succ.Close() })
+			return lis.Addr().String()
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := tc.successor(t)
+			data, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			tr := New(data, "", WithLogger(quiet), WithPeerTimeout(300*time.Millisecond))
+			defer tr.Close()
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			start := time.Now()
+			_, _, err = tr.Connect(ctx, allreduce.Membership{Job: "j", Generation: 1, Rank: 0, Addrs: []string{"127.0.0.1:1", addr}})
+			took := time.Since(start)
+			var pe *allreduce.PeerError
+			if !errors.As(err, &pe) || pe.Rank != 1 {
+				t.Fatalf("got %v, want a PeerError naming rank 1", err)
+			}
+			if took > 3*time.Second {
+				t.Errorf("named the stopped successor after %v, want about the peer timeout (300ms)", took)
+			}
+		})
 	}
 }
