@@ -20,7 +20,18 @@ import (
 	"github.com/ringtrain/ringtrain/internal/certs"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// Members of one cluster in one process (TestCluster) talk over
+		// etcd's peer HTTP connections, which can outlive the members'
+		// Close: the server side waits for the client side to hang up,
+		// and the client side sits in a keep-alive pool.
+		goleak.IgnoreAnyFunction("net/http.(*persistConn).readLoop"),
+		goleak.IgnoreAnyFunction("net/http.(*persistConn).writeLoop"),
+		goleak.IgnoreAnyFunction("net/http.(*connReader).backgroundRead"),
+		goleak.IgnoreAnyFunction("net/http.(*conn).serve"),
+	)
+}
 
 func put(ctx context.Context, t *testing.T, s *Server, key, value string) {
 	t.Helper()

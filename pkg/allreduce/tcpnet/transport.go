@@ -274,7 +274,8 @@ func (t *Transport) dial(ctx context.Context, m allreduce.Membership) (*link, er
 	// ctx bounds the handshake, and the successor, which has offered this
 	// edge, must answer the hello within peerTimeout.
 	_ = conn.SetDeadline(time.Now().Add(t.peerTimeout))
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
+	raw := conn // helloTo may wrap it in TLS; the deadline reaches both
+	stop := context.AfterFunc(ctx, func() { raw.SetDeadline(time.Now()) })
 	conn, err = t.helloTo(ctx, conn, tlsCfg, offer.Addr, &h)
 	if !stop() && err == nil {
 		err = ctx.Err()
