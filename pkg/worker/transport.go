@@ -59,8 +59,12 @@ type peerTransport interface {
 // newTransport builds cfg's ring transport for a worker whose gRPC server
 // listens on lis, and the options that server needs for it.
 func newTransport(cfg Config, lis net.Listener, log *slog.Logger) (peerTransport, []grpc.ServerOption, error) {
+	peer := allreduce.DefaultTimeout
+	if cfg.RingTimeout > 0 {
+		peer = cfg.RingTimeout
+	}
 	if cfg.RingTransport == GRPC {
-		return grpcnet.NewNode(grpcnet.WithNodeLogger(log), grpcnet.WithTLS(cfg.TLS.Peer())),
+		return grpcnet.NewNode(grpcnet.WithNodeLogger(log), grpcnet.WithTLS(cfg.TLS.Peer()), grpcnet.WithPeerTimeout(peer)),
 			append(grpcnet.ServerOptions(), cfg.TLS.PeerServerOption()), nil
 	}
 	listen := cfg.RingListen
@@ -84,10 +88,6 @@ func newTransport(cfg Config, lis net.Listener, log *slog.Logger) (peerTransport
 			return nil, nil, fmt.Errorf("ring data address from %s and %s: %w", cfg.Advertise, data.Addr(), errors.Join(herr, perr))
 		}
 		advertise = net.JoinHostPort(host, port)
-	}
-	peer := allreduce.DefaultTimeout
-	if cfg.RingTimeout > 0 {
-		peer = cfg.RingTimeout
 	}
 	return tcpnet.New(data, advertise, tcpnet.WithLogger(log), tcpnet.WithTLS(cfg.TLS.Peer()), tcpnet.WithPeerTimeout(peer)),
 		[]grpc.ServerOption{cfg.TLS.PeerServerOption()}, nil

@@ -22,7 +22,7 @@ var errLinkClosed = errors.New("allreduce: link closed")
 type clientLink struct {
 	cc     *grpc.ClientConn
 	stream grpc.ClientStream
-	cancel context.CancelFunc
+	cancel context.CancelCauseFunc
 	pool   *slotPool
 	linger time.Duration
 
@@ -119,7 +119,7 @@ func (l *clientLink) Close() error {
 				t.Stop()
 			}
 		}
-		l.cancel()
+		l.cancel(nil)
 		l.cc.Close()
 	})
 	return nil

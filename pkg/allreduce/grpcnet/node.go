@@ -3,6 +3,7 @@ package grpcnet
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -51,9 +53,10 @@ func ServerOptions() []grpc.ServerOption {
 // neighbours reach it. A worker creates one, registers it on its gRPC
 // server, and forms one Ring per membership generation through it.
 type Node struct {
-	log      *slog.Logger
-	dialOpts []grpc.DialOption
-	tls      *tls.Config
+	log         *slog.Logger
+	dialOpts    []grpc.DialOption
+	tls         *tls.Config
+	peerTimeout time.Duration
 
 	forming *forming.Table[*serverLink, struct{}]
 
@@ -69,13 +72,21 @@ type NodeOption func(*Node)
 // gRPC server the node is registered on should require the same.
 func WithTLS(cfg *tls.Config) NodeOption { return func(n *Node) { n.tls = cfg } }
 
+// WithPeerTimeout bounds how long a successor may take to answer at all,
+// its gRPC handshake or a health probe while the link waits for it to form
+// the ring (default allreduce.DefaultTimeout): a live member answers at
+// once, even while it is still loading; one that does not is stopped or
+// hung, and is blamed. Give it the ring's timeout.
+func WithPeerTimeout(d time.Duration) NodeOption { return func(n *Node) { n.peerTimeout = d } }
+
 // WithNodeLogger sets the node's logger (default slog.Default()).
 func WithNodeLogger(l *slog.Logger) NodeOption { return func(n *Node) { n.log = l } }
 
 // NewNode returns a node that serves no one until registered on a server.
 func NewNode(opts ...NodeOption) *Node {
 	n := &Node{
-		log: slog.Default(),
+		log:         slog.Default(),
+		peerTimeout: allreduce.DefaultTimeout,
 		dialOpts: []grpc.DialOption{
 			grpc.WithTransportCredentials(insecure.NewCredentials()),
 			grpc.WithInitialWindowSize(streamWindow),
@@ -89,6 +100,10 @@ func NewNode(opts ...NodeOption) *Node {
 	for _, o := range opts {
 		o(n)
 	}
+	// A member's gRPC server answers before it forms (it may be loading):
+	// one that does not answer the handshake within peerTimeout is stopped.
+	n.dialOpts = append(n.dialOpts, grpc.WithConnectParams(grpc.ConnectParams{
+		Backoff: backoff.DefaultConfig, MinConnectTimeout: n.peerTimeout}))
 	// A predecessor's link waits this long for this node to form the
 	// same ring.
 	n.forming = forming.New[*serverLink, struct{}](30 * time.Second)
@@ -154,14 +169,22 @@ func (n *Node) dial(ctx context.Context, m allreduce.Membership) (*clientLink, e
 	if err != nil {
 		return nil, fmt.Errorf("allreduce: dial rank %d (%s): %w", to, addr, err)
 	}
-	// The stream lives as long as the ring; ctx bounds only the handshake.
-	sctx, cancel := context.WithCancel(context.Background())
-	stop := context.AfterFunc(ctx, cancel)
+	// The stream lives as long as the ring; ctx bounds only the handshake,
+	// and so does the probe: the successor accepts once it has formed the
+	// same ring.
+	sctx, cancel := context.WithCancelCause(context.Background())
+	stop := context.AfterFunc(ctx, func() { cancel(ctx.Err()) })
+	stopProbe := forming.StartProbe(ctx, cc, n.peerTimeout, cancel)
+	defer stopProbe()
 	fail := func(err error) (*clientLink, error) {
-		cancel()
+		stopProbe()
+		cancel(nil)
 		cc.Close()
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("allreduce: link to rank %d (%s): %w", to, addr, ctx.Err())
+		}
+		if cause := context.Cause(sctx); errors.Is(cause, allreduce.ErrTimeout) {
+			err = cause
 		}
 		return nil, allreduce.LinkError(m, to, fmt.Errorf("grpcnet: link: %w", err))
 	}
@@ -187,7 +210,8 @@ func (n *Node) dial(ctx context.Context, m allreduce.Membership) (*clientLink, e
 		case codes.FailedPrecondition:
 			err = fmt.Errorf("%w: %s", allreduce.ErrGeneration, status.Convert(err).Message())
 		case codes.PermissionDenied:
-			cancel()
+			stopProbe()
+			cancel(nil)
 			cc.Close()
 			return nil, fmt.Errorf("grpcnet: rank %d (%s): %w: %s", to, addr, allreduce.ErrRefused, status.Convert(err).Message())
 		}
@@ -195,6 +219,9 @@ func (n *Node) dial(ctx context.Context, m allreduce.Membership) (*clientLink, e
 	}
 	if !stop() {
 		return fail(ctx.Err())
+	}
+	if stopProbe(); sctx.Err() != nil {
+		return fail(context.Cause(sctx))
 	}
 	if resp.GetAccepted() == nil {
 		return fail(fmt.Errorf("%w: expected LinkAccepted, got %T", allreduce.ErrProtocol, resp.Frame))

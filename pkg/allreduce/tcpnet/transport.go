@@ -18,7 +18,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
 	"github.com/ringtrain/ringtrain/internal/secure"
@@ -177,31 +176,6 @@ func (t *Transport) Connect(ctx context.Context, m allreduce.Membership) (prev, 
 	return pl, nl, nil
 }
 
-// probe asks the successor's gRPC server, every half peerTimeout until ctx
-// ends, whether it is alive; a server that answers nothing within
-// peerTimeout is stopped or hung, and probe cancels ctx with an
-// ErrTimeout. A live member's server answers even while the member is
-// busy loading; any answer will do (a bare transport serves no health).
-func (t *Transport) probe(ctx context.Context, cc *grpc.ClientConn, cancel context.CancelCauseFunc) {
-	health := healthpb.NewHealthClient(cc)
-	tick := time.NewTicker(t.peerTimeout / 2)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		pctx, done := context.WithTimeout(ctx, t.peerTimeout)
-		_, err := health.Check(pctx, &healthpb.HealthCheckRequest{})
-		done()
-		if ctx.Err() == nil && status.Code(err) == codes.DeadlineExceeded {
-			cancel(fmt.Errorf("%w: no answer to a health probe within %v", allreduce.ErrTimeout, t.peerTimeout))
-			return
-		}
-	}
-}
-
 // dial opens the link to m's successor: asks it over gRPC for an offer,
 // connects to the address offered and says hello with its secret.
 func (t *Transport) dial(ctx context.Context, m allreduce.Membership) (*link, error) {
@@ -229,22 +203,16 @@ func (t *Transport) dial(ctx context.Context, m allreduce.Membership) (*link, er
 	}
 	defer cc.Close()
 	h := hello{job: m.Job, generation: m.Generation, from: uint32(m.Rank), to: uint32(to)}
-	// The successor answers once it has formed the same ring, which may
-	// take it a while (it may be loading the job). One that stops meanwhile
-	// (SIGSTOP) would hold the call until the form timeout: probe it.
+	// The successor answers once it has formed the same ring.
 	octx, cancel := context.WithCancelCause(ctx)
-	probed := make(chan struct{})
-	go func() {
-		defer close(probed)
-		t.probe(octx, cc, cancel)
-	}()
+	stopProbe := forming.StartProbe(octx, cc, t.peerTimeout, cancel)
 	// Not WaitForReady: a member listens before it registers, so an
 	// address that refuses connections is a dead member's, to blame now.
 	offer, err := ringtrainv1.NewPeerServiceClient(cc).OpenTCP(octx, &ringtrainv1.LinkHello{
 		Job: m.Job, Generation: m.Generation, FromRank: h.from, ToRank: h.to, Size: uint32(m.Size()),
 	})
+	stopProbe()
 	cancel(nil)
-	<-probed
 	if cause := context.Cause(octx); err != nil && ctx.Err() == nil && errors.Is(cause, allreduce.ErrTimeout) {
 		return fail(cause)
 	}
