@@ -11,7 +11,7 @@ TAGS    ?= $(OPENBLAS)
 BENCHTIME ?= 2s
 WORKERS ?= 3
 
-.PHONY: all deps build demo test check fmt-check vet proto proto-check unit bench bench-scaling bench-tls bench-accuracy chaos images cluster-up cluster-down e2e clean
+.PHONY: all deps build demo test check fmt-check vet proto proto-check unit bench bench-scaling bench-tls bench-time-to-90 bench-accuracy chaos images cluster-up cluster-down e2e clean
 
 all: build
 
@@ -71,6 +71,13 @@ bench-scaling: build
 # after the other. BenchmarkAllReduceTLS (in bench) has the ring's busbw.
 bench-tls: build
 	TABLE=tls BIN=$(BIN) bash scripts/scaling.sh $(or $(TLS_NS),1 2)
+
+# Time to first 90% test accuracy, this tree against the build before
+# issue 10 (BASELINE), alternating (scripts/time-to-90.sh). Not in `bench`:
+# it builds the baseline in a git worktree.
+BASELINE ?= 65e3b80
+bench-time-to-90: deps
+	bash scripts/time-to-90.sh $(BASELINE)
 
 # The long fault schedule of TestChaos (CI runs 4 faults, one of each
 # kind): coordinators, workers and etcd members killed, workers stopped,
