@@ -26,9 +26,10 @@ func TestStoppedSuccessor(t *testing.T) {
 	quiet := slog.New(slog.DiscardHandler)
 	for _, tc := range []struct {
 		name      string
+		probed    bool                      // named by the health probe: ErrTimeout
 		successor func(t *testing.T) string // its address
 	}{
-		{"before its handshake", func(t *testing.T) string {
+		{"before its handshake", false, func(t *testing.T) string {
 			hole, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				t.Fatal(err)
@@ -36,7 +37,7 @@ func TestStoppedSuccessor(t *testing.T) {
 			t.Cleanup(func() { hole.Close() }) // the backlog holds the connection
 			return hole.Addr().String()
 		}},
-		{"after its handshake", func(t *testing.T) string {
+		{"after its handshake", true, func(t *testing.T) string {
 			lis, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				t.Fatal(err)
@@ -77,7 +78,7 @@ func TestStoppedSuccessor(t *testing.T) {
 			if !errors.As(err, &pe) || pe.Rank != 1 {
 				t.Fatalf("got %v, want a PeerError naming rank 1", err)
 			}
-			if !errors.Is(err, allreduce.ErrTimeout) && tc.name == "after its handshake" {
+			if tc.probed && !errors.Is(err, allreduce.ErrTimeout) {
 				t.Errorf("got %v, want it to wrap ErrTimeout (the unanswered probe)", err)
 			}
 			if took > 3*time.Second {

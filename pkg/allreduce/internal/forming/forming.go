@@ -4,7 +4,9 @@
 // an inbox for (job, generation, rank) while it forms a ring; a
 // predecessor's call claims it, which waits until the inbox is open and
 // refuses a generation older than one the member has formed; the link the
-// predecessor then opens is delivered into it.
+// predecessor then opens is delivered into it. The predecessor, meanwhile,
+// probes its successor (StartProbe), so that one stopped while the ring
+// forms is named within the peer timeout.
 //
 // It knows nothing of what a link is or carries.
 package forming
