@@ -1,0 +1,93 @@
+package allreduce
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/ringtrain/ringtrain/pkg/precision"
+)
+
+// applyRef is what applyFloats promises, one value at a time: each product
+// of a value and a weight or factor is the exact product rounded once to T
+// (a product of two float32s is exact in float64), and so is the sum.
+func applyRef[T precision.Float](d, v T, op Op) T {
+	if !op.Add {
+		return v
+	}
+	s := T(d + v)
+	if op.Weigh {
+		s = T(T(float64(d)*op.DstW) + T(float64(v)*op.SrcW))
+	}
+	if op.Scale {
+		s = T(float64(s) * op.K)
+	}
+	return s
+}
+
+// TestApplyFloatsBits checks applyFloats, whose adds are assembly on
+// amd64 (the generic loops with -tags purego), against applyRef bit for
+// bit: every op training and tests use, lengths around the kernels'
+// unrolling, unaligned slices, and values that need care.
+func TestApplyFloatsBits(t *testing.T) {
+	ops := []struct {
+		name string
+		op   Op
+	}{
+		{"copy", Op{}},
+		{"add", Op{Add: true}},
+		{"add-scale-exact", Op{Add: true, Scale: true, K: 0.25}},
+		{"add-scale-third", Op{Add: true, Scale: true, K: 1.0 / 3}},
+		{"weigh", Op{Add: true, Weigh: true, DstW: 64, SrcW: 65}},
+		{"weigh-scale-exact", Op{Add: true, Weigh: true, DstW: 64, SrcW: 64, Scale: true, K: 1.0 / 128}},
+		{"weigh-scale-inexact", Op{Add: true, Weigh: true, DstW: 43, SrcW: 42, Scale: true, K: 1.0 / 85}},
+		{"weigh-fractional", Op{Add: true, Weigh: true, DstW: 0.3, SrcW: 0.7, Scale: true, K: 1.0 / 3}},
+		{"weigh-zero", Op{Add: true, Weigh: true, DstW: 0, SrcW: 5}},
+	}
+	for _, o := range ops {
+		t.Run(o.name+"/float32", func(t *testing.T) { checkApply[float32](t, o.op) })
+		t.Run(o.name+"/float64", func(t *testing.T) { checkApply[float64](t, o.op) })
+	}
+}
+
+func checkApply[T precision.Float](t *testing.T, op Op) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	special := []T{0, T(math.Copysign(0, -1)), 1, -1, T(math.Inf(1)), T(math.Inf(-1)), T(math.NaN()),
+		T(math.SmallestNonzeroFloat32), T(-math.SmallestNonzeroFloat32), T(math.MaxFloat32), T(1e-39), T(3e38)}
+	value := func() T {
+		if rng.IntN(8) == 0 {
+			return special[rng.IntN(len(special))]
+		}
+		return T(rng.NormFloat64() * math.Pow(2, float64(rng.IntN(40)-20)))
+	}
+	lengths := []int{0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 33, 1000, 1 << 16}
+	for _, n := range lengths {
+		for off := range 4 {
+			dst, src := make([]T, n+off+1), make([]T, n+off+1)
+			for i := range dst {
+				dst[i], src[i] = value(), value()
+			}
+			want := make([]T, len(dst))
+			copy(want, dst)
+			for i := off; i < off+n; i++ {
+				want[i] = applyRef(dst[i], src[i], op)
+			}
+			applyFloats(dst[off:off+n], src[off:off+n], op)
+			for i := range dst {
+				if !sameBits(dst[i], want[i]) {
+					t.Fatalf("n=%d offset %d: value %d is %v, want %v (%s)", n, off, i-off, dst[i], want[i], fmt.Sprint(op))
+				}
+			}
+		}
+	}
+}
+
+// sameBits reports whether a and b are the same value; any NaN is the
+// same as any other.
+func sameBits[T precision.Float](a, b T) bool {
+	if a != a || b != b {
+		return a != a && b != b
+	}
+	return math.Float64bits(float64(a)) == math.Float64bits(float64(b))
+}
