@@ -29,9 +29,10 @@ func sgd[T Float](w, g []T, lr T) {
 	}
 }
 
-// momentum is heavy-ball SGD in PyTorch's form: v ← μv + g, w ← w − ηv.
-// Keeping η out of v makes a learning-rate schedule act at once.
-func momentum[T Float](w, g, v []T, mu, lr T) {
+// momentumGo is heavy-ball SGD in PyTorch's form: v ← μv + g, w ← w − ηv.
+// Keeping η out of v makes a learning-rate schedule act at once. It is
+// momentum, but for float32 on amd64 (kernels_amd64.go).
+func momentumGo[T Float](w, g, v []T, mu, lr T) {
 	n := len(w)
 	g, v = g[:n], v[:n]
 	i := 0
@@ -50,8 +51,9 @@ func momentum[T Float](w, g, v []T, mu, lr T) {
 	}
 }
 
-// nesterov is PyTorch's Nesterov momentum: v ← μv + g, w ← w − η(g + μv).
-func nesterov[T Float](w, g, v []T, mu, lr T) {
+// nesterovGo is PyTorch's Nesterov momentum: v ← μv + g,
+// w ← w − η(g + μv). It is nesterov, but for float32 on amd64.
+func nesterovGo[T Float](w, g, v []T, mu, lr T) {
 	n := len(w)
 	g, v = g[:n], v[:n]
 	i := 0
