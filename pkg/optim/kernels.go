@@ -31,7 +31,8 @@ func sgd[T Float](w, g []T, lr T) {
 
 // momentumGo is heavy-ball SGD in PyTorch's form: v ← μv + g, w ← w − ηv.
 // Keeping η out of v makes a learning-rate schedule act at once. It is
-// momentum, but for float32 on amd64 (kernels_amd64.go).
+// momentum, but for float32 on amd64, where kernels_amd64.s has SSE2
+// kernels with the same bits.
 func momentumGo[T Float](w, g, v []T, mu, lr T) {
 	n := len(w)
 	g, v = g[:n], v[:n]
@@ -76,8 +77,8 @@ func nesterovGo[T Float](w, g, v []T, mu, lr T) {
 // (η/(1−β1ᵗ)) and rs (1/√(1−β2ᵗ)):
 // m ← β1m + c1·g, v ← β2v + c2·g², w ← w − step·m/(√v·rs + ε),
 // where c1 = 1−β1 and c2 = 1−β2 come from the caller in float64: in float32,
-// 1−0.999 would lose four digits.
-func adam[T Float](w, g, m, v []T, b1, c1, b2, c2, step, rs, eps T) {
+// 1−0.999 would lose four digits. It is adam, but for float32 on amd64.
+func adamGo[T Float](w, g, m, v []T, b1, c1, b2, c2, step, rs, eps T) {
 	n := len(w)
 	g, m, v = g[:n], m[:n], v[:n]
 	for i := range w {
