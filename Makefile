@@ -54,6 +54,7 @@ bench: deps
 	$(GO) test -tags openblas -run '^$$' -bench . -cpu 1,2 ./pkg/nn/
 	$(GO) test -tags '$(TAGS)' -run '^$$' -bench . -benchtime $(BENCHTIME) ./pkg/optim/ ./pkg/augment/ ./pkg/data/
 	$(GO) test -run '^$$' -bench 'AllReduce|Gloo|TCPRing|GRPCLinks|Loopback' -benchtime 1x ./pkg/allreduce/
+	$(GO) test -run '^$$' -bench 'ApplyFloats' -benchtime $(BENCHTIME) ./pkg/allreduce/
 	$(GO) test -run '^$$' -bench 'DecodeChunk' -benchtime $(BENCHTIME) ./pkg/allreduce/grpcnet/
 	$(GO) test -tags '$(TAGS)' -run '^$$' -bench 'Engine|Cluster$$|DDP$$' -benchtime 1x -count 3 ./pkg/localcluster/
 	$(GO) test -tags '$(TAGS)' -run '^$$' -bench 'ClusterWide|DDPWide|ShowcaseEpoch|Overlap' -benchtime 1x -timeout 60m ./pkg/localcluster/

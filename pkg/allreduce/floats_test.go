@@ -91,3 +91,36 @@ func sameBits[T precision.Float](a, b T) bool {
 	}
 	return math.Float64bits(float64(a)) == math.Float64bits(float64(b))
 }
+
+// BenchmarkApplyFloats times the adds of a reduce-scatter step on float32:
+// a 256 KiB chunk (the default) into a segment, in cache, and 8 MB, out
+// of it; plain, weighted and scaled as training's N=2 calls are (exact
+// factors), and with a factor that is not a float32 (1/129). MB/s counts
+// the destination's bytes.
+func BenchmarkApplyFloats(b *testing.B) {
+	ops := []struct {
+		name string
+		op   Op
+	}{
+		{"add", Op{Add: true}},
+		{"weigh-scale", Op{Add: true, Weigh: true, DstW: 64, SrcW: 64, Scale: true, K: 1.0 / 128}},
+		{"weigh-scale-f64", Op{Add: true, Weigh: true, DstW: 64, SrcW: 65, Scale: true, K: 1.0 / 129}},
+	}
+	for _, size := range []struct {
+		name  string
+		elems int
+	}{{"256KiB", DefaultChunkBytes / 4}, {"8MB", 2 << 20}} {
+		dst, src := make([]float32, size.elems), make([]float32, size.elems)
+		for i := range dst {
+			dst[i], src[i] = float32(i%7)*0.25, float32(i%5)*0.5
+		}
+		for _, o := range ops {
+			b.Run(size.name+"/"+o.name, func(b *testing.B) {
+				b.SetBytes(int64(4 * size.elems))
+				for b.Loop() {
+					applyFloats(dst, src, o.op)
+				}
+			})
+		}
+	}
+}

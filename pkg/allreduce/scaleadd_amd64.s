@@ -131,9 +131,11 @@ loopk:
 	MULPS    X0, X3
 	MULPS    X1, X5
 	ADDPS    X5, X3
-	// The sums to float64 two at a time, times k, and back.
+	// The sums to float64 two at a time, times k, and back. PSHUFD
+	// writes all of X7: MOVHLPS would keep its upper half, and so chain
+	// each iteration to the last.
 	CVTPS2PD X3, X6
-	MOVHLPS  X3, X7
+	PSHUFD   $0xEE, X3, X7
 	CVTPS2PD X7, X7
 	MULPD    X2, X6
 	MULPD    X2, X7
