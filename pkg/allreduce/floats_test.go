@@ -83,6 +83,27 @@ func checkApply[T precision.Float](t *testing.T, op Op) {
 	}
 }
 
+// TestScaleAddShortDst checks that the kernels never write past dst: a
+// destination shorter than the source panics, as a Go loop would, before
+// any value is written.
+func TestScaleAddShortDst(t *testing.T) {
+	for _, k64 := range []bool{false, true} {
+		buf := make([]float32, 16)
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("k64=%v: no panic with 8 destination values for 9 sources", k64)
+				}
+			}()
+			if k64 {
+				scaleAddK64(buf[:8:8], buf[:9], 1, 1, 1.0/3)
+			} else {
+				scaleAdd(buf[:8:8], buf[:9], 1, 1, 1)
+			}
+		}()
+	}
+}
+
 // sameBits reports whether a and b are the same value; any NaN is the
 // same as any other.
 func sameBits[T precision.Float](a, b T) bool {

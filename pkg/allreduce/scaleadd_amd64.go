@@ -11,6 +11,7 @@ import "github.com/ringtrain/ringtrain/pkg/precision"
 // Go does not vectorise. A factor of 1 changes no bits, so plain adds take
 // the same kernel.
 func scaleAdd[T precision.Float](dst, src []T, wd, ws, k T) {
+	dst = dst[:len(src)] // the kernels write len(src) values
 	if precision.Is32[T]() {
 		scaleAddF32(precision.AsFloat32(dst), precision.AsFloat32(src), float32(wd), float32(ws), float32(k))
 		return
@@ -21,6 +22,7 @@ func scaleAdd[T precision.Float](dst, src []T, wd, ws, k T) {
 // scaleAddK64 is scaleAdd with a factor that is not a T: the sum is
 // multiplied in float64 and the product rounded to T.
 func scaleAddK64[T precision.Float](dst, src []T, wd, ws T, k float64) {
+	dst = dst[:len(src)]
 	if precision.Is32[T]() {
 		scaleAddF32K64(precision.AsFloat32(dst), precision.AsFloat32(src), float32(wd), float32(ws), k)
 		return
