@@ -132,29 +132,7 @@ func (n *Node) Close() error {
 // Connect implements Transport: it opens the link to the successor and
 // waits for the predecessor's.
 func (n *Node) Connect(ctx context.Context, m allreduce.Membership) (prev, next allreduce.Link, err error) {
-	if err := m.Validate(); err != nil {
-		return nil, nil, err
-	}
-	key := forming.Key{Job: m.Job, Gen: m.Generation, Rank: m.Rank}
-	ib, err := n.forming.Open(key, m.Size(), m.ID(m.Prev()))
-	if err != nil {
-		return nil, nil, err
-	}
-	defer func() {
-		if left, ok := n.forming.Remove(key); ok {
-			left.Close()
-		}
-	}()
-	cl, err := n.dial(ctx, m)
-	if err != nil {
-		return nil, nil, err
-	}
-	sl, err := n.forming.Wait(ctx, ib)
-	if err != nil {
-		cl.Close()
-		return nil, nil, fmt.Errorf("allreduce: waiting for rank %d (%s) to connect: %w", m.Prev(), m.Addrs[m.Prev()], err)
-	}
-	return sl, cl, nil
+	return forming.Connect(ctx, n.forming, m, n.dial)
 }
 
 // dial opens the link to m's successor and waits for it to accept.

@@ -150,30 +150,7 @@ func (t *Transport) Close() error {
 // gRPC, where to connect, connects, and waits for the predecessor to do
 // the same.
 func (t *Transport) Connect(ctx context.Context, m allreduce.Membership) (prev, next allreduce.Link, err error) {
-	if err := m.Validate(); err != nil {
-		return nil, nil, err
-	}
-	key := forming.Key{Job: m.Job, Gen: m.Generation, Rank: m.Rank}
-	ib, err := t.forming.Open(key, m.Size(), m.ID(m.Prev()))
-	if err != nil {
-		return nil, nil, err
-	}
-	defer func() {
-		if left, ok := t.forming.Remove(key); ok {
-			left.Close()
-		}
-	}()
-	nl, err := t.dial(ctx, m)
-	if err != nil {
-		return nil, nil, err
-	}
-	pl, err := t.forming.Wait(ctx, ib)
-	if err != nil {
-		nl.Close()
-		from := m.Prev()
-		return nil, nil, fmt.Errorf("tcpnet: waiting for rank %d (%s) to connect: %w", from, m.Addrs[from], err)
-	}
-	return pl, nl, nil
+	return forming.Connect(ctx, t.forming, m, t.dial)
 }
 
 // dial opens the link to m's successor: asks it over gRPC for an offer,

@@ -8,7 +8,7 @@
 // probes its successor (StartProbe), so that one stopped while the ring
 // forms is named within the peer timeout.
 //
-// It knows nothing of what a link is or carries.
+// It knows nothing of what a link carries, only that it can be closed.
 package forming
 
 import (
@@ -69,6 +69,37 @@ func New[L, E any](formTimeout time.Duration) *Table[L, E] {
 		inboxes:     map[Key]*Inbox[L, E]{},
 		latest:      map[string]uint64{},
 	}
+}
+
+// Connect forms m's side of a ring through t: it opens m's inbox, opens
+// the link to the successor with dial, then waits for the predecessor's
+// link to be delivered into the inbox. However it ends, the inbox is
+// removed, and a link delivered after Connect stopped waiting is closed.
+func Connect[L allreduce.Link, E any, N allreduce.Link](ctx context.Context, t *Table[L, E], m allreduce.Membership, dial func(context.Context, allreduce.Membership) (N, error)) (prev, next allreduce.Link, err error) {
+	if err := m.Validate(); err != nil {
+		return nil, nil, err
+	}
+	key := Key{Job: m.Job, Gen: m.Generation, Rank: m.Rank}
+	ib, err := t.Open(key, m.Size(), m.ID(m.Prev()))
+	if err != nil {
+		return nil, nil, err
+	}
+	defer func() {
+		if left, ok := t.Remove(key); ok {
+			left.Close()
+		}
+	}()
+	nl, err := dial(ctx, m)
+	if err != nil {
+		return nil, nil, err
+	}
+	pl, err := t.Wait(ctx, ib)
+	if err != nil {
+		nl.Close()
+		from := m.Prev()
+		return nil, nil, fmt.Errorf("allreduce: waiting for rank %d (%s) to connect: %w", from, m.Addrs[from], err)
+	}
+	return pl, nl, nil
 }
 
 // Done is closed when the table is.
