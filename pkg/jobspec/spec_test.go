@@ -87,6 +87,23 @@ func TestParseRejects(t *testing.T) {
 		{"unknown normalization", func(s string) string { return strings.Replace(s, "name: xor", "name: xor, normalize: zscore", 1) }, `dataset.normalize: "zscore" is not one of none, standard, minmax`},
 		{"patience without validation", func(s string) string { return s + "  early_stopping: {patience: 3}\n" }, "training.early_stopping.patience"},
 		{"two documents", func(s string) string { return s + "---\nname: x\n" }, "one document"},
+		// NaN passes every comparison: each check is written so that it fails.
+		{"NaN rate", func(s string) string { return strings.Replace(s, "learning_rate: 0.01", "learning_rate: .nan", 1) }, "training.optimizer.learning_rate: NaN"},
+		{"infinite rate", func(s string) string { return strings.Replace(s, "learning_rate: 0.01", "learning_rate: .inf", 1) }, "training.optimizer.learning_rate: +Inf"},
+		{"NaN validation", func(s string) string { return strings.Replace(s, "samples: 100", "samples: 100, validation: .nan", 1) }, "dataset.validation: NaN"},
+		{"NaN target", func(s string) string { return s + "  target_accuracy: .nan\n" }, "training.target_accuracy: NaN"},
+		{"NaN l1", func(s string) string { return s + "  l1: .nan\n" }, "training.l1: NaN"},
+		{"infinite l2", func(s string) string { return s + "  l2: .inf\n" }, "training.l2: +Inf"},
+		{"NaN warmup", func(s string) string { return s + "  schedule: {kind: cosine, warmup_epochs: .nan}\n" }, "training.schedule.warmup_epochs: NaN"},
+		{"NaN gamma", func(s string) string { return s + "  schedule: {kind: step, step_every: 1, gamma: .nan}\n" }, "training.schedule.gamma: NaN"},
+		{"NaN min_lr", func(s string) string { return s + "  schedule: {kind: cosine, min_lr: .nan}\n" }, "training.schedule.min_lr: NaN"},
+		{"NaN momentum", func(s string) string { return strings.Replace(s, "kind: adam", "kind: momentum, momentum: .nan", 1) }, "training.optimizer.momentum"},
+		{"NaN rotate", func(s string) string { return s + "  augment: {rotate: .nan}\n" }, "training.augment.rotate: NaN"},
+		{"too many epochs", func(s string) string { return strings.Replace(s, "epochs: 3", "epochs: 3000000000", 1) }, "training.epochs: 3000000000 not in [1, 1000000]"},
+		{"too many samples", func(s string) string { return strings.Replace(s, "samples: 100", "samples: 1000000000000", 1) }, "dataset.samples"},
+		// Its parameters would overflow a slice's length: refused at
+		// submission rather than crashing whatever builds the network.
+		{"too wide a model", func(s string) string { return strings.Replace(s, "units: 4,", "units: 1000000000000000,", 1) }, "model.layers: more than 2147483647 weights and biases"},
 		{"empty", func(string) string { return "" }, "empty"},
 	}
 	for _, tc := range tests {

@@ -3,6 +3,7 @@ package jobspec
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -69,6 +70,14 @@ func (s *Spec) applyDefaults() {
 	}
 }
 
+// MaxEpochs bounds training.epochs: far more than any job trains for, and
+// within the 32-bit counts the coordinator's API reports epochs in.
+const MaxEpochs = 1_000_000
+
+// MaxSyntheticSamples bounds the size of a synthetic set, which every
+// process that loads the job generates in memory.
+const MaxSyntheticSamples = 10_000_000
+
 // problems collects every invalid field so a user fixes a spec in one pass.
 type problems []error
 
@@ -97,8 +106,10 @@ func (p *problems) oneOf(field, got string, allowed []string) {
 	}
 }
 
+// inRange adds a problem unless lo ≤ v ≤ hi (v < hi if hiOpen). It is
+// written so that NaN, which YAML spells .nan, fails it.
 func (p *problems) inRange(field string, v, lo, hi float64, hiOpen bool) {
-	if v < lo || v > hi || (hiOpen && v == hi) {
+	if !(v >= lo && v <= hi) || (hiOpen && v == hi) {
 		closing := "]"
 		if hiOpen {
 			closing = ")"
@@ -134,11 +145,11 @@ func (s *Spec) validateDataset(p *problems) {
 		}
 	}
 	if d.IsSynthetic() {
-		if d.Samples < 4 {
-			p.add("dataset.samples", "%d, want at least 4", d.Samples)
+		if d.Samples < 4 || d.Samples > MaxSyntheticSamples {
+			p.add("dataset.samples", "%d not in [4, %d]", d.Samples, MaxSyntheticSamples)
 		}
-		if d.TestSamples < 1 {
-			p.add("dataset.test_samples", "%d, want at least 1", d.TestSamples)
+		if d.TestSamples < 1 || d.TestSamples > MaxSyntheticSamples {
+			p.add("dataset.test_samples", "%d not in [1, %d]", d.TestSamples, MaxSyntheticSamples)
 		}
 	}
 	p.inRange("dataset.validation", d.Validation, 0, 1, true)
@@ -156,26 +167,26 @@ func (s *Spec) validateTraining(p *problems) {
 	t := s.Training
 	o := t.Optimizer
 	p.under("training.", o.Config().Validate())
-	if o.LearningRate <= 0 {
-		p.add("training.optimizer.learning_rate", "%g, want > 0", o.LearningRate)
+	if !(o.LearningRate > 0) || math.IsInf(o.LearningRate, 0) {
+		p.add("training.optimizer.learning_rate", "%g, want a finite number > 0", o.LearningRate)
 	}
 	sc := t.Schedule
 	p.oneOf("training.schedule.kind", sc.Kind, optim.ScheduleKinds)
-	if sc.WarmupEpochs < 0 || sc.WarmupEpochs > float64(t.Epochs) {
+	if !(sc.WarmupEpochs >= 0 && sc.WarmupEpochs <= float64(t.Epochs)) {
 		p.add("training.schedule.warmup_epochs", "%g not in [0, epochs=%d]", sc.WarmupEpochs, t.Epochs)
 	}
 	if sc.Kind == "step" && sc.StepEvery <= 0 {
 		p.add("training.schedule.step_every", "%d, want > 0 epochs for a step schedule", sc.StepEvery)
 	}
 	p.inRange("training.schedule.gamma", sc.Gamma, 0, 1, false)
-	if sc.MinLR < 0 || (o.LearningRate > 0 && sc.MinLR > o.LearningRate) {
+	if !(sc.MinLR >= 0) || (o.LearningRate > 0 && sc.MinLR > o.LearningRate) {
 		p.add("training.schedule.min_lr", "%g not in [0, learning_rate=%g]", sc.MinLR, o.LearningRate)
 	}
 	if t.BatchSize <= 0 {
 		p.add("training.batch_size", "%d, want > 0", t.BatchSize)
 	}
-	if t.Epochs <= 0 {
-		p.add("training.epochs", "%d, want > 0", t.Epochs)
+	if t.Epochs <= 0 || t.Epochs > MaxEpochs {
+		p.add("training.epochs", "%d not in [1, %d]", t.Epochs, MaxEpochs)
 	}
 	if t.EarlyStopping.Patience < 0 {
 		p.add("training.early_stopping.patience", "%d, want >= 0", t.EarlyStopping.Patience)
@@ -183,11 +194,11 @@ func (s *Spec) validateTraining(p *problems) {
 	if t.EarlyStopping.Patience > 0 && s.Dataset.Validation == 0 {
 		p.add("training.early_stopping.patience", "early stopping needs a validation split (dataset.validation > 0)")
 	}
-	if t.L1 < 0 {
-		p.add("training.l1", "%g, want >= 0", t.L1)
+	if !(t.L1 >= 0) || math.IsInf(t.L1, 0) {
+		p.add("training.l1", "%g, want a finite number >= 0", t.L1)
 	}
-	if t.L2 < 0 {
-		p.add("training.l2", "%g, want >= 0", t.L2)
+	if !(t.L2 >= 0) || math.IsInf(t.L2, 0) {
+		p.add("training.l2", "%g, want a finite number >= 0", t.L2)
 	}
 	if t.Augment.Shift < 0 || t.Augment.Shift > 8 {
 		p.add("training.augment.shift", "%d not in [0, 8] pixels", t.Augment.Shift)

@@ -102,6 +102,11 @@ type Architecture struct {
 	Init   Init
 }
 
+// MaxParams bounds a network's weights and biases: 2³¹−1, as far as a
+// 32-bit index reaches, and already 8 GiB of float32 parameters, with as
+// much again for the gradient and for each slot of the optimiser's state.
+const MaxParams = 1<<31 - 1
+
 // Validate reports everything wrong with a (errors.Join of one error a
 // problem), each error starting with the field's name: "layers[1].units:
 // ...".
@@ -149,7 +154,28 @@ func (a Architecture) Validate() error {
 	if a.Init != "" && !slices.Contains(Inits, a.Init) {
 		bad("init", "%q unknown (want %s)", a.Init, names(Inits))
 	}
+	if !a.fits() {
+		bad("layers", "more than %d weights and biases: make the layers narrower", MaxParams)
+	}
 	return errors.Join(errs...)
+}
+
+// fits reports whether a's parameters number at most MaxParams, counting
+// without overflow however wide its layers are. Widths below 1 are
+// Validate's other problems and count as nothing here.
+func (a Architecture) fits() bool {
+	total, in := 0, a.Inputs
+	for _, l := range a.Layers {
+		if l.Units >= 1 && in >= 1 {
+			// l.Units·(in+1) more, compared without forming the product.
+			if in > (MaxParams-total)/l.Units-1 {
+				return false
+			}
+			total += l.Units * (in + 1)
+		}
+		in = l.Units
+	}
+	return true
 }
 
 // names lists values for an error message: "a, b or c".

@@ -6,6 +6,26 @@ import (
 	"testing"
 )
 
+// fits counts up to MaxParams exactly: one unit with 2³¹−2 inputs has
+// 2³¹−1 weights and biases.
+func TestFits(t *testing.T) {
+	for _, tc := range []struct {
+		inputs, units int
+		want          bool
+	}{
+		{MaxParams - 1, 1, true},
+		{MaxParams, 1, false},
+		{1, MaxParams / 2, true},
+		{1, MaxParams/2 + 1, false},
+		{math.MaxInt, math.MaxInt, false},
+	} {
+		a := Architecture{Inputs: tc.inputs, Layers: []Layer{{Units: tc.units}}}
+		if got := a.fits(); got != tc.want {
+			t.Errorf("%d inputs, %d units: fits %v, want %v", tc.inputs, tc.units, got, tc.want)
+		}
+	}
+}
+
 func TestValidate(t *testing.T) {
 	ok := func() Architecture {
 		return Architecture{
@@ -38,6 +58,11 @@ func TestValidate(t *testing.T) {
 		{"ce on softmax", func(a *Architecture) { a.Cost = CrossEntropy }, "cost: cross_entropy needs a sigmoid output layer"},
 		{"cce on sigmoid", func(a *Architecture) { a.Layers[1].Activation = Sigmoid }, "cost: categorical_cross_entropy needs a softmax output layer"},
 		{"unknown init", func(a *Architecture) { a.Init = "lecun" }, `init: "lecun" unknown`},
+		// 1e15 units would overflow the count of parameters into a
+		// negative slice length.
+		{"too wide", func(a *Architecture) { a.Layers[0].Units = 1e15 }, "layers: more than 2147483647 weights and biases"},
+		{"too many inputs", func(a *Architecture) { a.Inputs = math.MaxInt }, "layers: more than 2147483647"},
+		{"just too many", func(a *Architecture) { a.Inputs, a.Layers[0].Units = 1<<16, 1<<15 }, "layers: more than 2147483647"},
 	}
 	for _, tc := range tests {
 		a := ok()

@@ -36,8 +36,11 @@ type Replica[T nn.Float] struct {
 
 // NewReplica builds the replica the spec describes for a training set of
 // trainLen samples shaped like shape, with parameters initialised from the
-// job's seed. maxRows bounds the rows of any batch it will compute.
+// job's seed. maxRows bounds the rows of any batch it will compute; no
+// batch has more rows than the training set, whatever the spec's
+// batch_size, so neither do its buffers.
 func NewReplica[T nn.Float](spec *jobspec.Spec, shape Shape, trainLen, maxRows int) (*Replica[T], error) {
+	maxRows = min(maxRows, trainLen)
 	arch := spec.Model.Architecture(shape.Features)
 	net, err := nn.New[T](arch)
 	if err != nil {

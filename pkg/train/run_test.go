@@ -205,3 +205,29 @@ func TestFloat64Run(t *testing.T) {
 		t.Errorf("float64 model has %d params want %d", len(m.Params), m.Arch.NumParams())
 	}
 }
+
+// A batch_size beyond the training set is one batch of the whole set: the
+// replica's buffers are the set's size, not the spec's (1<<40 rows would
+// not fit in memory), and the job trains.
+func TestBatchLargerThanTheSet(t *testing.T) {
+	const doc = `
+dataset: {name: xor, samples: 64}
+model: {layers: [{units: 8, activation: tanh}, {units: 2, activation: softmax}]}
+training: {optimizer: {kind: sgd, learning_rate: 0.1}, batch_size: 1099511627776, epochs: 2, seed: 1}`
+	spec := mustSpec(t, doc)
+	sets, err := LoadData(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := NewReplica[float32](spec, ShapeOf(sets.Train), sets.Train.Len(), spec.Training.BatchSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := len(rep.index), sets.Train.Len(); got != want {
+		t.Fatalf("replica holds %d rows, want the training set's %d", got, want)
+	}
+	res, _ := runSpec[float32](t, doc)
+	if len(res.History) != 2 {
+		t.Fatalf("trained %d epochs, want 2", len(res.History))
+	}
+}
