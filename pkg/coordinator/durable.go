@@ -32,15 +32,23 @@ import (
 // ended are listed as they ended, and queued or running ones run again, a
 // running one from its latest checkpoint.
 
-// putState records the job's state in etcd.
-func (s *Server) putState(ctx context.Context, j *job) {
+// recordState records the job's state in etcd.
+func (s *Server) recordState(ctx context.Context, j *job) error {
 	b, err := protojson.Marshal(j.snapshot())
 	if err != nil {
-		s.log.Warn("encode job record", "job", j.id, "error", err)
-		return
+		return fmt.Errorf("encode job record: %w", err)
 	}
 	if _, err := s.cfg.Etcd.Put(ctx, etcdkeys.JobState(j.id), string(b)); err != nil {
-		s.log.Warn("record job state in etcd", "job", j.id, "error", err)
+		return fmt.Errorf("record job state in etcd: %w", err)
+	}
+	return nil
+}
+
+// putState is recordState for a job already accepted, whose next record
+// will carry what this one lost.
+func (s *Server) putState(ctx context.Context, j *job) {
+	if err := s.recordState(ctx, j); err != nil {
+		s.log.Warn("record job state", "job", j.id, "error", err)
 	}
 }
 
@@ -81,11 +89,9 @@ func (s *Server) Recover(ctx context.Context) error {
 		if _, err := s.cfg.Etcd.Delete(ctx, etcdkeys.PlanPrefix(j.id), clientv3.WithPrefix()); err != nil {
 			return fmt.Errorf("coordinator: clear plans of job %s: %w", j.id, err)
 		}
-		select {
-		case s.queue <- j:
-		default:
-			return fmt.Errorf("coordinator: %d jobs to resume, more than the queue holds", len(again))
-		}
+		s.mu.Lock()
+		s.enqueueLocked(j)
+		s.mu.Unlock()
 		s.log.Info("job recovered", "job", j.id, "state", j.pb.GetState().String(), "checkpoint_epoch", j.pb.GetCheckpointEpoch())
 	}
 	return nil

@@ -83,13 +83,48 @@ func TestRecover(t *testing.T) {
 		t.Error("an unreadable record became a job")
 	}
 	var order []string
-	for len(s.queue) > 0 {
-		order = append(order, (<-s.queue).id)
+	for j := s.next(); j != nil; j = s.next() {
+		order = append(order, j.id)
 	}
 	if strings.Join(order, ",") != "earlier,later" {
 		t.Errorf("queued again: %v, want earlier,later", order)
 	}
 	if resp, err := s.cfg.Etcd.Get(ctx, etcdkeys.Plan("earlier", 1)); err != nil || len(resp.Kvs) != 0 {
 		t.Errorf("stale plan of a resumed job: %v, %d keys left", err, len(resp.Kvs))
+	}
+}
+
+// TestRecoverMoreThanSubmissionsQueue: the running job is not in the queue,
+// so more jobs can be unfinished than a submission may queue behind; a
+// coordinator resumes them all rather than refuse to lead.
+func TestRecoverMoreThanSubmissionsQueue(t *testing.T) {
+	s := newTestServer(t, 1)
+	ctx := context.Background()
+	ids := []string{"a", "b", "c"}
+	for i, id := range ids {
+		dir := filepath.Join(s.cfg.DataDir, "jobs", id)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "spec.yaml"), []byte(xorSpec), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		b, err := protojson.Marshal(&ringtrainv1.Job{Id: id, State: ringtrainv1.JobState_JOB_STATE_QUEUED, CreatedUnixMs: int64(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.cfg.Etcd.Put(ctx, etcdkeys.JobState(id), string(b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for j := s.next(); j != nil; j = s.next() {
+		order = append(order, j.id)
+	}
+	if got := strings.Join(order, ","); got != "a,b,c" {
+		t.Errorf("queued %s, want a,b,c", got)
 	}
 }

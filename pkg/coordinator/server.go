@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -65,10 +67,14 @@ type Server struct {
 	cfg Config
 	log *slog.Logger
 
-	mu    sync.Mutex
-	jobs  map[string]*job
-	queue chan *job
-	gen   uint64 // the last ring generation handed out
+	mu     sync.Mutex
+	jobs   map[string]*job
+	queued []*job // waiting to run, oldest first
+	// maxQueued bounds the jobs a submission may queue behind; recovered
+	// jobs are queued whatever their number.
+	maxQueued int
+	ready     chan struct{} // holds a token when queued may have grown
+	gen       uint64        // the last ring generation handed out
 
 	ringtrainv1.UnimplementedJobServiceServer
 	ringtrainv1.UnimplementedWorkerServiceServer
@@ -101,7 +107,11 @@ func New(cfg Config) (*Server, error) {
 	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "jobs"), 0o755); err != nil {
 		return nil, fmt.Errorf("coordinator: data directory: %w", err)
 	}
-	return &Server{cfg: cfg, log: cfg.Logger, jobs: map[string]*job{}, queue: make(chan *job, 1024)}, nil
+	return newServer(cfg, 1024), nil
+}
+
+func newServer(cfg Config, maxQueued int) *Server {
+	return &Server{cfg: cfg, log: cfg.Logger, jobs: map[string]*job{}, maxQueued: maxQueued, ready: make(chan struct{}, 1)}
 }
 
 // Register registers the job, worker and join services on g.
@@ -113,13 +123,39 @@ func (s *Server) Register(g grpc.ServiceRegistrar) {
 
 // Run runs queued jobs one at a time until ctx ends.
 func (s *Server) Run(ctx context.Context) error {
-	for {
+	for ctx.Err() == nil {
+		if j := s.next(); j != nil {
+			s.runJob(ctx, j)
+			continue
+		}
 		select {
 		case <-ctx.Done():
-			return nil
-		case j := <-s.queue:
-			s.runJob(ctx, j)
+		case <-s.ready:
 		}
+	}
+	return nil
+}
+
+// next takes the oldest queued job, or returns nil.
+func (s *Server) next() *job {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.queued) == 0 {
+		return nil
+	}
+	j := s.queued[0]
+	s.queued[0] = nil
+	s.queued = s.queued[1:]
+	return j
+}
+
+// enqueueLocked lists j and queues it behind the others; s.mu is held.
+func (s *Server) enqueueLocked(j *job) {
+	s.jobs[j.id] = j
+	s.queued = append(s.queued, j)
+	select {
+	case s.ready <- struct{}{}:
+	default:
 	}
 }
 
@@ -142,37 +178,73 @@ func (s *Server) SubmitJob(ctx context.Context, req *ringtrainv1.SubmitJobReques
 	if req.GetMinWorkers() < 0 {
 		return nil, status.Errorf(codes.InvalidArgument, "min_workers: %d, want >= 0", req.GetMinWorkers())
 	}
-	var suffix [3]byte
-	if _, err := rand.Read(suffix[:]); err != nil {
-		return nil, status.Errorf(codes.Internal, "job id: %v", err)
-	}
-	id := fmt.Sprintf("%s-%s", idSafe(spec.Name), hex.EncodeToString(suffix[:]))
-	dir := filepath.Join(s.cfg.DataDir, "jobs", id)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, status.Errorf(codes.Internal, "job directory: %v", err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "spec.yaml"), req.GetSpec(), 0o644); err != nil {
-		return nil, status.Errorf(codes.Internal, "save job spec: %v", err)
+	id, dir, err := s.newJobDir(spec.Name)
+	if err != nil {
+		return nil, err
 	}
 	j := newJob(id, spec, req.GetSpec(), dir, max(req.GetMinWorkers(), 1), time.Now().UnixMilli())
-	// A job is listed only once it is queued, and under the same lock, so
-	// that its workers find it as soon as it runs.
-	s.mu.Lock()
-	select {
-	case s.queue <- j:
-		s.jobs[id] = j
-		s.mu.Unlock()
-	default:
-		s.mu.Unlock()
-		if err := os.RemoveAll(dir); err != nil {
-			s.log.Warn("remove directory of refused job", "job", id, "error", err)
+	refuse := func(err error) (*ringtrainv1.Job, error) {
+		if rerr := os.RemoveAll(dir); rerr != nil {
+			s.log.Warn("remove directory of refused job", "job", id, "error", rerr)
 		}
-		return nil, status.Error(codes.ResourceExhausted, "job queue is full")
+		return nil, err
 	}
-	s.putState(ctx, j)
+	if err := os.WriteFile(filepath.Join(dir, "spec.yaml"), req.GetSpec(), 0o644); err != nil {
+		return refuse(status.Errorf(codes.Internal, "save job spec: %v", err))
+	}
+	s.mu.Lock()
+	full := len(s.queued) >= s.maxQueued
+	s.mu.Unlock()
+	if full {
+		return refuse(status.Errorf(codes.ResourceExhausted, "job queue is full: %d jobs are waiting", s.maxQueued))
+	}
+	// The record is in etcd before the job is queued: a job is accepted
+	// only once a coordinator after this one would find it, and no later
+	// state of it can be overwritten by this first one.
+	if err := s.recordState(ctx, j); err != nil {
+		return refuse(status.Errorf(codes.Unavailable, "record the job: %v", err))
+	}
+	// A job is listed once it is queued, and under the same lock, so that
+	// its workers find it as soon as it runs.
+	s.mu.Lock()
+	s.enqueueLocked(j)
+	s.mu.Unlock()
 	s.cfg.Metrics.submitted.Inc()
 	s.log.Info("job submitted", "job", id, "name", spec.Name)
 	return j.snapshot(), nil
+}
+
+// jobIDRand is where job IDs' random suffixes come from.
+var jobIDRand io.Reader = rand.Reader
+
+// newJobDir makes the directory of a new job named name and returns its ID:
+// the name and a random suffix, drawn again while it names a job that
+// exists, listed here or with a directory (another coordinator's, or one
+// whose record is lost).
+func (s *Server) newJobDir(name string) (id, dir string, err error) {
+	for range 16 {
+		var suffix [3]byte
+		if _, err := io.ReadFull(jobIDRand, suffix[:]); err != nil {
+			return "", "", status.Errorf(codes.Internal, "job id: %v", err)
+		}
+		id = fmt.Sprintf("%s-%s", idSafe(name), hex.EncodeToString(suffix[:]))
+		s.mu.Lock()
+		_, listed := s.jobs[id]
+		s.mu.Unlock()
+		if listed {
+			continue
+		}
+		dir = filepath.Join(s.cfg.DataDir, "jobs", id)
+		err = os.Mkdir(dir, 0o755)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return "", "", status.Errorf(codes.Internal, "job directory: %v", err)
+		}
+		return id, dir, nil
+	}
+	return "", "", status.Errorf(codes.ResourceExhausted, "no free job id for %q after 16 draws", name)
 }
 
 // idSafe keeps the characters of name that are safe in an etcd key and a

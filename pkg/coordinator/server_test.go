@@ -1,11 +1,15 @@
 package coordinator
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -26,11 +30,15 @@ training: {optimizer: {kind: sgd, learning_rate: 0.1}, batch_size: 8, epochs: 3}
 `
 
 // newTestServer is a server on a test etcd, without a scheduler, whose
-// queue holds queueLen jobs: enough for the calls that only record jobs.
+// queue takes queueLen submissions: enough for the calls that only record
+// jobs.
 func newTestServer(t *testing.T, queueLen int) *Server {
 	t.Helper()
-	return &Server{cfg: Config{DataDir: t.TempDir(), Etcd: etcdtest.Client(t, etcdtest.Start(t)), Metrics: NewMetrics(nil)}, log: slog.New(slog.DiscardHandler),
-		jobs: map[string]*job{}, queue: make(chan *job, queueLen)}
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "jobs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return newServer(Config{DataDir: dir, Etcd: etcdtest.Client(t, etcdtest.Start(t)), Metrics: NewMetrics(nil), Logger: slog.New(slog.DiscardHandler)}, queueLen)
 }
 
 func testJob(t *testing.T) *job {
@@ -152,5 +160,60 @@ func TestSaveModel(t *testing.T) {
 				t.Errorf("test %d: %v", i, err)
 			}
 		}
+	}
+}
+
+// TestSubmitJobIDCollision draws a suffix that names a job already there:
+// the submission draws again rather than overwrite it.
+func TestSubmitJobIDCollision(t *testing.T) {
+	s := newTestServer(t, 4)
+	defer func(r io.Reader) { jobIDRand = r }(jobIDRand)
+	// The first job takes 000000; the second draws 000000 too, then 0a0b0c;
+	// the third draws only 000000 and 0a0b0c, then runs out.
+	jobIDRand = bytes.NewReader([]byte{0, 0, 0, 0, 0, 0, 10, 11, 12, 0, 0, 0, 10, 11, 12})
+	other := strings.Replace(xorSpec, "epochs: 3", "epochs: 2", 1)
+	first, err := s.SubmitJob(t.Context(), &ringtrainv1.SubmitJobRequest{Spec: []byte(xorSpec)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := s.SubmitJob(t.Context(), &ringtrainv1.SubmitJobRequest{Spec: []byte(other)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.GetId() != "xor-000000" || second.GetId() != "xor-0a0b0c" {
+		t.Errorf("got ids %s and %s, want xor-000000 and xor-0a0b0c", first.GetId(), second.GetId())
+	}
+	if b, err := os.ReadFile(filepath.Join(s.cfg.DataDir, "jobs", first.GetId(), "spec.yaml")); err != nil || string(b) != xorSpec {
+		t.Errorf("the first job's spec: %q, %v; want it as submitted", b, err)
+	}
+	if _, err := s.SubmitJob(t.Context(), &ringtrainv1.SubmitJobRequest{Spec: []byte(xorSpec)}); status.Code(err) != codes.Internal {
+		t.Errorf("with no free id left to draw: got %v, want Internal", err)
+	}
+	resp, err := s.ListJobs(t.Context(), &ringtrainv1.ListJobsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.GetJobs()) != 2 {
+		t.Errorf("listed %d jobs, want 2", len(resp.GetJobs()))
+	}
+}
+
+// TestSubmitJobNotRecorded: a job whose record cannot be written to etcd
+// is refused, not acknowledged and then forgotten by the next coordinator.
+func TestSubmitJobNotRecorded(t *testing.T) {
+	s := newTestServer(t, 4)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel() // etcd's Put fails at once
+	if _, err := s.SubmitJob(ctx, &ringtrainv1.SubmitJobRequest{Spec: []byte(xorSpec)}); status.Code(err) != codes.Unavailable {
+		t.Fatalf("got %v, want Unavailable", err)
+	}
+	if resp, err := s.ListJobs(t.Context(), &ringtrainv1.ListJobsRequest{}); err != nil || len(resp.GetJobs()) != 0 {
+		t.Errorf("listed %d jobs (%v), want none", len(resp.GetJobs()), err)
+	}
+	if dirs, err := os.ReadDir(filepath.Join(s.cfg.DataDir, "jobs")); err != nil || len(dirs) != 0 {
+		t.Errorf("%d job directories left (%v), want none", len(dirs), err)
+	}
+	if j := s.next(); j != nil {
+		t.Errorf("job %s queued", j.id)
 	}
 }
