@@ -35,7 +35,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		ended: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: "coordinator", Name: "jobs_ended_total",
 			Help: "Jobs that ended, by how: succeeded, failed, cancelled."}, []string{"state"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: "coordinator", Name: "epoch_retries_total",
-			Help: "Epoch attempts that failed and were redone, by cause: worker_left (its registration went), worker_failed (a worker reported a failure), stalled (no progress for --stall-timeout), other."}, []string{"cause"}),
+			Help: "Epoch attempts that failed and were redone, by cause: worker_left (its registration went), worker_failed (a worker reported a failure), stalled (no progress for --stall-timeout), etcd (the workers could not be listed or watched), other."}, []string{"cause"}),
 		evicted: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: "coordinator", Name: "evictions_total",
 			Help: "Workers evicted (their registration revoked) because a failure named them."}),
 		epoch:   gauge("epoch", "Epochs the job has completed."),

@@ -157,6 +157,10 @@ type ringEpochs[T nn.Float] struct {
 	sched optim.Schedule
 }
 
+// etcdRetryPause is how long an epoch waits after etcd failed to list or
+// watch the workers before it tries again.
+const etcdRetryPause = time.Second
+
 // train has epoch ep run by the live workers, again from its checkpoint
 // when an attempt fails, up to MaxAttempts; then it verifies the checkpoint
 // the ring agreed on, keeps it, and loads it into the replica.
@@ -170,8 +174,22 @@ func (r *ringEpochs[T]) train(ctx context.Context, ep int, settle func()) (train
 			return train.EpochReport{}, fmt.Errorf("epoch %d failed %d times; giving up", ep+1, s.cfg.MaxAttempts)
 		}
 		members, err := s.waitWorkers(ctx, j)
-		if err != nil {
+		if errors.Is(err, errCanceled) {
 			return train.EpochReport{}, err
+		}
+		if err != nil {
+			// etcd answers no watch while it elects a leader: a moment
+			// without one costs an attempt, not the job.
+			s.cfg.Metrics.retries.WithLabelValues("etcd").Inc()
+			msg := fmt.Sprintf("epoch %d attempt %d: %v; trying again in %v", ep+1, attempts, err, etcdRetryPause)
+			s.log.Warn("cannot watch the workers", "job", j.id, "epoch", ep+1, "attempt", attempts, "error", err)
+			j.update(nil, &ringtrainv1.JobEvent{Event: &ringtrainv1.JobEvent_Message{Message: msg}})
+			select {
+			case <-ctx.Done():
+				return train.EpochReport{}, errCanceled
+			case <-time.After(etcdRetryPause):
+			}
+			continue
 		}
 		plan := &epoch.Plan{Job: j.id, Epoch: ep, Generation: s.nextGeneration(), Members: members, Checksum: r.sum}
 		if !slices.Equal(r.prev, members) {
@@ -356,7 +374,7 @@ func (s *Server) waitWorkers(ctx context.Context, j *job) ([]epoch.Member, error
 var errEnough = errors.New("enough workers")
 
 // attempt publishes plan and waits for its outcome: rank 0's completed
-// epoch, or the first failure (a worker's report, a member leaving, a
+// epoch, or the first failure (a member's report, a member leaving, a
 // stall).
 func (s *Server) attempt(ctx context.Context, j *job, plan *epoch.Plan) (*report, error) {
 	actx, cancel := context.WithCancelCause(ctx)
@@ -402,6 +420,14 @@ func (s *Server) attempt(ctx context.Context, j *job, plan *epoch.Plan) (*report
 		case r := <-j.reports:
 			if r.generation != plan.Generation {
 				continue // a straggler of an earlier attempt
+			}
+			// Only the plan's members speak for its outcome: rank 0, which
+			// uploads the completed epoch, or any member for a failure. A
+			// worker outside the plan, whatever its certificate, is not
+			// heard, neither to end the epoch nor to evict a member.
+			if rank := plan.Rank(r.worker); r.progress == nil && (rank < 0 || r.result != nil && rank != 0) {
+				s.log.Warn("ignoring an epoch report from outside the plan", "job", j.id, "worker", r.worker, "rank", rank, "generation", r.generation)
+				continue
 			}
 			if r.progress != nil {
 				stall.Reset(s.cfg.StallTimeout)
