@@ -116,9 +116,10 @@ func (n *Node) Register(s grpc.ServiceRegistrar) {
 	ringtrainv1.RegisterPeerServiceServer(s, peerServer{n: n})
 }
 
-// Close refuses new links and closes the links of every ring formed
-// through the node, so that their server handlers return and the server can
-// stop gracefully. Rings should be closed first.
+// Close refuses new links and closes the links predecessors opened to
+// rings formed through the node, so that their server handlers return and
+// the server can stop gracefully. The links to successors are their rings'
+// to close: close the rings first.
 func (n *Node) Close() error {
 	n.forming.Close()
 	n.mu.Lock()
@@ -152,6 +153,7 @@ func (n *Node) dial(ctx context.Context, m allreduce.Membership) (*clientLink, e
 	// same ring.
 	sctx, cancel := context.WithCancelCause(context.Background())
 	stop := context.AfterFunc(ctx, func() { cancel(ctx.Err()) })
+	defer stop() // every way out but success, which stops it below
 	stopProbe := forming.StartProbe(ctx, cc, n.peerTimeout, cancel)
 	defer stopProbe()
 	fail := func(err error) (*clientLink, error) {

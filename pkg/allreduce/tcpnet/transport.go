@@ -302,6 +302,7 @@ func (r rendezvous) OpenTCP(ctx context.Context, h *ringtrainv1.LinkHello) (*rin
 // accept hands every connection to a handshake of its own until Close.
 func (t *Transport) accept() {
 	defer t.wg.Done()
+	var pause time.Duration
 	for {
 		conn, err := t.lis.Accept()
 		if err != nil {
@@ -310,13 +311,25 @@ func (t *Transport) accept() {
 				return
 			default:
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				t.log.Error("tcpnet: data listener closed; no predecessor can connect", "addr", t.lis.Addr(), "error", err)
+				return
 			}
-			t.log.Error("tcpnet: data listener failed; no predecessor can connect", "addr", t.lis.Addr(), "error", err)
-			return
+			// Anything else may pass (a process out of file descriptors
+			// gets EMFILE until some close): wait and accept again, as
+			// net/http's Server does, 5 ms doubling up to a second.
+			pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+			t.log.Warn("tcpnet: accepting a data connection failed; trying again", "addr", t.lis.Addr(), "error", err, "pause", pause)
+			wait := time.NewTimer(pause)
+			select {
+			case <-t.forming.Done():
+				wait.Stop()
+				return
+			case <-wait.C:
+			}
+			continue
 		}
+		pause = 0
 		t.mu.Lock()
 		if t.closed {
 			t.mu.Unlock()

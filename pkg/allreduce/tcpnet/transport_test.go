@@ -3,14 +3,19 @@ package tcpnet
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
+	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -287,5 +292,60 @@ func TestStoppedSuccessor(t *testing.T) {
 				t.Errorf("named the stopped successor after %v, want about the peer timeout (300ms)", took)
 			}
 		})
+	}
+}
+
+// flaky is a listener whose first Accepts fail as in a process out of file
+// descriptors.
+type flaky struct {
+	net.Listener
+	fails atomic.Int32
+}
+
+func (f *flaky) Accept() (net.Conn, error) {
+	if f.fails.Add(-1) >= 0 {
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EMFILE)}
+	}
+	return f.Listener.Accept()
+}
+
+// TestAcceptSurvivesEMFILE: failed Accepts that pass do not end the data
+// listener: a ring forms through it afterwards.
+func TestAcceptSurvivesEMFILE(t *testing.T) {
+	a, addrA := newTCP(t)
+	b, addrB := serve(t, func(s grpc.ServiceRegistrar) *Transport {
+		data, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := &flaky{Listener: data}
+		f.fails.Store(3)
+		tr := New(f, "", WithLogger(quiet))
+		tr.Register(s)
+		return tr
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	addrs := []string{addrA, addrB}
+	var g errgroup.Group
+	for i, tr := range []allreduce.Transport{a, b} {
+		g.Go(func() error {
+			r, err := allreduce.NewRing(ctx, tr, allreduce.Membership{Job: "j", Generation: 1, Rank: i, Addrs: addrs})
+			if err != nil {
+				return fmt.Errorf("rank %d: %w", i, err)
+			}
+			buf := []float32{float32(i)}
+			defer r.Close()
+			if err := r.AllReduce(ctx, buf); err != nil {
+				return fmt.Errorf("rank %d: %w", i, err)
+			}
+			if buf[0] != 0.5 {
+				return fmt.Errorf("rank %d: mean %v, want 0.5", i, buf[0])
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
 	}
 }
