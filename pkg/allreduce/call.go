@@ -7,8 +7,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/ringtrain/ringtrain/pkg/precision"
 )
 
@@ -55,22 +53,31 @@ func (r *Ring) allReduce(ctx context.Context, buf Values, prec Precision, weight
 		r.completed.Store(r.calls)
 		return nil // the mean of one buffer is itself
 	}
-	stop := context.AfterFunc(ctx, func() {
-		r.fail(fmt.Errorf("allreduce: call %d interrupted: %w", call, ctx.Err()))
-	})
-	defer stop()
 	r.enterCall(call)
 	defer r.leaveCall()
 	x := &r.x
 	x.start(buf, prec, weight, call)
 	defer x.finish()
-	var g errgroup.Group
-	g.Go(x.send)
+	watched := false
+	if ctx.Done() != nil {
+		select {
+		case r.callCtx <- watchedCall{ctx, call}:
+			watched = true
+		case <-r.failed:
+			return r.Err()
+		}
+	}
+	defer r.unwatch(watched)
+	select {
+	case r.sendGo <- struct{}{}:
+	case <-r.failed:
+		return r.Err()
+	}
 	err := x.receive()
 	if err != nil {
 		r.fail(err)
 	}
-	if serr := g.Wait(); serr != nil {
+	if serr := <-r.sendDone; serr != nil {
 		r.fail(serr)
 		err = serr
 	}

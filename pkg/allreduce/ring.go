@@ -40,7 +40,21 @@ type Ring struct {
 	// recvTimer and sendTimer fire when a neighbour has kept this member
 	// waiting for longer than the timeout.
 	recvTimer, sendTimer *time.Timer
-	wg                   sync.WaitGroup // supervise and watchNext
+	wg                   sync.WaitGroup // supervise, watchNext, sender and watchCalls
+
+	// A call hands its sends to sender and its context to watchCalls,
+	// goroutines as old as the ring, since one made per call would be an
+	// allocation per call.
+	sendGo   chan struct{}
+	sendDone chan error
+	callCtx  chan watchedCall
+	callEnd  chan struct{}
+}
+
+// watchedCall is a call whose context watchCalls watches.
+type watchedCall struct {
+	ctx  context.Context
+	call uint64
 }
 
 // NewRing forms this member's side of the ring m through t. It returns once
@@ -81,9 +95,13 @@ func NewRing(ctx context.Context, t Transport, m Membership, opts ...Option) (*R
 		r.fail(r.peerError(r.m.neighbour(1), fmt.Errorf("%w: could not send for %v", ErrTimeout, o.timeout)))
 	})
 	r.sendTimer.Stop()
-	r.wg.Add(2)
+	r.sendGo, r.sendDone = make(chan struct{}), make(chan error, 1)
+	r.callCtx, r.callEnd = make(chan watchedCall), make(chan struct{})
+	r.wg.Add(4)
 	go r.supervise()
 	go r.watchNext()
+	go r.sender()
+	go r.watchCalls()
 	r.log.Debug("allreduce: ring formed", "size", m.Size())
 	return r, nil
 }
@@ -266,6 +284,52 @@ func (r *Ring) supervise() {
 		})
 	}
 	wg.Wait()
+}
+
+// sender runs each call's sends (exchange.send) until the ring fails.
+func (r *Ring) sender() {
+	defer r.wg.Done()
+	for {
+		select {
+		case <-r.sendGo:
+			r.sendDone <- r.x.send()
+		case <-r.failed:
+			return
+		}
+	}
+}
+
+// watchCalls fails the ring when the context of the call in progress
+// ends before the call does, which closes the links and so unblocks the
+// call's sends and receives.
+func (r *Ring) watchCalls() {
+	defer r.wg.Done()
+	for {
+		var c watchedCall
+		select {
+		case c = <-r.callCtx:
+		case <-r.failed:
+			return
+		}
+		select {
+		case <-c.ctx.Done():
+			r.fail(fmt.Errorf("allreduce: call %d interrupted: %w", c.call, c.ctx.Err()))
+		case <-r.callEnd:
+		case <-r.failed:
+			return
+		}
+	}
+}
+
+// unwatch tells watchCalls that the call it watches has ended.
+func (r *Ring) unwatch(watched bool) {
+	if !watched {
+		return
+	}
+	select {
+	case r.callEnd <- struct{}{}:
+	case <-r.failed:
+	}
 }
 
 // watchNext reads what the successor sends back, which is at most an abort,
