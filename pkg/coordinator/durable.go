@@ -54,9 +54,10 @@ func (s *Server) putState(ctx context.Context, j *job) {
 
 // Recover loads the jobs recorded in etcd, before the server takes calls:
 // ended jobs are listed as they ended; queued and running ones are queued
-// again, oldest first, a running one to resume from its checkpoint. A job
-// whose spec cannot be read back is listed as failed, and its record and
-// files are left as they are.
+// again, oldest first, a running one to resume from its checkpoint. An
+// unfinished job whose spec cannot be read back is listed as failed; one
+// that had ended keeps its state and its model. Records and files are left
+// as they are.
 func (s *Server) Recover(ctx context.Context) error {
 	resp, err := s.cfg.Etcd.Get(ctx, etcdkeys.JobsPrefix, clientv3.WithPrefix())
 	if err != nil {
@@ -101,8 +102,12 @@ func (s *Server) Recover(ctx context.Context) error {
 func (s *Server) restore(pb *ringtrainv1.Job) *job {
 	id := pb.GetId()
 	dir := filepath.Join(s.cfg.DataDir, "jobs", id)
+	model := filepath.Join(dir, "model.safetensors")
 	fail := func(err error) *job {
 		j := &job{id: id, dir: dir, pb: pb, subs: map[chan *ringtrainv1.JobEvent]struct{}{}, reports: make(chan report, 1)}
+		if final(pb.GetState()) && fileExists(model) {
+			j.model = model // an ended job's model needs no spec to be fetched
+		}
 		if !final(pb.GetState()) {
 			pb.State, pb.Error = ringtrainv1.JobState_JOB_STATE_FAILED, fmt.Sprintf("cannot resume after a coordinator restart: %v", err)
 			s.log.Warn("job cannot resume", "job", id, "error", err)
@@ -119,7 +124,7 @@ func (s *Server) restore(pb *ringtrainv1.Job) *job {
 	}
 	j := newJob(id, spec, yaml, dir, pb.GetMinWorkers(), pb.GetCreatedUnixMs())
 	j.pb = pb
-	if model := filepath.Join(dir, "model.safetensors"); fileExists(model) {
+	if fileExists(model) {
 		j.model = model
 	}
 	if h, err := train.ReadHistory(filepath.Join(dir, "history.json")); err == nil {

@@ -44,6 +44,14 @@ func TestRecover(t *testing.T) {
 		failed                = ringtrainv1.JobState_JOB_STATE_FAILED
 	)
 	put(&ringtrainv1.Job{Id: "ended", State: done, Epoch: 3, CreatedUnixMs: 1}, true)
+	// An ended job whose spec is gone keeps its state and its model.
+	put(&ringtrainv1.Job{Id: "ended-no-spec", State: done, Epoch: 3, CreatedUnixMs: 2}, false)
+	if err := os.MkdirAll(filepath.Join(s.cfg.DataDir, "jobs", "ended-no-spec"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(s.cfg.DataDir, "jobs", "ended-no-spec", "model.safetensors"), []byte("model"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	put(&ringtrainv1.Job{Id: "later", State: queued, CreatedUnixMs: 30}, true)
 	put(&ringtrainv1.Job{Id: "earlier", State: running, CreatedUnixMs: 20}, true)
 	put(&ringtrainv1.Job{Id: "no-spec", State: running, CreatedUnixMs: 10}, false)
@@ -64,6 +72,7 @@ func TestRecover(t *testing.T) {
 		error string
 	}{
 		{"ended", done, ""},
+		{"ended-no-spec", done, ""},
 		{"later", queued, ""},
 		{"earlier", queued, ""},
 		{"no-spec", failed, "cannot resume"},
@@ -78,6 +87,11 @@ func TestRecover(t *testing.T) {
 		if got.GetState() != want.state || !strings.Contains(got.GetError(), want.error) {
 			t.Errorf("%s: %s %q, want %s with an error naming %q", want.id, got.GetState(), got.GetError(), want.state, want.error)
 		}
+	}
+	if j, err := s.job("ended-no-spec"); err != nil {
+		t.Error(err)
+	} else if j.model == "" {
+		t.Error("an ended job without its spec lost its model")
 	}
 	if _, err := s.job("junk"); err == nil {
 		t.Error("an unreadable record became a job")
