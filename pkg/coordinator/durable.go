@@ -38,8 +38,26 @@ func (s *Server) recordState(ctx context.Context, j *job) error {
 	if err != nil {
 		return fmt.Errorf("encode job record: %w", err)
 	}
-	if _, err := s.cfg.Etcd.Put(ctx, etcdkeys.JobState(j.id), string(b)); err != nil {
+	if err := s.write(ctx, clientv3.OpPut(etcdkeys.JobState(j.id), string(b))); err != nil {
 		return fmt.Errorf("record job state in etcd: %w", err)
+	}
+	return nil
+}
+
+// errNotLeader is a write refused because this coordinator's leadership
+// has lapsed.
+var errNotLeader = errors.New("coordinator: no longer the leader")
+
+// write applies ops in etcd, in one transaction, if this coordinator still
+// leads: one whose lease lapsed while it was cut off or paused must not
+// overwrite the records, or delete the plans, of the one that took over.
+func (s *Server) write(ctx context.Context, ops ...clientv3.Op) error {
+	resp, err := s.cfg.Etcd.Txn(ctx).If(s.fence...).Then(ops...).Commit()
+	if err != nil {
+		return err
+	}
+	if !resp.Succeeded {
+		return errNotLeader
 	}
 	return nil
 }
@@ -87,7 +105,7 @@ func (s *Server) Recover(ctx context.Context) error {
 	})
 	for _, j := range again {
 		// Plans of the coordinator before must not start a ring.
-		if _, err := s.cfg.Etcd.Delete(ctx, etcdkeys.PlanPrefix(j.id), clientv3.WithPrefix()); err != nil {
+		if err := s.write(ctx, clientv3.OpDelete(etcdkeys.PlanPrefix(j.id), clientv3.WithPrefix())); err != nil {
 			return fmt.Errorf("coordinator: clear plans of job %s: %w", j.id, err)
 		}
 		s.mu.Lock()
@@ -193,13 +211,13 @@ func verifyIn[T nn.Float](b []byte, epochs int, sum string) error {
 // or fails after the stall timeout.
 func (s *Server) fromWorkers(ctx context.Context, j *job, w *wantedCheckpoint) ([]byte, error) {
 	key := etcdkeys.CheckpointRequest(j.id)
-	if _, err := s.cfg.Etcd.Put(ctx, key, etcdkeys.CheckpointWanted(w.epochs, w.sum)); err != nil {
+	if err := s.write(ctx, clientv3.OpPut(key, etcdkeys.CheckpointWanted(w.epochs, w.sum))); err != nil {
 		return nil, fmt.Errorf("ask the workers for the checkpoint after epoch %d: %w", w.epochs, err)
 	}
 	defer func() {
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		if _, err := s.cfg.Etcd.Delete(dctx, key); err != nil {
+		if err := s.write(dctx, clientv3.OpDelete(key)); err != nil {
 			s.log.Warn("withdraw checkpoint request", "job", j.id, "error", err)
 		}
 	}()

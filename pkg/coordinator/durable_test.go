@@ -2,11 +2,16 @@ package coordinator
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/ringtrain/ringtrain/internal/etcdkeys"
@@ -140,5 +145,48 @@ func TestRecoverMoreThanSubmissionsQueue(t *testing.T) {
 	}
 	if got := strings.Join(order, ","); got != "a,b,c" {
 		t.Errorf("queued %s, want a,b,c", got)
+	}
+}
+
+// TestWritesFencedByLeadership: a coordinator's writes to etcd hold only
+// while its election key is its own; once its lease is gone (revoked here,
+// as when it lapses) they change nothing and say why.
+func TestWritesFencedByLeadership(t *testing.T) {
+	s := newTestServer(t, 4)
+	ctx := t.Context()
+	sess, err := concurrency.NewSession(s.cfg.Etcd, concurrency.WithTTL(5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	el := concurrency.NewElection(sess, etcdkeys.CoordinatorElection)
+	if err := el.Campaign(ctx, "me"); err != nil {
+		t.Fatal(err)
+	}
+	s.fence = []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(el.Key()), "=", el.Rev())}
+	j := testJob(t)
+	if err := s.recordState(ctx, j); err != nil {
+		t.Fatalf("while leading: %v", err)
+	}
+	if _, err := s.cfg.Etcd.Revoke(ctx, sess.Lease()); err != nil {
+		t.Fatal(err)
+	}
+	j.update(func(pb *ringtrainv1.Job) { pb.State = ringtrainv1.JobState_JOB_STATE_FAILED }, nil)
+	if err := s.recordState(ctx, j); !errors.Is(err, errNotLeader) {
+		t.Fatalf("after the lease went: got %v, want errNotLeader", err)
+	}
+	resp, err := s.cfg.Etcd.Get(ctx, etcdkeys.JobState(j.id))
+	if err != nil || len(resp.Kvs) != 1 {
+		t.Fatalf("record: %v, %d keys", err, len(resp.Kvs))
+	}
+	var pb ringtrainv1.Job
+	if err := protojson.Unmarshal(resp.Kvs[0].Value, &pb); err != nil {
+		t.Fatal(err)
+	}
+	if pb.GetState() != ringtrainv1.JobState_JOB_STATE_QUEUED {
+		t.Errorf("the record says %v: a write after the lease went changed it", pb.GetState())
+	}
+	if _, err := s.SubmitJob(ctx, &ringtrainv1.SubmitJobRequest{Spec: []byte(xorSpec)}); status.Code(err) != codes.Unavailable {
+		t.Errorf("submitting to a coordinator that no longer leads: got %v, want Unavailable", err)
 	}
 }

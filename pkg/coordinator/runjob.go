@@ -54,7 +54,7 @@ func (s *Server) runJob(ctx context.Context, j *job) {
 		// their plans.
 		cleanup, done := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer done()
-		if _, derr := s.cfg.Etcd.Delete(cleanup, etcdkeys.PlanPrefix(j.id), clientv3.WithPrefix()); derr != nil {
+		if derr := s.write(cleanup, clientv3.OpDelete(etcdkeys.PlanPrefix(j.id), clientv3.WithPrefix())); derr != nil {
 			s.log.Warn("delete plans", "job", j.id, "error", derr)
 		}
 		s.log.Info("coordinator stopping; the job resumes when a coordinator starts again", "job", j.id)
@@ -76,7 +76,7 @@ func (s *Server) runJob(ctx context.Context, j *job) {
 	// Plans of an ended job must not linger where workers watch.
 	cleanup, done := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer done()
-	if _, derr := s.cfg.Etcd.Delete(cleanup, etcdkeys.Job(j.id), clientv3.WithPrefix()); derr != nil {
+	if derr := s.write(cleanup, clientv3.OpDelete(etcdkeys.Job(j.id), clientv3.WithPrefix())); derr != nil {
 		s.log.Warn("delete job keys", "job", j.id, "error", derr)
 	}
 	s.putState(cleanup, j)
@@ -380,13 +380,13 @@ func (s *Server) attempt(ctx context.Context, j *job, plan *epoch.Plan) (*report
 	actx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	key := etcdkeys.Plan(j.id, plan.Epoch)
-	if _, err := s.cfg.Etcd.Put(actx, key, plan.Marshal()); err != nil {
+	if err := s.write(actx, clientv3.OpPut(key, plan.Marshal())); err != nil {
 		return nil, fmt.Errorf("publish plan: %w", err)
 	}
 	defer func() {
 		dctx, done := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer done()
-		if _, err := s.cfg.Etcd.Delete(dctx, key); err != nil {
+		if err := s.write(dctx, clientv3.OpDelete(key)); err != nil {
 			s.log.Warn("withdraw plan", "job", j.id, "error", err)
 		}
 	}()
@@ -456,7 +456,13 @@ func (s *Server) failed(ctx context.Context, j *job, plan *epoch.Plan, r report)
 	if r.culprit == "" || r.culprit == r.worker || plan.Rank(r.culprit) < 0 {
 		return err
 	}
-	if eerr := membership.Evict(ctx, s.cfg.Etcd, r.culprit); eerr != nil {
+	// Only a leader evicts (a transaction of the fence alone says whether
+	// this one still does, a round trip before the revocation).
+	eerr := s.write(ctx)
+	if eerr == nil {
+		eerr = membership.Evict(ctx, s.cfg.Etcd, r.culprit)
+	}
+	if eerr != nil {
 		s.log.Warn("evict worker", "job", j.id, "worker", r.culprit, "error", eerr)
 		return err
 	}

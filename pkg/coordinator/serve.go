@@ -86,6 +86,9 @@ func (s *Server) lead(ctx context.Context, hs *health.Server, leading chan struc
 		return fmt.Errorf("coordinator: campaign for leader: %w", err)
 	}
 	s.log.Info("leading")
+	// Every write from here on holds only while the election key is this
+	// coordinator's: once its lease lapses, another may lead.
+	s.fence = []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(el.Key()), "=", el.Rev())}
 	if err := s.Recover(ctx); err != nil {
 		return err
 	}

@@ -76,6 +76,11 @@ type Server struct {
 	ready     chan struct{} // holds a token when queued may have grown
 	gen       uint64        // the last ring generation handed out
 
+	// fence holds every etcd write to this coordinator's leadership (see
+	// write): set once elected, before Recover and before any call is
+	// served; none for a server that does not campaign.
+	fence []clientv3.Cmp
+
 	ringtrainv1.UnimplementedJobServiceServer
 	ringtrainv1.UnimplementedWorkerServiceServer
 	ringtrainv1.UnimplementedJoinServiceServer
