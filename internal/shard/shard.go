@@ -15,7 +15,9 @@ func NewBatches(seed uint64, epoch, n, batchSize int) *Batches {
 	if batchSize < 1 {
 		panic("shard: batch size must be positive")
 	}
-	b := &Batches{order: make([]int, n), batchSize: batchSize}
+	// A batch larger than the set is the whole set (and batchSize+n-1,
+	// for a batchSize near the largest int, would overflow Steps).
+	b := &Batches{order: make([]int, n), batchSize: min(batchSize, max(n, 1))}
 	b.Reset(seed, epoch)
 	return b
 }

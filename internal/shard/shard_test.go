@@ -1,6 +1,7 @@
 package shard
 
 import (
+	"math"
 	"slices"
 	"testing"
 )
@@ -32,6 +33,7 @@ func TestBatchesArePermutationFixedBySeedAndEpoch(t *testing.T) {
 func TestBatches(t *testing.T) {
 	tests := []struct{ n, b, steps, last int }{
 		{1000, 128, 8, 104}, {1024, 128, 8, 128}, {5, 10, 1, 5}, {0, 4, 0, 0},
+		{5, math.MaxInt, 1, 5}, // no overflow: one batch of the whole set
 	}
 	for _, tc := range tests {
 		p := NewBatches(1, 0, tc.n, tc.b)
