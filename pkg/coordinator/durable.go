@@ -57,6 +57,9 @@ func (s *Server) write(ctx context.Context, ops ...clientv3.Op) error {
 		return err
 	}
 	if !resp.Succeeded {
+		if s.abdicate != nil {
+			s.abdicate()
+		}
 		return errNotLeader
 	}
 	return nil
@@ -123,8 +126,14 @@ func (s *Server) restore(pb *ringtrainv1.Job) *job {
 	model := filepath.Join(dir, "model.safetensors")
 	fail := func(err error) *job {
 		j := &job{id: id, dir: dir, pb: pb, subs: map[chan *ringtrainv1.JobEvent]struct{}{}, reports: make(chan report, 1)}
-		if final(pb.GetState()) && fileExists(model) {
-			j.model = model // an ended job's model needs no spec to be fetched
+		if final(pb.GetState()) {
+			// An ended job's model and history need no spec to be fetched.
+			if fileExists(model) {
+				j.model = model
+			}
+			if h, err := train.ReadHistory(filepath.Join(dir, "history.json")); err == nil {
+				j.history = h
+			}
 		}
 		if !final(pb.GetState()) {
 			pb.State, pb.Error = ringtrainv1.JobState_JOB_STATE_FAILED, fmt.Sprintf("cannot resume after a coordinator restart: %v", err)

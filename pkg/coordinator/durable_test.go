@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/ringtrain/ringtrain/internal/etcdkeys"
+	"github.com/ringtrain/ringtrain/pkg/train"
 	ringtrainv1 "github.com/ringtrain/ringtrain/proto/ringtrain/v1"
 )
 
@@ -57,6 +58,9 @@ func TestRecover(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(s.cfg.DataDir, "jobs", "ended-no-spec", "model.safetensors"), []byte("model"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	if err := (&train.History{Name: "xor", Task: train.TaskClassification, Epochs: []train.HistoryRow{{Epoch: 1}, {Epoch: 2}, {Epoch: 3}}}).Save(filepath.Join(s.cfg.DataDir, "jobs", "ended-no-spec")); err != nil {
+		t.Fatal(err)
+	}
 	put(&ringtrainv1.Job{Id: "later", State: queued, CreatedUnixMs: 30}, true)
 	put(&ringtrainv1.Job{Id: "earlier", State: running, CreatedUnixMs: 20}, true)
 	put(&ringtrainv1.Job{Id: "no-spec", State: running, CreatedUnixMs: 10}, false)
@@ -95,8 +99,8 @@ func TestRecover(t *testing.T) {
 	}
 	if j, err := s.job("ended-no-spec"); err != nil {
 		t.Error(err)
-	} else if j.model == "" {
-		t.Error("an ended job without its spec lost its model")
+	} else if j.model == "" || j.history == nil || len(j.history.Epochs) != 3 {
+		t.Errorf("an ended job without its spec: model %q, history %v; want both kept", j.model, j.history)
 	}
 	if _, err := s.job("junk"); err == nil {
 		t.Error("an unreadable record became a job")

@@ -167,17 +167,22 @@ const etcdRetryPause = time.Second
 func (r *ringEpochs[T]) train(ctx context.Context, ep int, settle func()) (train.EpochReport, error) {
 	s, j := r.s, r.j
 	var out *report
+	var last error // why the last attempt failed
 	attempts := 0
 	for out == nil {
 		attempts++
 		if attempts > s.cfg.MaxAttempts {
-			return train.EpochReport{}, fmt.Errorf("epoch %d failed %d times; giving up", ep+1, s.cfg.MaxAttempts)
+			return train.EpochReport{}, fmt.Errorf("epoch %d failed %d times; giving up; the last time: %w", ep+1, s.cfg.MaxAttempts, last)
 		}
 		members, err := s.waitWorkers(ctx, j)
 		if errors.Is(err, errCanceled) {
 			return train.EpochReport{}, err
 		}
 		if err != nil {
+			last = err
+			if attempts == s.cfg.MaxAttempts {
+				continue // no attempt left to wait for
+			}
 			// etcd answers no watch while it elects a leader: a moment
 			// without one costs an attempt, not the job.
 			s.cfg.Metrics.retries.WithLabelValues("etcd").Inc()
@@ -208,6 +213,7 @@ func (r *ringEpochs[T]) train(ctx context.Context, ep int, settle func()) (train
 			if errors.Is(err, errFatal) {
 				return train.EpochReport{}, fmt.Errorf("epoch %d: %w", ep+1, err)
 			}
+			last = err
 			s.cfg.Metrics.retries.WithLabelValues(retryCause(err)).Inc()
 			msg := fmt.Sprintf("epoch %d attempt %d failed: %v; redoing it from the last checkpoint", ep+1, attempts, err)
 			s.log.Warn("epoch attempt failed", "job", j.id, "epoch", ep+1, "attempt", attempts, "error", err)

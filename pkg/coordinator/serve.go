@@ -86,18 +86,21 @@ func (s *Server) lead(ctx context.Context, hs *health.Server, leading chan struc
 		return fmt.Errorf("coordinator: campaign for leader: %w", err)
 	}
 	s.log.Info("leading")
+	rctx, stop := context.WithCancel(ctx)
+	defer stop()
 	// Every write from here on holds only while the election key is this
-	// coordinator's: once its lease lapses, another may lead.
+	// coordinator's: once its lease lapses, another may lead, and the first
+	// write refused ends this one's leading (abdicate), before it takes the
+	// refusal for a failure of a job's.
 	s.fence = []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(el.Key()), "=", el.Rev())}
-	if err := s.Recover(ctx); err != nil {
+	s.abdicate = stop
+	if err := s.Recover(rctx); err != nil {
 		return err
 	}
 	close(leading)
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	s.cfg.Metrics.leader.Set(1)
 	defer s.cfg.Metrics.leader.Set(0)
-	rctx, stop := context.WithCancel(ctx)
-	defer stop()
 	go func() {
 		select {
 		case <-sess.Done(): // the lease lapsed: another may lead now

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/ringtrain/ringtrain/internal/certs"
+	"github.com/ringtrain/ringtrain/internal/etcdkeys"
 	"github.com/ringtrain/ringtrain/internal/membership"
 	"github.com/ringtrain/ringtrain/internal/secure"
 	"github.com/ringtrain/ringtrain/pkg/jobspec"
@@ -76,10 +77,15 @@ type Server struct {
 	ready     chan struct{} // holds a token when queued may have grown
 	gen       uint64        // the last ring generation handed out
 
-	// fence holds every etcd write to this coordinator's leadership (see
-	// write): set once elected, before Recover and before any call is
-	// served; none for a server that does not campaign.
-	fence []clientv3.Cmp
+	// fence holds every etcd write to this coordinator's leadership, and
+	// abdicate ends its leading when a write finds it lost (see write):
+	// both set once elected, before Recover and before any call is served;
+	// neither for a server that does not campaign.
+	fence    []clientv3.Cmp
+	abdicate context.CancelFunc
+	// admitting counts submissions between their check of the queue's
+	// room and their queueing; guarded by mu.
+	admitting int
 
 	ringtrainv1.UnimplementedJobServiceServer
 	ringtrainv1.UnimplementedWorkerServiceServer
@@ -198,26 +204,43 @@ func (s *Server) SubmitJob(ctx context.Context, req *ringtrainv1.SubmitJobReques
 		return refuse(status.Errorf(codes.Internal, "save job spec: %v", err))
 	}
 	s.mu.Lock()
-	full := len(s.queued) >= s.maxQueued
+	full := len(s.queued)+s.admitting >= s.maxQueued
+	if !full {
+		s.admitting++ // a place in the queue, held across the etcd write
+	}
 	s.mu.Unlock()
 	if full {
 		return refuse(status.Errorf(codes.ResourceExhausted, "job queue is full: %d jobs are waiting", s.maxQueued))
 	}
 	// The record is in etcd before the job is queued: a job is accepted
 	// only once a coordinator after this one would find it, and no later
-	// state of it can be overwritten by this first one.
-	if err := s.recordState(ctx, j); err != nil {
+	// state of it can be overwritten by this first one. The write outlives
+	// the caller's deadline, so that a refusal is known to have left no
+	// record, or its removal is tried.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), submitTimeout)
+	defer cancel()
+	if err := s.recordState(wctx, j); err != nil {
+		if derr := s.write(wctx, clientv3.OpDelete(etcdkeys.JobState(id))); derr != nil {
+			s.log.Warn("remove the record of a refused job", "job", id, "error", derr)
+		}
+		s.mu.Lock()
+		s.admitting--
+		s.mu.Unlock()
 		return refuse(status.Errorf(codes.Unavailable, "record the job: %v", err))
 	}
 	// A job is listed once it is queued, and under the same lock, so that
 	// its workers find it as soon as it runs.
 	s.mu.Lock()
+	s.admitting--
 	s.enqueueLocked(j)
 	s.mu.Unlock()
 	s.cfg.Metrics.submitted.Inc()
 	s.log.Info("job submitted", "job", id, "name", spec.Name)
 	return j.snapshot(), nil
 }
+
+// submitTimeout bounds the etcd write that accepts a job.
+const submitTimeout = 10 * time.Second
 
 // jobIDRand is where job IDs' random suffixes come from.
 var jobIDRand io.Reader = rand.Reader

@@ -2,7 +2,6 @@ package coordinator
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,11 +9,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/ringtrain/ringtrain/internal/etcdkeys"
 	"github.com/ringtrain/ringtrain/internal/etcdtest"
 	"github.com/ringtrain/ringtrain/pkg/checkpoint"
 	"github.com/ringtrain/ringtrain/pkg/jobspec"
@@ -199,13 +201,19 @@ func TestSubmitJobIDCollision(t *testing.T) {
 }
 
 // TestSubmitJobNotRecorded: a job whose record cannot be written to etcd
-// is refused, not acknowledged and then forgotten by the next coordinator.
+// (here, because this coordinator no longer leads) is refused, not
+// acknowledged and then unknown to the next coordinator, and leaves
+// nothing behind.
 func TestSubmitJobNotRecorded(t *testing.T) {
 	s := newTestServer(t, 4)
-	ctx, cancel := context.WithCancel(t.Context())
-	cancel() // etcd's Put fails at once
-	if _, err := s.SubmitJob(ctx, &ringtrainv1.SubmitJobRequest{Spec: []byte(xorSpec)}); status.Code(err) != codes.Unavailable {
+	s.fence = []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision("no-such-election-key"), "=", 1)}
+	abdicated := false
+	s.abdicate = func() { abdicated = true }
+	if _, err := s.SubmitJob(t.Context(), &ringtrainv1.SubmitJobRequest{Spec: []byte(xorSpec)}); status.Code(err) != codes.Unavailable {
 		t.Fatalf("got %v, want Unavailable", err)
+	}
+	if !abdicated {
+		t.Error("a refused write did not end the leading")
 	}
 	if resp, err := s.ListJobs(t.Context(), &ringtrainv1.ListJobsRequest{}); err != nil || len(resp.GetJobs()) != 0 {
 		t.Errorf("listed %d jobs (%v), want none", len(resp.GetJobs()), err)
@@ -213,7 +221,41 @@ func TestSubmitJobNotRecorded(t *testing.T) {
 	if dirs, err := os.ReadDir(filepath.Join(s.cfg.DataDir, "jobs")); err != nil || len(dirs) != 0 {
 		t.Errorf("%d job directories left (%v), want none", len(dirs), err)
 	}
+	if resp, err := s.cfg.Etcd.Get(t.Context(), etcdkeys.JobsPrefix, clientv3.WithPrefix()); err != nil || len(resp.Kvs) != 0 {
+		t.Errorf("%d job records left (%v), want none", len(resp.Kvs), err)
+	}
 	if j := s.next(); j != nil {
 		t.Errorf("job %s queued", j.id)
+	}
+}
+
+// TestSubmitJobQueueFullConcurrently: submissions at once, each between
+// its check of the queue's room and its queueing for an etcd round trip,
+// still queue no more than the queue holds.
+func TestSubmitJobQueueFullConcurrently(t *testing.T) {
+	s := newTestServer(t, 2)
+	const n = 8
+	codesSeen := make(chan codes.Code, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			_, err := s.SubmitJob(t.Context(), &ringtrainv1.SubmitJobRequest{Spec: []byte(xorSpec)})
+			codesSeen <- status.Code(err)
+		})
+	}
+	wg.Wait()
+	close(codesSeen)
+	ok := 0
+	for c := range codesSeen {
+		switch c {
+		case codes.OK:
+			ok++
+		case codes.ResourceExhausted:
+		default:
+			t.Errorf("got %v, want OK or ResourceExhausted", c)
+		}
+	}
+	if ok != 2 {
+		t.Errorf("%d submissions accepted into a queue of 2", ok)
 	}
 }
