@@ -1,9 +1,12 @@
 package coordinator
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/ringtrain/ringtrain/internal/epoch"
 	"github.com/ringtrain/ringtrain/internal/etcdkeys"
@@ -81,5 +84,30 @@ func TestEtcdFailureCostsAnAttempt(t *testing.T) {
 	}
 	if retries != 1 {
 		t.Errorf("%d retry messages, want 1: the second attempt was the last", retries)
+	}
+}
+
+// TestLostLeadershipLeavesJobsAlone: a coordinator whose writes are refused
+// because another may lead stops leading; its job is left as it was, for
+// the next leader, not failed attempt after attempt.
+func TestLostLeadershipLeavesJobsAlone(t *testing.T) {
+	s := newTestServer(t, 1)
+	s.cfg.StallTimeout, s.cfg.MaxAttempts = time.Minute, 3
+	reg, err := membership.Register(t.Context(), s.cfg.Etcd, membership.Worker{ID: "w0", Addr: "127.0.0.1:1"}, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	s.fence = []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision("no-such-election-key"), "=", 1)}
+	s.abdicate = cancel
+	j := testJob(t)
+	s.runJob(ctx, j)
+	if ctx.Err() == nil {
+		t.Error("the coordinator still leads")
+	}
+	if got := j.snapshot(); got.GetState() != ringtrainv1.JobState_JOB_STATE_RUNNING {
+		t.Errorf("job %v %q, want it left running for the next leader", got.GetState(), got.GetError())
 	}
 }
