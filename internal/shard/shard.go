@@ -31,6 +31,10 @@ func (b *Batches) Reset(seed uint64, epoch int) {
 	r.Shuffle(len(b.order), func(i, j int) { b.order[i], b.order[j] = b.order[j], b.order[i] })
 }
 
+// Size is the number of samples in a full batch: the batch size asked
+// for, or the whole set where that is smaller.
+func (b *Batches) Size() int { return b.batchSize }
+
 // Steps is the number of global batches in the epoch.
 func (b *Batches) Steps() int { return (len(b.order) + b.batchSize - 1) / b.batchSize }
 

@@ -37,6 +37,9 @@ func TestBatches(t *testing.T) {
 	}
 	for _, tc := range tests {
 		p := NewBatches(1, 0, tc.n, tc.b)
+		if want := min(tc.b, max(tc.n, 1)); p.Size() != want {
+			t.Errorf("n=%d b=%d: size %d want %d", tc.n, tc.b, p.Size(), want)
+		}
 		if p.Steps() != tc.steps {
 			t.Errorf("n=%d b=%d: got %d steps want %d", tc.n, tc.b, p.Steps(), tc.steps)
 			continue

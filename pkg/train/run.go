@@ -96,8 +96,8 @@ func Run[T nn.Float](ctx context.Context, spec *jobspec.Spec, sets *Datasets, ob
 				return rep.Gradients(sets.Train, batch, epoch), nil
 			}, func(s StepDone) {
 				step++
-				rate := float64(step*t.BatchSize) / time.Since(start).Seconds()
-				left := time.Duration(float64(totalSteps-step) * float64(t.BatchSize) / rate * float64(time.Second))
+				rate := float64(step*batches.Size()) / time.Since(start).Seconds()
+				left := time.Duration(float64(totalSteps-step) * float64(batches.Size()) / rate * float64(time.Second))
 				obs.Step(StepProgress{Epoch: epoch + 1, Epochs: t.Epochs, Step: s.Step + 1, Steps: batches.Steps(), Loss: s.Loss, SamplesPerSec: rate, ETA: left})
 			})
 			return EpochReport{Epoch: epoch + 1, Epochs: t.Epochs, TrainLoss: lossSum / float64(max(seen, 1)),
