@@ -111,12 +111,17 @@ func decodeCSV(r io.Reader, opt CSVOptions) (*Dataset, error) {
 		}
 		line, _ := cr.FieldPos(0)
 		if row == 0 {
+			// A byte-order mark, as some spreadsheets write, is not data.
+			rec[0] = strings.TrimPrefix(rec[0], "\ufeff")
 			if l, err = newCSVLayout(len(rec), opt); err != nil {
 				return nil, fmt.Errorf("line %d: %w", line, err)
 			}
 			firstLine = line
 			d.Features = l.width - l.ntargs
-			if opt.Header || !allNumbers(rec) {
+			// Without header: true a first line is a header only if no
+			// field of it is a number: one with a typo among numbers is a
+			// data row with an error, not a header that drops a sample.
+			if opt.Header || noNumbers(rec) {
 				continue
 			}
 		}
@@ -136,8 +141,10 @@ func decodeCSV(r io.Reader, opt CSVOptions) (*Dataset, error) {
 // appendCSVRow parses one record into d.
 func (d *Dataset) appendCSVRow(rec []string, l csvLayout, regression bool) error {
 	for col, field := range rec {
-		v, err := strconv.ParseFloat(strings.TrimSpace(field), 32)
-		if err != nil || math.IsInf(v, 0) || math.IsNaN(v) {
+		// Parsed in float64, so that a label such as 1.00000001 is not
+		// rounded into a class index, and finite in float32.
+		v, err := strconv.ParseFloat(strings.TrimSpace(field), 64)
+		if f := float64(float32(v)); err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
 			return fmt.Errorf("column %d: %q is not a finite number", col+1, field)
 		}
 		switch {
@@ -156,10 +163,10 @@ func (d *Dataset) appendCSVRow(rec []string, l csvLayout, regression bool) error
 	return nil
 }
 
-// allNumbers reports whether every field parses as a number.
-func allNumbers(rec []string) bool {
+// noNumbers reports whether no field parses as a number.
+func noNumbers(rec []string) bool {
 	for _, f := range rec {
-		if _, err := strconv.ParseFloat(strings.TrimSpace(f), 64); err != nil {
+		if _, err := strconv.ParseFloat(strings.TrimSpace(f), 64); err == nil {
 			return false
 		}
 	}

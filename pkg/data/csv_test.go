@@ -38,6 +38,10 @@ func TestLoadCSV(t *testing.T) {
 			[]float32{1, 2, 3, 4}, nil, nil, 0},
 		{"blank lines skipped", "\n1,1\n\n0,2\n", CSVOptions{},
 			[]float32{1, 2}, []int{1, 0}, nil, 2},
+		{"byte-order mark, no header", "\ufeff1,1\n0,2\n", CSVOptions{},
+			[]float32{1, 2}, []int{1, 0}, nil, 2},
+		{"byte-order mark and header", "\ufeffy,x\n1,1\n", CSVOptions{},
+			[]float32{1}, []int{1}, nil, 2},
 	}
 	for _, tc := range tests {
 		d, err := LoadCSV(writeFile(t, t.TempDir(), "in.csv", []byte(tc.csv)), tc.opt)
@@ -77,6 +81,10 @@ func TestLoadCSVErrors(t *testing.T) {
 		{"Inf", "1,2\n0,-Inf\n", CSVOptions{}, `line 2, column 2: "-Inf" is not a finite number`},
 		{"float32 overflow", "1,2\n0,1e39\n", CSVOptions{}, `line 2, column 2: "1e39" is not a finite number`},
 		{"fractional label", "1.5,2\n", CSVOptions{}, `line 1, column 1: label "1.5" is not a class index (an integer in [0, 65536))`},
+		{"label near an integer", "1.00000001,2\n", CSVOptions{}, `line 1, column 1: label "1.00000001" is not a class index`},
+		// A first line with a typo among its numbers is data with an error,
+		// not a header that silently drops the sample.
+		{"typo in the first line", "1,O.2\n0,3\n", CSVOptions{}, `line 1, column 2: "O.2" is not a finite number`},
 		{"negative label", "1,2\n-1,2\n", CSVOptions{}, `line 2, column 1: label "-1" is not a class index`},
 		{"huge label", "70000,2\n", CSVOptions{}, `line 1, column 1: label "70000" is not a class index`},
 		{"label column past the end", "1,2\n", CSVOptions{LabelColumn: 2}, "line 1: label column 2 with 1 target columns does not fit in 2 columns"},
