@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/ringtrain/ringtrain/pkg/checkpoint"
+	"github.com/ringtrain/ringtrain/pkg/nn"
 	"github.com/ringtrain/ringtrain/pkg/train"
 )
 
@@ -365,4 +366,32 @@ func readFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestPredictOneSigmoid: a binary classifier with one sigmoid output
+// predicts class 1 where its output is at least 0.5, as eval scores it,
+// with the probability of the class it predicts.
+func TestPredictOneSigmoid(t *testing.T) {
+	dir := t.TempDir()
+	arch := nn.Architecture{Inputs: 1, Layers: []nn.Layer{{Units: 1, Activation: nn.Sigmoid}}, Cost: nn.CrossEntropy}
+	// σ(10x − 5): 0.0067 at x = 0, 0.9933 at x = 1.
+	m := &checkpoint.Model[float32]{Arch: arch, Params: []float32{10, -5}, Labels: []string{"no", "yes"}}
+	b, err := m.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	model, input := filepath.Join(dir, "model.safetensors"), filepath.Join(dir, "in.csv")
+	if err := os.WriteFile(model, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(input, []byte("0\n1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := execRoot(t, "predict", "-m", model, "-i", input)
+	if err != nil {
+		t.Fatalf("predict: %v\n%s", err, out)
+	}
+	if want := "index,class,name,probability\n0,0,no,0.9933\n1,1,yes,0.9933\n"; out != want {
+		t.Errorf("predict printed\n%s\nwant\n%s", out, want)
+	}
 }

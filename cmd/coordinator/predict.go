@@ -105,7 +105,7 @@ func predict[T nn.Float](w io.Writer, m *checkpoint.Model[T], ds *data.Dataset) 
 	const rows = 1024
 	ws := nn.NewWorkspace[T](m.Arch, rows)
 	outs := m.Arch.Outputs()
-	classes := m.Arch.Layers[len(m.Arch.Layers)-1].Activation == "softmax" || m.Arch.Cost != "mse"
+	classes := m.Arch.Classifies() // as eval scores it
 	if classes {
 		fmt.Fprintln(w, "index,class,name,probability")
 	} else {
@@ -137,13 +137,17 @@ func predict[T nn.Float](w io.Writer, m *checkpoint.Model[T], ds *data.Dataset) 
 			}
 			continue
 		}
-		nn.Argmax(out, n, outs, pred[:n])
+		nn.Classes(out, n, outs, pred[:n])
 		for i, c := range pred[:n] {
 			name := ""
 			if c < len(m.Labels) {
 				name = m.Labels[c]
 			}
-			if _, err := fmt.Fprintf(w, "%d,%d,%s,%.4f\n", lo+i, c, csvField(name), out[i*outs+c]); err != nil {
+			p := out[i*outs+min(c, outs-1)]
+			if outs == 1 && c == 0 {
+				p = 1 - p // a single sigmoid output is class 1's probability
+			}
+			if _, err := fmt.Fprintf(w, "%d,%d,%s,%.4f\n", lo+i, c, csvField(name), p); err != nil {
 				return fmt.Errorf("write predictions: %w", err)
 			}
 		}

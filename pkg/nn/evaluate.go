@@ -133,8 +133,8 @@ func (n *Network[T]) EvaluateIn(ws *Workspace[T], x []T, y []T, rows int, u *Uni
 				}
 			}
 		}
-		truth := classes(yb, k, out, ws.truth)
-		pred := classes(ws.a[len(ws.a)-1][:k*out], k, out, ws.pred)
+		truth := Classes(yb, k, out, ws.truth)
+		pred := Classes(ws.a[len(ws.a)-1][:k*out], k, out, ws.pred)
 		for i := range k {
 			m.Confusion[truth[i]][pred[i]]++
 		}
@@ -156,11 +156,15 @@ func (n *Network[T]) EvaluateIn(ws *Workspace[T], x []T, y []T, rows int, u *Uni
 	return m
 }
 
-// classes writes into dst the class of each of rows rows of v (rows×cols):
-// the argmax, or for a single column whether the value is at least 0.5.
-func classes[T Float](v []T, rows, cols int, dst []int) []int {
+// Classes writes into dst, grown if it is short, the class of each of rows
+// rows of v (rows×cols), a classifier's outputs, and returns it: the
+// argmax, or for a single column whether the value is at least 0.5.
+func Classes[T Float](v []T, rows, cols int, dst []int) []int {
 	if cols > 1 {
 		return Argmax(v, rows, cols, dst)
+	}
+	if cap(dst) < rows {
+		dst = make([]int, rows)
 	}
 	dst = dst[:rows]
 	for r := range dst {
