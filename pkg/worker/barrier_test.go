@@ -27,12 +27,15 @@ func TestAtBarrier(t *testing.T) {
 		name    string
 		other   func(net *memnet.Network, rings []*allreduce.Ring) // what w1 does while w0 waits
 		arrives bool                                               // the barrier passes, late
+		missing []string                                           // whom the barrier awaits at the end
 		culprit string
 		within  time.Duration
 	}{
-		{"member dies", func(net *memnet.Network, _ []*allreduce.Ring) { net.Disconnect("b") }, false, "w1", timeout / 2},
-		{"member stalls", func(*memnet.Network, []*allreduce.Ring) {}, false, "w1", 10 * timeout},
-		{"member leaves after passing", func(_ *memnet.Network, rings []*allreduce.Ring) { rings[1].Close() }, true, "", 10 * timeout},
+		{"member dies", func(net *memnet.Network, _ []*allreduce.Ring) { net.Disconnect("b") }, false, []string{"w1"}, "w1", timeout / 2},
+		{"member stalls", func(*memnet.Network, []*allreduce.Ring) {}, false, []string{"w1"}, "w1", 10 * timeout},
+		// Several awaited may be waiting on one of them: none is blamed.
+		{"members stall", func(*memnet.Network, []*allreduce.Ring) {}, false, []string{"w1", "w2"}, "", 10 * timeout},
+		{"member leaves after passing", func(_ *memnet.Network, rings []*allreduce.Ring) { rings[1].Close() }, true, nil, "", 10 * timeout},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -48,7 +51,7 @@ func TestAtBarrier(t *testing.T) {
 			start := time.Now()
 			// w0 waits for w1, whose arrival comes (if it does) only after
 			// what the case does to it.
-			sums, err := w.atBarrier(context.Background(), rings[0], func(ctx context.Context) (map[string]string, error) {
+			sums, err := w.atBarrier(context.Background(), rings[0], timeout, func(ctx context.Context) (map[string]string, error) {
 				tc.other(net, rings)
 				if tc.arrives {
 					select {
@@ -58,7 +61,7 @@ func TestAtBarrier(t *testing.T) {
 					}
 				}
 				<-ctx.Done()
-				return nil, &barrier.StalledError{Missing: []string{"w1"}, Err: ctx.Err()}
+				return nil, &barrier.StalledError{Missing: tc.missing, Err: ctx.Err()}
 			})
 			took := time.Since(start)
 			if tc.arrives {

@@ -13,7 +13,10 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/ringtrain/ringtrain/internal/epoch"
+	"github.com/ringtrain/ringtrain/pkg/checkpoint"
 	"github.com/ringtrain/ringtrain/pkg/data"
+	"github.com/ringtrain/ringtrain/pkg/jobspec"
 	ringtrainv1 "github.com/ringtrain/ringtrain/proto/ringtrain/v1"
 )
 
@@ -102,5 +105,53 @@ func TestDatasetDigest(t *testing.T) {
 		if coord.fetches != step.fetches {
 			t.Errorf("%s: %d fetches, want %d", step.name, coord.fetches, step.fetches)
 		}
+	}
+}
+
+// checkpointCoordinator serves one encoded checkpoint.
+type checkpointCoordinator struct {
+	ringtrainv1.WorkerServiceClient
+	raw []byte
+}
+
+func (c *checkpointCoordinator) GetCheckpoint(context.Context, *ringtrainv1.GetCheckpointRequest, ...grpc.CallOption) (grpc.ServerStreamingClient[ringtrainv1.DataChunk], error) {
+	return &chunkStream{chunks: chunks{{Data: c.raw, Total: int64(len(c.raw))}}}, nil
+}
+
+// TestFailedRestoreForgetsChecksum: a checkpoint whose parameters fit but
+// whose optimiser state does not leaves the replica half restored; it must
+// then hold no checksum, or a plan that starts from the state it held
+// before would skip the restore and start from the mixture.
+func TestFailedRestoreForgetsChecksum(t *testing.T) {
+	spec, err := jobspec.Parse([]byte(`
+dataset: {name: blobs, samples: 30}
+model: {layers: [{units: 4, activation: tanh}, {units: 3, activation: softmax}]}
+training: {optimizer: {kind: momentum, learning_rate: 0.1}, batch_size: 8, epochs: 2}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := data.Synthetic("blobs", 30, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := newReplica(spec, ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	js := &jobState{id: "j", spec: spec, ds: ds, rep: rep, sum: rep.checksum()}
+	before := js.sum
+	tr := rep.(*typedReplica[float32]).rep
+	c := &checkpoint.Checkpoint[float32]{Model: checkpoint.Model[float32]{Arch: tr.Net.Arch(), Params: make([]float32, tr.Net.NumParams())},
+		OptimizerState: make([]float32, 3), Steps: 1, Epoch: 1} // momentum needs one value a parameter
+	raw, err := c.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &Worker{coord: &checkpointCoordinator{raw: raw}, log: slog.New(slog.DiscardHandler), metrics: NewMetrics(nil)}
+	if err := w.restore(context.Background(), js, &epoch.Plan{Job: "j", Epoch: 1, Checksum: "another"}); err == nil {
+		t.Fatal("restored an optimiser state of the wrong length")
+	}
+	if js.sum != "" {
+		t.Errorf("after a failed restore the replica claims checksum %s (it held %s before)", js.sum, before)
 	}
 }

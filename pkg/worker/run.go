@@ -140,6 +140,10 @@ func (w *Worker) restore(ctx context.Context, js *jobState, p *epoch.Plan) error
 	if err != nil {
 		return fmt.Errorf("fetch checkpoint: %w", err)
 	}
+	// Until the state is whole again the replica holds no checksum: a
+	// restore that fails halfway leaves parameters of one state and an
+	// optimiser of another, which no plan may start from.
+	js.sum = ""
 	if err := js.rep.restore(raw); err != nil {
 		return err
 	}
@@ -172,6 +176,7 @@ func (w *Worker) runPlan(ctx context.Context, reg *membership.Registration, p *e
 	if ring != nil {
 		ring.Close()
 	}
+	w.metrics.recordRing(0, p.Generation, p.Epoch+1)
 }
 
 // cause returns the kind of failure err is, for the coordinator.
@@ -196,7 +201,11 @@ func culprit(p *epoch.Plan, err error) string {
 		return p.Members[pe.Rank].ID
 	case errors.As(err, &lost) && len(lost.Members) > 0:
 		return lost.Members[0]
-	case errors.As(err, &stalled) && errors.Is(stalled.Err, context.DeadlineExceeded) && len(stalled.Missing) > 0:
+	case errors.As(err, &stalled) && errors.Is(stalled.Err, context.DeadlineExceeded) && len(stalled.Missing) == 1:
+		// Only a lone member awaited is named: where several are, they
+		// may be waiting on one of them (a ring forms round a member
+		// slow to start on both its sides), and the first by ID is no
+		// likelier at fault than the others.
 		return stalled.Missing[0]
 	}
 	return ""
@@ -213,7 +222,6 @@ func (w *Worker) runEpoch(ctx context.Context, reg *membership.Registration, p *
 		return nil, err
 	}
 	rank := p.Rank(w.cfg.ID)
-	w.metrics.recordRing(len(p.Members), p.Generation, p.Epoch+1)
 	var opts []allreduce.Option
 	if w.cfg.RingTimeout > 0 {
 		opts = append(opts, allreduce.WithTimeout(w.cfg.RingTimeout))
@@ -223,8 +231,9 @@ func (w *Worker) runEpoch(ctx context.Context, reg *membership.Registration, p *
 	if err != nil {
 		return nil, fmt.Errorf("form ring: %w", err)
 	}
+	w.metrics.recordRing(len(p.Members), p.Generation, p.Epoch+1)
 	bar := barrier.New(w.cfg.Etcd, etcdkeys.Barrier(p.Job, p.Epoch, p.Generation), p.IDs())
-	sums, err := w.atBarrier(ctx, ring, func(ctx context.Context) (map[string]string, error) { return bar.Enter(ctx, reg, js.sum) })
+	sums, err := w.atBarrier(ctx, ring, max(w.ringTimeout(), enterTimeout), func(ctx context.Context) (map[string]string, error) { return bar.Enter(ctx, reg, js.sum) })
 	if err != nil {
 		return ring, fmt.Errorf("enter barrier: %w", err)
 	}
@@ -240,7 +249,7 @@ func (w *Worker) runEpoch(ctx context.Context, reg *membership.Registration, p *
 	}
 	seconds := time.Since(start).Seconds()
 	sum := js.rep.checksum()
-	if sums, err = w.atBarrier(ctx, ring, func(ctx context.Context) (map[string]string, error) { return bar.Leave(ctx, reg, sum) }); err != nil {
+	if sums, err = w.atBarrier(ctx, ring, w.ringTimeout(), func(ctx context.Context) (map[string]string, error) { return bar.Leave(ctx, reg, sum) }); err != nil {
 		return ring, fmt.Errorf("leave barrier: %w", err)
 	}
 	if err := agree(sums); err != nil {
@@ -262,19 +271,31 @@ func (w *Worker) runEpoch(ctx context.Context, reg *membership.Registration, p *
 	return ring, w.upload(ctx, res, b)
 }
 
+// enterTimeout bounds the wait at an epoch's first barrier: a member
+// forms its ring once both its neighbours have started to, not all
+// members, so the others may wait there for one still loading the job, as
+// long as a predecessor waits for its successor to form (tcpnet's form
+// timeout).
+const enterTimeout = 30 * time.Second
+
+// ringTimeout is the ring's timeout, the configured one or the default.
+func (w *Worker) ringTimeout() time.Duration {
+	if w.cfg.RingTimeout > 0 {
+		return w.cfg.RingTimeout
+	}
+	return allreduce.DefaultTimeout
+}
+
 // atBarrier arrives at a barrier with arrive and waits there no longer
-// than the ring timeout: the members arrive within moments of each other
-// (the ring has formed; the last step's all-reduce ended together), so a
-// member still awaited after that is stalled, and the error names it
+// than timeout: at the enter barrier, how long the last member may take
+// to load the job and form its ring; at the leave barrier the ring
+// timeout, since the last step's all-reduce ended together. A member still
+// awaited after that is stalled, and the error names it
 // (*barrier.StalledError). A member that dies meanwhile ends the wait at
 // once, with the ring's error naming it, rather than when its lease
 // lapses. A neighbour that left the ring after passing the barrier is no
 // failure: the wait's verdict is the same for every member.
-func (w *Worker) atBarrier(ctx context.Context, ring *allreduce.Ring, arrive func(context.Context) (map[string]string, error)) (map[string]string, error) {
-	timeout := w.cfg.RingTimeout
-	if timeout <= 0 {
-		timeout = allreduce.DefaultTimeout
-	}
+func (w *Worker) atBarrier(ctx context.Context, ring *allreduce.Ring, timeout time.Duration, arrive func(context.Context) (map[string]string, error)) (map[string]string, error) {
 	bctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	go func() {
