@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -23,6 +24,7 @@ import (
 	"github.com/ringtrain/ringtrain/internal/coordconn"
 	"github.com/ringtrain/ringtrain/internal/healthcheck"
 	"github.com/ringtrain/ringtrain/internal/logflag"
+	"github.com/ringtrain/ringtrain/internal/membership"
 	"github.com/ringtrain/ringtrain/internal/metrics"
 	"github.com/ringtrain/ringtrain/internal/netaddr"
 	"github.com/ringtrain/ringtrain/internal/secure"
@@ -67,11 +69,18 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkFlags(threads, bucketBytes, ringTimeout, ttl, ringAdvertise); err != nil {
+				return err
+			}
 			log, err := logflag.New(cmd.ErrOrStderr(), logFormat, verbose)
 			if err != nil {
 				return err
 			}
 			slog.SetDefault(log)
+			if ringTransport == worker.GRPC && (ringListen != "" || ringAdvertise != "") {
+				// The compose file passes them whatever the transport.
+				log.Info("--ring-listen and --ring-advertise are unused with --ring-transport grpc: the ring's data goes over --listen")
+			}
 			blas.SetThreads(threads)
 			if cpuProfile != "" {
 				f, err := os.Create(cpuProfile)
@@ -167,6 +176,32 @@ func newRoot() *cobra.Command {
 	f.StringVar(&joinTokenFile, "join-token-file", os.Getenv("RINGTRAIN_JOIN_TOKEN_FILE"), "without --tls-cert: ask the coordinator (verified by --tls-ca) to issue this worker's certificate, presenting the cluster's join token from this file (env RINGTRAIN_JOIN_TOKEN_FILE)")
 	cmd.AddCommand(healthcheck.Command("worker", "localhost:7071"))
 	return cmd
+}
+
+// checkFlags refuses values the worker would otherwise change or ignore
+// without a word.
+func checkFlags(threads, bucketBytes int, ringTimeout, ttl time.Duration, ringAdvertise string) error {
+	var errs []error
+	if threads < 1 {
+		errs = append(errs, fmt.Errorf("--threads: %d, want at least 1", threads))
+	}
+	if bucketBytes < 0 {
+		errs = append(errs, fmt.Errorf("--bucket-bytes: %d, want 0 (one all-reduce after backward) or more", bucketBytes))
+	}
+	if ringTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("--ring-timeout: %v, want more than 0", ringTimeout))
+	}
+	if ttl < membership.MinTTL {
+		errs = append(errs, fmt.Errorf("--ttl: %v, want at least %v: a shorter lease loses live workers to one slow renewal", ttl, membership.MinTTL))
+	}
+	if ringAdvertise != "" {
+		if _, port, err := net.SplitHostPort(ringAdvertise); err != nil {
+			errs = append(errs, fmt.Errorf("--ring-advertise: %w", err))
+		} else if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+			errs = append(errs, fmt.Errorf("--ring-advertise: port %q is not a port number", port))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // join has the coordinator at coord issue this worker's certificate.
