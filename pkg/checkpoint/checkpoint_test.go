@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/ringtrain/ringtrain/pkg/data"
@@ -153,5 +154,39 @@ func TestModelScaler(t *testing.T) {
 	}
 	if _, err := DecodeModel[float32](bad); err == nil || !strings.Contains(err.Error(), "input_scaler") {
 		t.Errorf("decoded a model with a zero scale: %v", err)
+	}
+}
+
+// TestWriteFileMode: a new file gets 0644 less the umask, as os.WriteFile
+// would give it, and a replaced one keeps its permissions.
+func TestWriteFileMode(t *testing.T) {
+	dir := t.TempDir()
+	umask := syscall.Umask(0o022)
+	defer syscall.Umask(umask)
+	fresh := filepath.Join(dir, "new.csv")
+	if err := WriteFile(fresh, []byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	kept := filepath.Join(dir, "kept.csv")
+	if err := os.WriteFile(kept, []byte("old"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(kept, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFile(kept, []byte("new")); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]os.FileMode{fresh: 0o644, kept: 0o640} {
+		st, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != want {
+			t.Errorf("%s: mode %v, want %v", filepath.Base(path), st.Mode().Perm(), want)
+		}
+	}
+	if b, _ := os.ReadFile(kept); string(b) != "new" {
+		t.Errorf("kept.csv holds %q, want new", b)
 	}
 }
