@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 
 	"github.com/ringtrain/ringtrain/pkg/data"
@@ -210,12 +212,22 @@ func modelFrom[T nn.Float](f *safetensors.File) (*Model[T], error) {
 		if !ok {
 			return nil, fmt.Errorf("model has no tensor %s", name)
 		}
+		if !slices.Equal(t.Shape, b.Shape) {
+			// A transposed weight matrix has the right number of values
+			// in the wrong places.
+			return nil, fmt.Errorf("tensor %s has shape %v, the architecture needs %v", name, t.Shape, b.Shape)
+		}
 		v, err := values[T](t)
 		if err != nil {
 			return nil, err
 		}
 		if len(v) != b.Len {
 			return nil, fmt.Errorf("tensor %s has %d values, architecture needs %d", name, len(v), b.Len)
+		}
+		for i, x := range v {
+			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+				return nil, fmt.Errorf("tensor %s: value %d is %v: no network computes with it", name, i, x)
+			}
 		}
 		m.Params = append(m.Params, v...)
 	}

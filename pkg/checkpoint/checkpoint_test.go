@@ -1,6 +1,8 @@
 package checkpoint
 
 import (
+	"encoding/binary"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -109,6 +111,12 @@ func TestRejects(t *testing.T) {
 		{"other format", []byte(strings.Replace(string(good), Format, "ringtrain.weird", 1)), "not a ringtrain model"},
 		{"newer version", []byte(strings.Replace(string(good), `"version":"1"`, `"version":"9"`, 1)), "version"},
 		{"truncated", good[:len(good)-4], "offsets"},
+		{"transposed weights", edit(t, good, "layers.0.weight", func(tn *safetensors.Tensor) { tn.Shape = []int{3, 4} }),
+			"tensor layers.0.weight has shape [3 4], the architecture needs [4 3]"},
+		{"NaN parameter", edit(t, good, "layers.1.bias", func(tn *safetensors.Tensor) {
+			tn.Data = slices.Clone(tn.Data)
+			binary.LittleEndian.PutUint32(tn.Data[4:], math.Float32bits(float32(math.NaN())))
+		}), "tensor layers.1.bias: value 1 is NaN"},
 	}
 	for _, tc := range tests {
 		if _, err := DecodeModel[float32](tc.b); err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -119,6 +127,25 @@ func TestRejects(t *testing.T) {
 	if _, err := short.Encode(); err == nil {
 		t.Error("encoding a model with too few params: want error")
 	}
+}
+
+// edit returns the safetensors file b with tensor name changed by change.
+func edit(t *testing.T, b []byte, name string, change func(*safetensors.Tensor)) []byte {
+	t.Helper()
+	f, err := safetensors.Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(f.Tensors, func(tn safetensors.Tensor) bool { return tn.Name == name })
+	if i < 0 {
+		t.Fatalf("no tensor %s", name)
+	}
+	change(&f.Tensors[i])
+	out, err := safetensors.Marshal(f.Metadata, f.Tensors)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // TestModelScaler: a model keeps its input scaler; one that does not fit

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/bits"
 	"slices"
 	"strings"
 	"unsafe"
@@ -113,7 +114,7 @@ func MarshalParts(metadata map[string]string, tensors []Tensor) ([][]byte, error
 		if _, dup := header[t.Name]; dup {
 			return nil, fmt.Errorf("safetensors: duplicate tensor %q", t.Name)
 		}
-		if want := elems(t.Shape) * t.DType.Size(); want != len(t.Data) || t.DType.Size() == 0 {
+		if n, ok := elems(t.Shape); !ok || t.DType.Size() == 0 || n > len(t.Data)/t.DType.Size() || n*t.DType.Size() != len(t.Data) {
 			return nil, fmt.Errorf("safetensors: tensor %q: %d bytes for dtype %s shape %v", t.Name, len(t.Data), t.DType, t.Shape)
 		}
 		header[t.Name] = entry{DType: t.DType, Shape: shapeOrEmpty(t.Shape), DataOffsets: [2]int{off, off + len(t.Data)}}
@@ -161,7 +162,7 @@ func Parse(b []byte) (*File, error) {
 		return nil, fmt.Errorf("%w: header json: %v", ErrFormat, err)
 	}
 	f := &File{}
-	begins := map[string]int{}
+	spans := map[string][2]int{}
 	for name, msg := range raw {
 		if name == "__metadata__" {
 			if err := json.Unmarshal(msg, &f.Metadata); err != nil {
@@ -177,31 +178,48 @@ func Parse(b []byte) (*File, error) {
 		if b < 0 || end < b || end > len(body) {
 			return nil, fmt.Errorf("%w: tensor %q: offsets [%d,%d] outside data of %d bytes", ErrFormat, name, b, end, len(body))
 		}
-		if want := elems(e.Shape) * e.DType.Size(); want != end-b || e.DType.Size() == 0 {
+		if n, ok := elems(e.Shape); !ok || e.DType.Size() == 0 || n > (end-b)/e.DType.Size() || n*e.DType.Size() != end-b {
 			return nil, fmt.Errorf("%w: tensor %q: %d bytes for dtype %s shape %v", ErrFormat, name, end-b, e.DType, e.Shape)
 		}
-		begins[name] = b
+		spans[name] = [2]int{b, end}
 		f.Tensors = append(f.Tensors, Tensor{Name: name, DType: e.DType, Shape: e.Shape, Data: body[b:end:end]})
 	}
 	// JSON objects are unordered; file order is the order of the data.
 	slices.SortFunc(f.Tensors, func(x, y Tensor) int {
-		if c := begins[x.Name] - begins[y.Name]; c != 0 {
+		if c := spans[x.Name][0] - spans[y.Name][0]; c != 0 {
 			return c
 		}
 		return strings.Compare(x.Name, y.Name)
 	})
+	// The tensors tile the data: no byte is two tensors', none nobody's.
+	at := 0
+	for _, t := range f.Tensors {
+		if sp := spans[t.Name]; sp[0] != at {
+			return nil, fmt.Errorf("%w: tensor %q: data at [%d,%d), where the one before it ends at %d: tensors overlap or leave a gap", ErrFormat, t.Name, sp[0], sp[1], at)
+		}
+		at = spans[t.Name][1]
+	}
+	if at != len(body) {
+		return nil, fmt.Errorf("%w: %d bytes after the last tensor's data", ErrFormat, len(body)-at)
+	}
 	return f, nil
 }
 
-func elems(shape []int) int {
+// elems returns the number of elements of shape, and false when a
+// dimension is negative or the product overflows an int.
+func elems(shape []int) (int, bool) {
 	n := 1
 	for _, d := range shape {
 		if d < 0 {
-			return -1
+			return 0, false
 		}
-		n *= d
+		hi, lo := bits.Mul64(uint64(n), uint64(d))
+		if hi != 0 || lo > math.MaxInt {
+			return 0, false
+		}
+		n = int(lo)
 	}
-	return n
+	return n, true
 }
 
 func shapeOrEmpty(s []int) []int {

@@ -107,6 +107,14 @@ func TestReadRejectsCorrupt(t *testing.T) {
 		{"offset past end", header(`{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`)},
 		{"shape mismatch", append(header(`{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}`), 0, 0, 0, 0)},
 		{"negative shape", append(header(`{"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}`), 0, 0, 0, 0)},
+		// Shapes whose element count wraps round: 2^62+8 elements of 4
+		// bytes are 32 bytes modulo 2^64, and 2^62·4 overflows an int.
+		{"shape that wraps", append(header(`{"a":{"dtype":"F32","shape":[4611686018427387912,1],"data_offsets":[0,32]}}`), make([]byte, 32)...)},
+		{"shape that overflows", append(header(`{"a":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,0]}}`))},
+		// The tensors must tile the data.
+		{"overlap", append(header(`{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`), 0, 0, 0, 0)},
+		{"gap", append(header(`{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}`), make([]byte, 8)...)},
+		{"bytes after the data", append(header(`{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`), make([]byte, 8)...)},
 	}
 	for _, tc := range tests {
 		if _, err := Read(bytes.NewReader(tc.in)); !errors.Is(err, ErrFormat) {
