@@ -269,6 +269,8 @@ func TestPlot(t *testing.T) {
 	}{
 		{[]string{"plot", filepath.Join(dir, "a"), "-o", filepath.Join(dir, "c.gif")}, "want a .png or .svg file"},
 		{[]string{"plot", filepath.Join(dir, "missing"), "-o", out}, "missing"},
+		{[]string{"plot", filepath.Join(dir, "a"), "-o", out, "--width=-3"}, "--width -3: want inches in (0, 100]"},
+		{[]string{"plot", filepath.Join(dir, "a"), "-o", out, "--height=NaN"}, "--height NaN"},
 	} {
 		_, err := execRoot(t, tc.args...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

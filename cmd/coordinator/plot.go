@@ -14,6 +14,10 @@ import (
 	"github.com/ringtrain/ringtrain/pkg/train"
 )
 
+// maxInches bounds a picture's sides: at the PNG's 100 dots an inch, 100
+// inches are 10,000 pixels.
+const maxInches = 100
+
 func newPlotCmd() *cobra.Command {
 	var (
 		output        string
@@ -29,6 +33,14 @@ func newPlotCmd() *cobra.Command {
 			"history JOB -o json > FILE` fetches a cluster job's.",
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			for _, d := range []struct {
+				flag string
+				v    float64
+			}{{"--width", width}, {"--height", height}} {
+				if !(d.v > 0 && d.v <= maxInches) {
+					return fmt.Errorf("%s %v: want inches in (0, %d]", d.flag, d.v, maxInches)
+				}
+			}
 			format := strings.TrimPrefix(filepath.Ext(output), ".")
 			if format != "png" && format != "svg" {
 				return fmt.Errorf("-o %q: want a .png or .svg file", output)

@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/ringtrain/ringtrain/pkg/checkpoint"
+	"github.com/ringtrain/ringtrain/pkg/jobspec"
 	"github.com/ringtrain/ringtrain/pkg/nn"
 )
 
@@ -266,8 +268,11 @@ func (h *History) readCSV(b []byte) error {
 				continue
 			}
 			v, err := strconv.ParseFloat(cell, 64)
-			if err != nil {
-				return fmt.Errorf("row %d, %s: %v", i+1, recs[0][j], err)
+			switch {
+			case err != nil || math.IsNaN(v) || math.IsInf(v, 0):
+				return fmt.Errorf("row %d, %s: %q is not a finite number", i+1, recs[0][j], cell)
+			case recs[0][j] == "epoch" && (v < 1 || v > jobspec.MaxEpochs || v != math.Trunc(v)):
+				return fmt.Errorf("row %d, epoch: %q is not an epoch number (a whole number from 1)", i+1, cell)
 			}
 			byName[recs[0][j]].set(&r, v)
 		}

@@ -62,6 +62,10 @@ func TestReadHistoryRefuses(t *testing.T) {
 		{"b.csv", "epoch,train_loss\n1,lots\n"},
 		{"c.json", `{"name": "x", "task": "clustering", "epochs": []}`},
 		{"d.json", `{"name": "x", "task": "regression", "epochs": [], "extra": 1}`},
+		{"nan.csv", "epoch,train_loss\n1,NaN\n"},
+		{"huge-epoch.csv", "epoch,train_loss\n1e300,0.5\n"},
+		{"fractional-epoch.csv", "epoch,train_loss\n1.7,0.5\n"},
+		{"zero-epoch.csv", "epoch,train_loss\n0,0.5\n"},
 	}
 	for _, tc := range tests {
 		p := filepath.Join(dir, tc.file)
