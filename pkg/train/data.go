@@ -129,10 +129,27 @@ func LoadRawData(spec *jobspec.Spec) (*Datasets, error) {
 	if err := spec.CheckData(jobspec.DataShape{Features: shape.Features, Outputs: shape.Outputs, Image: shape.Image[0] > 0}); err != nil {
 		return nil, err
 	}
-	for _, other := range []*data.Dataset{sets.Val, sets.Test} {
-		if other != nil && (other.Features != shape.Features || other.TargetWidth() != shape.Outputs) {
-			return nil, fmt.Errorf("dataset %s: test set has %d features and %d outputs, training set %d and %d",
-				d.Name, other.Features, other.TargetWidth(), shape.Features, shape.Outputs)
+	for _, set := range []struct {
+		name string
+		ds   *data.Dataset
+	}{{"validation", sets.Val}, {"test", sets.Test}} {
+		other := set.ds
+		if other == nil {
+			continue
+		}
+		if other.Labels != nil && sets.Train.Labels != nil {
+			// A set's classes are counted from its largest label: a test
+			// set need not hold the last class to be scored on them all,
+			// but may hold no class the training set lacks.
+			if other.Classes > sets.Train.Classes {
+				return nil, fmt.Errorf("dataset %s: %s set has label %d, the training set's labels are 0 to %d",
+					d.Name, set.name, other.Classes-1, sets.Train.Classes-1)
+			}
+			other.Classes = sets.Train.Classes
+		}
+		if other.Features != shape.Features || other.TargetWidth() != shape.Outputs {
+			return nil, fmt.Errorf("dataset %s: %s set has %d features and %d outputs, training set %d and %d",
+				d.Name, set.name, other.Features, other.TargetWidth(), shape.Features, shape.Outputs)
 		}
 	}
 	return &sets, nil
