@@ -18,6 +18,7 @@ import (
 
 func newPredictCmd() *cobra.Command {
 	var modelPath, input, output, format string
+	var header bool
 	cmd := &cobra.Command{
 		Use:   "predict -m MODEL -i INPUTS [-o OUT.csv]",
 		Short: "Predict classes (or regression targets) for new inputs",
@@ -41,7 +42,7 @@ func newPredictCmd() *cobra.Command {
 			case "idx":
 				ds, err = data.LoadIDX(input, "")
 			case "csv":
-				ds, err = data.LoadCSV(input, data.CSVOptions{NoTargets: true})
+				ds, err = data.LoadCSV(input, data.CSVOptions{NoTargets: true, Header: header})
 			default:
 				return fmt.Errorf("--format: %q is not idx or csv", format)
 			}
@@ -71,6 +72,7 @@ func newPredictCmd() *cobra.Command {
 	cmd.Flags().StringVarP(&input, "input", "i", "", "inputs: IDX images or CSV features")
 	cmd.Flags().StringVarP(&output, "output", "o", "-", "predictions CSV (- for standard output)")
 	cmd.Flags().StringVar(&format, "format", "", "idx or csv (default: csv for *.csv, else idx)")
+	cmd.Flags().BoolVar(&header, "header", false, "the CSV's first line is a header (without it, a first line is taken for one only if none of its fields is a number)")
 	cmd.MarkFlagRequired("model")
 	cmd.MarkFlagRequired("input")
 	return cmd

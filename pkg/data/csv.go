@@ -1,6 +1,7 @@
 package data
 
 import (
+	"bufio"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -21,7 +22,9 @@ const maxCSVClasses = 1 << 16
 // line detected automatically.
 type CSVOptions struct {
 	// Header says the first line is a header. When false, the first line is
-	// taken as a header if any of its fields is not a number.
+	// taken as a header only if none of its fields is a number: one with a
+	// number among its fields is data, so that a typo in the first row is
+	// an error rather than a sample dropped.
 	Header bool
 	// LabelColumn is the 0-based column of the class label, or of the first
 	// regression target. Negative counts from the end: -1 is the last column,
@@ -85,7 +88,14 @@ func newCSVLayout(width int, opt CSVOptions) (csvLayout, error) {
 func (l csvLayout) isTarget(col int) bool { return col >= l.first && col < l.first+l.ntargs }
 
 func decodeCSV(r io.Reader, opt CSVOptions) (*Dataset, error) {
-	cr := csv.NewReader(r)
+	// A byte-order mark, as some spreadsheets write, is not data; dropped
+	// before the CSV reader, which would take it for part of a field (and a
+	// quote after it for a bare one).
+	br := bufio.NewReader(r)
+	if b, _ := br.Peek(3); string(b) == "\ufeff" {
+		br.Discard(3)
+	}
+	cr := csv.NewReader(br)
 	cr.FieldsPerRecord = -1 // widths are checked here, to name the columns
 	cr.ReuseRecord = true
 	cr.TrimLeadingSpace = true
@@ -111,8 +121,6 @@ func decodeCSV(r io.Reader, opt CSVOptions) (*Dataset, error) {
 		}
 		line, _ := cr.FieldPos(0)
 		if row == 0 {
-			// A byte-order mark, as some spreadsheets write, is not data.
-			rec[0] = strings.TrimPrefix(rec[0], "\ufeff")
 			if l, err = newCSVLayout(len(rec), opt); err != nil {
 				return nil, fmt.Errorf("line %d: %w", line, err)
 			}
@@ -129,6 +137,9 @@ func decodeCSV(r io.Reader, opt CSVOptions) (*Dataset, error) {
 			return nil, fmt.Errorf("line %d: %d fields, want %d as on line %d", line, len(rec), l.width, firstLine)
 		}
 		if err := d.appendCSVRow(rec, l, opt.Regression); err != nil {
+			if row == 0 && !opt.Header {
+				return nil, fmt.Errorf("line %d, %w; if line %d is a header, say so (dataset.header: true in a job spec, --header for predict)", line, err, line)
+			}
 			return nil, fmt.Errorf("line %d, %w", line, err)
 		}
 	}

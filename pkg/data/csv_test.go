@@ -22,6 +22,8 @@ func TestLoadCSV(t *testing.T) {
 			[]float32{1, 1, 4, 4}, []int{2, 0}, nil, 3},
 		{"numeric header forced", "9,9,9\n1,5,6\n", CSVOptions{Header: true},
 			[]float32{5, 6}, []int{1}, nil, 2},
+		{"header with a numeric name, said", "label,2024\n1,3\n", CSVOptions{Header: true},
+			[]float32{3}, []int{1}, nil, 2},
 		{"label last, spaces and CRLF", "a, b, y\r\n 1, 2, 1\r\n3 ,4 ,0\r\n", CSVOptions{LabelColumn: -1},
 			[]float32{1, 2, 3, 4}, []int{1, 0}, nil, 2},
 		{"label in the middle, integral float", "1,3.0,2\n", CSVOptions{LabelColumn: 1},
@@ -41,6 +43,8 @@ func TestLoadCSV(t *testing.T) {
 		{"byte-order mark, no header", "\ufeff1,1\n0,2\n", CSVOptions{},
 			[]float32{1, 2}, []int{1, 0}, nil, 2},
 		{"byte-order mark and header", "\ufeffy,x\n1,1\n", CSVOptions{},
+			[]float32{1}, []int{1}, nil, 2},
+		{"byte-order mark before a quoted header", "\ufeff\"y\",\"x\"\n1,1\n", CSVOptions{},
 			[]float32{1}, []int{1}, nil, 2},
 	}
 	for _, tc := range tests {
@@ -84,7 +88,8 @@ func TestLoadCSVErrors(t *testing.T) {
 		{"label near an integer", "1.00000001,2\n", CSVOptions{}, `line 1, column 1: label "1.00000001" is not a class index`},
 		// A first line with a typo among its numbers is data with an error,
 		// not a header that silently drops the sample.
-		{"typo in the first line", "1,O.2\n0,3\n", CSVOptions{}, `line 1, column 2: "O.2" is not a finite number`},
+		{"typo in the first line", "1,O.2\n0,3\n", CSVOptions{}, `line 1, column 2: "O.2" is not a finite number; if line 1 is a header, say so`},
+		{"header with a numeric name, unsaid", "label,2024\n1,3\n", CSVOptions{}, `line 1, column 1: "label" is not a finite number; if line 1 is a header, say so`},
 		{"negative label", "1,2\n-1,2\n", CSVOptions{}, `line 2, column 1: label "-1" is not a class index`},
 		{"huge label", "70000,2\n", CSVOptions{}, `line 1, column 1: label "70000" is not a class index`},
 		{"label column past the end", "1,2\n", CSVOptions{LabelColumn: 2}, "line 1: label column 2 with 1 target columns does not fit in 2 columns"},

@@ -185,8 +185,13 @@ func Parse(b []byte) (*File, error) {
 		f.Tensors = append(f.Tensors, Tensor{Name: name, DType: e.DType, Shape: e.Shape, Data: body[b:end:end]})
 	}
 	// JSON objects are unordered; file order is the order of the data.
+	// An empty tensor may start where a full one does: by end, then, as
+	// the reference reader orders them.
 	slices.SortFunc(f.Tensors, func(x, y Tensor) int {
 		if c := spans[x.Name][0] - spans[y.Name][0]; c != 0 {
+			return c
+		}
+		if c := spans[x.Name][1] - spans[y.Name][1]; c != 0 {
 			return c
 		}
 		return strings.Compare(x.Name, y.Name)

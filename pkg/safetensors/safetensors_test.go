@@ -110,7 +110,7 @@ func TestReadRejectsCorrupt(t *testing.T) {
 		// Shapes whose element count wraps round: 2^62+8 elements of 4
 		// bytes are 32 bytes modulo 2^64, and 2^62·4 overflows an int.
 		{"shape that wraps", append(header(`{"a":{"dtype":"F32","shape":[4611686018427387912,1],"data_offsets":[0,32]}}`), make([]byte, 32)...)},
-		{"shape that overflows", append(header(`{"a":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,0]}}`))},
+		{"shape that overflows", header(`{"a":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,0]}}`)},
 		// The tensors must tile the data.
 		{"overlap", append(header(`{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`), 0, 0, 0, 0)},
 		{"gap", append(header(`{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}`), make([]byte, 8)...)},
@@ -144,5 +144,19 @@ func TestMarshalParts(t *testing.T) {
 	}
 	if len(parts) != 3 || &parts[1][0] != &data[0] {
 		t.Errorf("%d parts; want the header and each tensor's own data", len(parts))
+	}
+}
+
+// TestParseEmptyTensorFirst: an empty tensor may start where a full one
+// does, whatever their names (Python's safetensors orders by dtype first).
+func TestParseEmptyTensorFirst(t *testing.T) {
+	js := `{"z":{"dtype":"F64","shape":[0],"data_offsets":[0,0]},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`
+	b := append(binary.LittleEndian.AppendUint64(nil, uint64(len(js))), js...)
+	f, err := Parse(append(b, 0, 0, 128, 63))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, ok := f.Tensor("a"); !ok || len(a.Data) != 4 {
+		t.Errorf("tensor a: %v, %v", a, ok)
 	}
 }

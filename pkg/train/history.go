@@ -230,10 +230,29 @@ func ReadHistory(path string) (*History, error) {
 	if h.Task != TaskClassification && h.Task != TaskRegression {
 		return nil, fmt.Errorf("%s: %w: task %q", path, ErrHistory, h.Task)
 	}
+	if err := h.checkRows(); err != nil {
+		return nil, fmt.Errorf("%s: %w: %v", path, ErrHistory, err)
+	}
 	if h.Name == "" {
 		h.Name = strings.TrimSuffix(filepath.Base(filepath.Dir(path)), "/")
 	}
 	return &h, nil
+}
+
+// intColumns are the CSV columns of whole numbers.
+var intColumns = map[string]bool{"epoch": true, "workers": true, "attempts": true}
+
+// checkRows checks what either encoding of a history may get wrong.
+func (h *History) checkRows() error {
+	for i, r := range h.Epochs {
+		switch {
+		case r.Epoch < 1 || r.Epoch > jobspec.MaxEpochs:
+			return fmt.Errorf("row %d: epoch %d not in [1, %d]", i+1, r.Epoch, jobspec.MaxEpochs)
+		case r.Workers < 0 || r.Attempts < 0:
+			return fmt.Errorf("row %d: %d workers, %d attempts: want no negative count", i+1, r.Workers, r.Attempts)
+		}
+	}
+	return nil
 }
 
 // readCSV fills h from CSV: the task is regression when the header has
@@ -271,8 +290,8 @@ func (h *History) readCSV(b []byte) error {
 			switch {
 			case err != nil || math.IsNaN(v) || math.IsInf(v, 0):
 				return fmt.Errorf("row %d, %s: %q is not a finite number", i+1, recs[0][j], cell)
-			case recs[0][j] == "epoch" && (v < 1 || v > jobspec.MaxEpochs || v != math.Trunc(v)):
-				return fmt.Errorf("row %d, epoch: %q is not an epoch number (a whole number from 1)", i+1, cell)
+			case intColumns[recs[0][j]] && (v != math.Trunc(v) || math.Abs(v) > math.MaxInt32):
+				return fmt.Errorf("row %d, %s: %q is not a whole number", i+1, recs[0][j], cell)
 			}
 			byName[recs[0][j]].set(&r, v)
 		}

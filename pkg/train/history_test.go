@@ -66,6 +66,10 @@ func TestReadHistoryRefuses(t *testing.T) {
 		{"huge-epoch.csv", "epoch,train_loss\n1e300,0.5\n"},
 		{"fractional-epoch.csv", "epoch,train_loss\n1.7,0.5\n"},
 		{"zero-epoch.csv", "epoch,train_loss\n0,0.5\n"},
+		{"no-epoch.csv", "epoch,train_loss\n,0.5\n"},
+		{"half-worker.csv", "epoch,workers\n1,1.5\n"},
+		{"zero-epoch.json", `{"name": "x", "task": "regression", "epochs": [{"epoch": 0}]}`},
+		{"negative-attempts.json", `{"name": "x", "task": "regression", "epochs": [{"epoch": 1, "attempts": -1}]}`},
 	}
 	for _, tc := range tests {
 		p := filepath.Join(dir, tc.file)

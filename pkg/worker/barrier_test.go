@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +12,9 @@ import (
 
 	"github.com/ringtrain/ringtrain/internal/barrier"
 	"github.com/ringtrain/ringtrain/internal/epoch"
+	"github.com/ringtrain/ringtrain/internal/etcdkeys"
+	"github.com/ringtrain/ringtrain/internal/etcdtest"
+	"github.com/ringtrain/ringtrain/internal/membership"
 	"github.com/ringtrain/ringtrain/pkg/allreduce"
 	"github.com/ringtrain/ringtrain/pkg/allreduce/memnet"
 )
@@ -94,4 +98,64 @@ func formRings(t *testing.T, net *memnet.Network, plan *epoch.Plan) []*allreduce
 		t.Fatal(err)
 	}
 	return rings
+}
+
+// TestEnterBarrier: at the enter barrier one member awaited after the ring
+// timeout is stalled, and named; several are waited for longer (a member
+// still loading the job holds up its neighbours' ring), and pass once they
+// come.
+func TestEnterBarrier(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	cli := etcdtest.Client(t, etcdtest.Start(t))
+	plan := &epoch.Plan{Members: []epoch.Member{{ID: "w0", Addr: "a"}, {ID: "w1", Addr: "b"}, {ID: "w2", Addr: "c"}}}
+	regs := map[string]*membership.Registration{}
+	for _, id := range plan.IDs() {
+		reg, err := membership.Register(t.Context(), cli, membership.Worker{ID: id, Addr: "127.0.0.1:1"}, 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { reg.Close() })
+		regs[id] = reg
+	}
+	tests := []struct {
+		name    string
+		prompt  []string // arrive with w0
+		late    []string // arrive after twice the ring timeout; the rest never do
+		culprit string   // "" when the barrier passes
+	}{
+		{"one hung", []string{"w1"}, nil, "w2"},
+		{"two late", nil, []string{"w1", "w2"}, ""},
+	}
+	for gen, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			net := memnet.NewNetwork(1)
+			rings := formRings(t, net, plan)
+			defer func() {
+				for _, r := range rings {
+					r.Close()
+				}
+			}()
+			bar := barrier.New(cli, etcdkeys.Barrier("j", 0, uint64(gen+1)), plan.IDs())
+			ctx, cancel := context.WithCancel(t.Context())
+			var arrivals sync.WaitGroup
+			defer arrivals.Wait()
+			defer cancel()
+			for _, id := range append(slices.Clone(tc.prompt), tc.late...) {
+				arrivals.Go(func() {
+					if slices.Contains(tc.late, id) {
+						time.Sleep(2 * timeout)
+					}
+					bar.Enter(ctx, regs[id], "s")
+				})
+			}
+			w := &Worker{cfg: Config{RingTimeout: timeout}}
+			sums, err := w.enterBarrier(t.Context(), rings[0], bar, regs["w0"], "s")
+			switch {
+			case tc.culprit == "" && (err != nil || len(sums) != 3):
+				t.Errorf("got %v, %v; want the barrier passed", sums, err)
+			case tc.culprit != "" && culprit(plan, err) != tc.culprit:
+				t.Errorf("got %v, naming %q; want %q named", err, culprit(plan, err), tc.culprit)
+			}
+		})
+	}
 }

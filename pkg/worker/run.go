@@ -233,7 +233,7 @@ func (w *Worker) runEpoch(ctx context.Context, reg *membership.Registration, p *
 	}
 	w.metrics.recordRing(len(p.Members), p.Generation, p.Epoch+1)
 	bar := barrier.New(w.cfg.Etcd, etcdkeys.Barrier(p.Job, p.Epoch, p.Generation), p.IDs())
-	sums, err := w.atBarrier(ctx, ring, max(w.ringTimeout(), enterTimeout), func(ctx context.Context) (map[string]string, error) { return bar.Enter(ctx, reg, js.sum) })
+	sums, err := w.enterBarrier(ctx, ring, bar, reg, js.sum)
 	if err != nil {
 		return ring, fmt.Errorf("enter barrier: %w", err)
 	}
@@ -271,12 +271,25 @@ func (w *Worker) runEpoch(ctx context.Context, reg *membership.Registration, p *
 	return ring, w.upload(ctx, res, b)
 }
 
-// enterTimeout bounds the wait at an epoch's first barrier: a member
-// forms its ring once both its neighbours have started to, not all
-// members, so the others may wait there for one still loading the job, as
-// long as a predecessor waits for its successor to form (tcpnet's form
-// timeout).
+// enterTimeout bounds the further wait at an epoch's first barrier when
+// several members are still awaited after the ring timeout: a member forms
+// its ring once both its neighbours have started to, not all members, so
+// the others may wait there for one still loading the job, as long as a
+// predecessor waits for its successor to form (tcpnet's form timeout).
 const enterTimeout = 30 * time.Second
+
+// enterBarrier arrives at bar's enter phase with sum and waits for the
+// other members: a ring timeout, and longer where several are awaited
+// then, where one hung member would be alone: most likely one still
+// loading the job, and its neighbours waiting to form the ring with it.
+func (w *Worker) enterBarrier(ctx context.Context, ring *allreduce.Ring, bar *barrier.Barrier, self barrier.Participant, sum string) (map[string]string, error) {
+	sums, err := w.atBarrier(ctx, ring, w.ringTimeout(), func(ctx context.Context) (map[string]string, error) { return bar.Enter(ctx, self, sum) })
+	var stalled *barrier.StalledError
+	if errors.As(err, &stalled) && len(stalled.Missing) > 1 && ctx.Err() == nil {
+		sums, err = w.atBarrier(ctx, ring, enterTimeout, func(ctx context.Context) (map[string]string, error) { return bar.Wait(ctx, etcdkeys.PhaseEnter) })
+	}
+	return sums, err
+}
 
 // ringTimeout is the ring's timeout, the configured one or the default.
 func (w *Worker) ringTimeout() time.Duration {
@@ -287,10 +300,9 @@ func (w *Worker) ringTimeout() time.Duration {
 }
 
 // atBarrier arrives at a barrier with arrive and waits there no longer
-// than timeout: at the enter barrier, how long the last member may take
-// to load the job and form its ring; at the leave barrier the ring
-// timeout, since the last step's all-reduce ended together. A member still
-// awaited after that is stalled, and the error names it
+// than timeout, the ring timeout but where several members are awaited at
+// the enter barrier (see enterTimeout). A member still awaited after that
+// is stalled, and the error names it
 // (*barrier.StalledError). A member that dies meanwhile ends the wait at
 // once, with the ring's error naming it, rather than when its lease
 // lapses. A neighbour that left the ring after passing the barrier is no
